@@ -1,0 +1,3 @@
+from .evaluator import EVALUATORS, build_evaluator
+
+__all__ = ["EVALUATORS", "build_evaluator"]

@@ -1,0 +1,66 @@
+"""Put attention blocks into a built backbone, without copying its code.
+
+An attention block is attached *after* a module: it becomes a child of the block that owns that
+module (so ``print(model)`` and the state_dict show it where it acts) and a forward hook applies
+it to that module's output. Every backbone and every attention type goes through this one place.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable, Sequence
+
+from detectron2.modeling.backbone.resnet import BasicBlock, BottleneckBlock, DeformBottleneckBlock, ResNet
+from torch import Tensor, nn
+
+__all__ = ["attach_attention", "add_attention_to_resnet", "residual_branch_end"]
+
+AttentionFactory = Callable[[int], nn.Module]
+"""Makes an attention block for a feature map with the given number of channels."""
+
+
+def _apply(attention: nn.Module, module: nn.Module, inputs: tuple, output: Tensor) -> Tensor:
+    return attention(output)
+
+
+def attach_attention(owner: nn.Module, after: nn.Module, attention: nn.Module, name: str = "attn") -> None:
+    """Apply ``attention`` to every output of ``after``; register it as ``owner.<name>``.
+
+    ``after`` is ``owner`` itself or one of its submodules.
+    """
+    if hasattr(owner, name):
+        raise ValueError(f"{type(owner).__name__} already has a child named {name!r}")
+    owner.add_module(name, attention)
+    after.register_forward_hook(partial(_apply, attention))
+
+
+def residual_branch_end(block: nn.Module) -> nn.Module:
+    """The last layer of a residual block's branch (its conv with norm), before the addition."""
+    if isinstance(block, BasicBlock):
+        return block.conv2
+    if isinstance(block, (BottleneckBlock, DeformBottleneckBlock)):
+        return block.conv3
+    raise TypeError(f"no residual branch known for {type(block).__name__}")
+
+
+def add_attention_to_resnet(
+    resnet: ResNet, make_attention: AttentionFactory, *, stem: bool, stages: Sequence[str]
+) -> ResNet:
+    """Attention after the stem (if ``stem``) and inside every residual block of ``stages``.
+
+    Args:
+        resnet: a detectron2 ``ResNet``; modified in place and returned.
+        make_attention: channels -> attention module.
+        stem: attach one block to the stem's output (before res2).
+        stages: names among ``resnet.stage_names`` (e.g. "res2"), each block of which gets one
+            block on its residual branch.
+    """
+    unknown = sorted(set(stages) - set(resnet.stage_names))
+    if unknown:
+        raise ValueError(f"attention stages {unknown} are not built in this ResNet (it has {list(resnet.stage_names)})")
+    if stem:
+        attach_attention(resnet.stem, resnet.stem, make_attention(resnet.stem.out_channels))
+    for name, stage in zip(resnet.stage_names, resnet.stages):
+        if name in stages:
+            for block in stage:
+                attach_attention(block, residual_branch_end(block), make_attention(block.out_channels))
+    return resnet

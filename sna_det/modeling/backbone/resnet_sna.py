@@ -1,0 +1,56 @@
+"""ResNet and ResNet-FPN backbones with Spectral Norm Attention, registered in BACKBONE_REGISTRY.
+
+Each builder is detectron2's own builder followed by ``add_sna_to_resnet``: the architecture,
+parameter names and checkpoints are detectron2's; SNA adds no parameters.
+"""
+from __future__ import annotations
+
+from detectron2.config import CfgNode
+from detectron2.layers import ShapeSpec
+from detectron2.modeling import BACKBONE_REGISTRY, Backbone
+from detectron2.modeling.backbone.fpn import build_resnet_fpn_backbone, build_retinanet_resnet_fpn_backbone
+from detectron2.modeling.backbone.resnet import ResNet, build_resnet_backbone
+
+from ...layers import SpectralNormAttention
+from ..attention_injection import add_attention_to_resnet
+
+__all__ = [
+    "add_sna_to_resnet",
+    "build_resnet_sna_backbone",
+    "build_resnet_sna_fpn_backbone",
+    "build_retinanet_resnet_sna_fpn_backbone",
+]
+
+
+def add_sna_to_resnet(resnet: ResNet, cfg: CfgNode) -> ResNet:
+    """Attach SNA to a built ResNet where ``cfg.MODEL.SNA`` says; in place, returned."""
+    sna = cfg.MODEL.SNA
+
+    def make(channels: int) -> SpectralNormAttention:
+        return SpectralNormAttention(
+            rank=sna.RANK, mode=sna.MODE, max_iters=sna.MAX_ITERS, tol=sna.TOL, weighting=sna.WEIGHTING
+        )
+
+    return add_attention_to_resnet(resnet, make, stem=sna.STEM, stages=list(sna.STAGES))
+
+
+@BACKBONE_REGISTRY.register()
+def build_resnet_sna_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> Backbone:
+    """detectron2's ResNet (``MODEL.RESNETS``) with SNA (``MODEL.SNA``)."""
+    return add_sna_to_resnet(build_resnet_backbone(cfg, input_shape), cfg)
+
+
+@BACKBONE_REGISTRY.register()
+def build_resnet_sna_fpn_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> Backbone:
+    """detectron2's ResNet-FPN (``MODEL.FPN``) with SNA in its bottom-up ResNet."""
+    fpn = build_resnet_fpn_backbone(cfg, input_shape)
+    add_sna_to_resnet(fpn.bottom_up, cfg)
+    return fpn
+
+
+@BACKBONE_REGISTRY.register()
+def build_retinanet_resnet_sna_fpn_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> Backbone:
+    """detectron2's RetinaNet ResNet-FPN (P3-P7) with SNA in its bottom-up ResNet."""
+    fpn = build_retinanet_resnet_fpn_backbone(cfg, input_shape)
+    add_sna_to_resnet(fpn.bottom_up, cfg)
+    return fpn

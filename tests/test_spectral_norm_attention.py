@@ -1,0 +1,211 @@
+"""SpectralNormAttention against torch.linalg.svd and on the edge cases it must survive."""
+import pytest
+import torch
+from torch.nn import functional as F
+
+from sna_det import SpectralNormAttention
+from sna_det.layers import dominant_singular_triple, low_rank_approximation
+
+
+def reference_map(x: torch.Tensor, rank: int = 1) -> torch.Tensor:
+    """softmax over H*W of the top-`rank` SVD approximation of x.mean(1), from torch.linalg.svd."""
+    m = x.double().mean(1)
+    u, s, vh = torch.linalg.svd(m)
+    approx = sum(s[:, i, None, None] * u[:, :, i, None] * vh[:, None, i, :] for i in range(rank))
+    b, h, w = approx.shape
+    return F.softmax(approx.reshape(b, -1), -1).reshape(b, 1, h, w)
+
+
+def low_rank_plus_noise(b: int, h: int, w: int, rank: int, noise: float, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(b, h, rank, generator=g, dtype=torch.float64)
+    v = torch.randn(b, rank, w, generator=g, dtype=torch.float64)
+    scales = torch.tensor([4.0**-i for i in range(rank)], dtype=torch.float64)
+    return (u * scales) @ v + noise * torch.randn(b, h, w, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize(
+    "m",
+    [
+        pytest.param(torch.randn(5, 12, 17, generator=torch.Generator().manual_seed(0), dtype=torch.float64), id="gaussian"),
+        pytest.param(low_rank_plus_noise(4, 20, 9, rank=3, noise=0.05, seed=1), id="low-rank+noise"),
+        pytest.param(torch.rand(3, 30, 30, generator=torch.Generator().manual_seed(2), dtype=torch.float64), id="non-negative"),
+        pytest.param(torch.randn(3, 40, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64), id="tall"),
+    ],
+)
+def test_power_iteration_matches_svd(m):
+    result = dominant_singular_triple(m, max_iters=1000, tol=0.0)
+    u, s, vh = torch.linalg.svd(m)
+    torch.testing.assert_close(result.sigma, s[:, 0], rtol=1e-7, atol=1e-9)
+    # singular vectors are defined up to sign
+    sign = torch.sign((result.v * vh[:, 0]).sum(-1, keepdim=True))
+    torch.testing.assert_close(result.v * sign, vh[:, 0], rtol=0, atol=1e-5)
+    torch.testing.assert_close(result.u * sign, u[:, :, 0], rtol=0, atol=1e-5)
+    rank_one = s[:, 0, None, None] * u[:, :, 0, None] * vh[:, None, 0, :]
+    torch.testing.assert_close(low_rank_approximation(m, 1, "power", 1000, 0.0), rank_one, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("rank", [2, 3])
+def test_rank_k_is_the_sum_of_the_top_k_svd_terms(rank):
+    m = low_rank_plus_noise(3, 16, 14, rank=4, noise=0.01, seed=4)
+    u, s, vh = torch.linalg.svd(m)
+    expected = (u[:, :, :rank] * s[:, None, :rank]) @ vh[:, :rank, :]
+    torch.testing.assert_close(low_rank_approximation(m, rank, "power", 1000, 0.0), expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(low_rank_approximation(m, rank, "svd"), expected)
+
+
+def test_rank_above_matrix_size_is_the_whole_matrix():
+    m = torch.randn(2, 3, 5, dtype=torch.float64)
+    torch.testing.assert_close(low_rank_approximation(m, 7, "power", 1000, 0.0), m, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("rank", [1, 2])
+@pytest.mark.parametrize("weighting", ["softmax", "softmax_mean1"])
+def test_block_output_matches_svd_reference(rank, weighting):
+    x = torch.randn(3, 8, 11, 13, dtype=torch.float64) + torch.linspace(0, 2, 13, dtype=torch.float64)
+    block = SpectralNormAttention(rank=rank, max_iters=1000, tol=0.0, weighting=weighting)
+    expected_map = reference_map(x, rank) * (11 * 13 if weighting == "softmax_mean1" else 1)
+    torch.testing.assert_close(block.attention_map(x), expected_map, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(block(x), x * expected_map, rtol=1e-6, atol=1e-9)
+    exact = SpectralNormAttention(rank=rank, mode="svd", weighting=weighting)
+    torch.testing.assert_close(exact(x), x * expected_map, rtol=1e-9, atol=1e-12)
+
+
+def test_applied_map_is_a_softmax_times_a_per_image_constant():
+    x = torch.randn(2, 4, 9, 7)
+    plain = SpectralNormAttention(weighting="softmax").attention_map(x)
+    mean1 = SpectralNormAttention(weighting="softmax_mean1").attention_map(x)
+    torch.testing.assert_close(plain.sum((1, 2, 3)), torch.ones(2))
+    torch.testing.assert_close(mean1.mean((1, 2, 3)), torch.ones(2))
+    torch.testing.assert_close(mean1, plain * 63)
+
+
+def test_convergence_stops_each_image_at_its_tolerance():
+    # image 0 is exactly rank one (converges at once), image 1 has sigma2/sigma1 = 0.9 (slow)
+    g = torch.Generator().manual_seed(5)
+    a = torch.randn(10, 1, generator=g, dtype=torch.float64) @ torch.randn(1, 12, generator=g, dtype=torch.float64)
+    q1, _ = torch.linalg.qr(torch.randn(10, 10, generator=g, dtype=torch.float64))
+    q2, _ = torch.linalg.qr(torch.randn(12, 12, generator=g, dtype=torch.float64))
+    sv = torch.tensor([1.0, 0.9] + [0.1] * 8, dtype=torch.float64)
+    b = (q1 * sv) @ q2[:10]
+    m = torch.stack([a, b])
+    tol = 1e-8
+    result = dominant_singular_triple(m, max_iters=1000, tol=tol)
+    assert result.iterations[0] <= 2
+    assert 10 < result.iterations[1] < 1000
+    # at its stopping point each image's vector is within the tolerance of the true one
+    vh = torch.linalg.svd(m).Vh[:, 0]
+    cos = (result.v * vh).sum(-1).abs()
+    assert torch.all(cos > 1 - 1e-3)
+    # a looser tolerance stops earlier and is less accurate
+    loose = dominant_singular_triple(m, max_iters=1000, tol=1e-3)
+    assert loose.iterations[1] < result.iterations[1]
+    # the cap is respected
+    capped = dominant_singular_triple(m, max_iters=3, tol=0.0)
+    assert capped.iterations.tolist() == [3, 3]
+
+
+def test_results_do_not_depend_on_the_rest_of_the_batch_and_are_reproducible():
+    x = torch.randn(4, 6, 15, 10) + torch.rand(4, 1, 1, 10) * 3
+    block = SpectralNormAttention(max_iters=50, tol=1e-5)
+    together = block(x)
+    alone = torch.cat([block(x[i : i + 1]) for i in range(4)])
+    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-7)
+    assert torch.equal(block(x), together)  # deterministic: no random start
+
+
+def test_no_parameters_no_buffers_no_state():
+    block = SpectralNormAttention(rank=3)
+    assert list(block.parameters()) == []
+    assert list(block.buffers()) == []
+    assert block.state_dict() == {}
+
+
+@pytest.mark.parametrize(
+    "x",
+    [
+        pytest.param(torch.zeros(2, 3, 8, 9), id="all-zero"),
+        pytest.param(torch.full((2, 3, 8, 9), 2.5), id="constant"),
+        pytest.param(-torch.ones(1, 4, 6, 6), id="constant-negative"),
+        pytest.param(torch.randn(2, 3, 1, 9), id="H=1"),
+        pytest.param(torch.randn(2, 3, 9, 1), id="W=1"),
+        pytest.param(torch.randn(1, 1, 1, 1), id="1x1"),
+        pytest.param(torch.tensor([[1.0, -1.0], [1.0, -1.0]]).expand(1, 2, 2, 2).contiguous(), id="sign-symmetric"),
+        pytest.param(torch.randn(2, 3, 8, 9) * 1e4, id="large"),
+        pytest.param(torch.randn(2, 3, 8, 9) * 1e-30, id="tiny"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["power", "svd"])
+@pytest.mark.parametrize("rank", [1, 2])
+def test_degenerate_inputs_stay_finite_and_match_svd(x, mode, rank):
+    block = SpectralNormAttention(rank=rank, mode=mode, max_iters=200, tol=1e-10, weighting="softmax")
+    y = block(x)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert torch.isfinite(y).all()
+    expected = x.double() * reference_map(x, min(rank, x.shape[2], x.shape[3]))
+    torch.testing.assert_close(y.double(), expected, rtol=1e-4, atol=1e-6 * x.abs().max().item())
+
+
+def test_sign_symmetric_map_finds_its_singular_value():
+    # the column sums of |M| alone are orthogonal to this M's right singular vector
+    m = torch.tensor([[[1.0, -1.0], [1.0, -1.0]]], dtype=torch.float64)
+    result = dominant_singular_triple(m, max_iters=100, tol=1e-12)
+    torch.testing.assert_close(result.sigma, torch.tensor([2.0], dtype=torch.float64))
+
+
+def test_empty_batch():
+    x = torch.randn(0, 3, 8, 8, requires_grad=True)
+    y = SpectralNormAttention()(x)
+    assert y.shape == (0, 3, 8, 8)
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("weighting", ["softmax", "softmax_mean1"])
+def test_low_precision_under_autocast_decomposes_in_fp32(dtype, weighting):
+    x = torch.randn(2, 16, 24, 20) + torch.linspace(0, 3, 20)
+    conv = torch.nn.Conv2d(16, 16, 1)
+    block = SpectralNormAttention(weighting=weighting, max_iters=100, tol=1e-7)
+    with torch.autocast("cpu", dtype=dtype):
+        features = conv(x)
+        y = block(features)
+    assert features.dtype == dtype and y.dtype == dtype
+    assert torch.isfinite(y).all()
+    expected = features.float() * block.attention_map(features.float())
+    torch.testing.assert_close(y.float(), expected, rtol=2e-2, atol=2e-2)
+    for degenerate in (torch.zeros(1, 4, 8, 8, dtype=dtype), torch.full((1, 4, 8, 8), 60000.0).to(dtype)):
+        with torch.autocast("cpu", dtype=dtype):
+            assert torch.isfinite(block(degenerate)).all()
+
+
+def test_gradcheck_power_iteration():
+    x = (torch.randn(2, 3, 5, 4, dtype=torch.float64) + torch.linspace(0, 2, 4, dtype=torch.float64)).requires_grad_()
+    for weighting in ("softmax", "softmax_mean1"):
+        block = SpectralNormAttention(max_iters=500, tol=1e-14, weighting=weighting)
+        assert torch.autograd.gradcheck(block, (x,), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+def test_gradcheck_svd_mode_and_rank_two():
+    x = (torch.randn(1, 2, 5, 4, dtype=torch.float64) + torch.linspace(0, 2, 4, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(SpectralNormAttention(mode="svd"), (x,), eps=1e-6, atol=1e-5, rtol=1e-4)
+    block = SpectralNormAttention(rank=2, max_iters=2000, tol=1e-15)
+    assert torch.autograd.gradcheck(block, (x,), eps=1e-6, atol=1e-4, rtol=1e-3)
+
+
+def test_gradients_finite_on_degenerate_maps():
+    for x in (torch.zeros(2, 3, 6, 5), torch.full((2, 3, 6, 5), 3.0), torch.randn(2, 3, 1, 5)):
+        x = x.clone().requires_grad_()
+        SpectralNormAttention()(x).square().sum().backward()
+        assert torch.isfinite(x.grad).all()
+
+
+def test_invalid_arguments_are_rejected():
+    with pytest.raises(ValueError, match="mode"):
+        SpectralNormAttention(mode="qr")
+    with pytest.raises(ValueError, match="weighting"):
+        SpectralNormAttention(weighting="sigmoid")
+    with pytest.raises(ValueError, match="rank"):
+        SpectralNormAttention(rank=0)
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        SpectralNormAttention()(torch.randn(3, 4, 5))

@@ -1,0 +1,102 @@
+"""tools/train_net.py end to end on the demo data: train, evaluate, --eval-only, --resume, DDP."""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = ROOT / "configs" / "demo" / "faster_rcnn_R_18_FPN_sna_demo.yaml"
+FAST = ["SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "2", "SOLVER.CHECKPOINT_PERIOD", "2", "DATALOADER.NUM_WORKERS", "0",
+        "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0"]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    environment = dict(os.environ, SNA_DET_CACHE=str(tmp_path_factory.mktemp("cache")), PYTHONWARNINGS="ignore")
+    environment.pop("CUDA_VISIBLE_DEVICES", None)
+    return environment
+
+
+def train_net(env, *args, check=True):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "train_net.py"), *map(str, args)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"train_net failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def copypaste_ap(log: str) -> dict:
+    """The last 'copypaste' AP table detectron2 printed: {metric: value}."""
+    names = re.findall(r"copypaste: (AP,AP50.*)", log)[-1].split(",")
+    values = re.findall(r"copypaste: ([0-9.,nan]+)\n", log)[-1].split(",")
+    return dict(zip(names, map(float, values)))
+
+
+def iterations(output: Path) -> list:
+    """Iterations of the training records in metrics.json (evaluation records left out)."""
+    records = [json.loads(line) for line in (output / "metrics.json").read_text().splitlines() if line.strip()]
+    return [r["iteration"] for r in records if "total_loss" in r]
+
+
+@pytest.fixture(scope="module")
+def trained(env, tmp_path_factory):
+    output = tmp_path_factory.mktemp("run")
+    proc = train_net(env, "--config-file", DEMO_CONFIG, *FAST, "SOLVER.MAX_ITER", 4, "OUTPUT_DIR", output)
+    return output, proc.stdout + proc.stderr
+
+
+def test_trains_on_the_cpu_and_evaluates(trained):
+    output, log = trained
+    assert "CUDA is not available: running on the CPU" in log
+    assert (output / "model_final.pth").exists()
+    assert (output / "last_checkpoint").read_text().strip() == "model_final.pth"
+    assert iterations(output)[-1] == 3
+    assert re.search(r"iter: 3 .*total_loss", log), "progress lines with losses"
+    ap = copypaste_ap(log)
+    assert set(ap) == {"AP", "AP50", "AP75", "APs", "APm", "APl"}
+    predictions = json.loads((output / "inference" / "coco_instances_results.json").read_text())
+    assert predictions and {"image_id", "category_id", "bbox", "score"} <= set(predictions[0])
+
+
+def test_eval_only_reproduces_the_final_evaluation(env, trained, tmp_path):
+    output, log = trained
+    proc = train_net(
+        env, "--config-file", DEMO_CONFIG, "--eval-only", *FAST, "MODEL.WEIGHTS", output / "model_final.pth", "OUTPUT_DIR", tmp_path
+    )
+    assert copypaste_ap(proc.stdout + proc.stderr) == pytest.approx(copypaste_ap(log), nan_ok=True)
+    assert copypaste_ap(log)["AP50"] >= 0
+
+
+def test_resume_continues_from_the_last_checkpoint(env, trained, tmp_path):
+    output, _ = trained
+    for name in ("model_final.pth", "last_checkpoint", "metrics.json", "config.yaml"):
+        (tmp_path / name).write_bytes((output / name).read_bytes())
+    proc = train_net(env, "--config-file", DEMO_CONFIG, "--resume", *FAST, "SOLVER.MAX_ITER", 6, "OUTPUT_DIR", tmp_path, "DATASETS.TEST", "()")
+    assert "Starting training from iteration 4" in proc.stdout + proc.stderr
+    assert iterations(tmp_path) == [3, 5]  # metrics.json appended: iterations 4 and 5 only
+
+
+def test_two_process_ddp_on_the_cpu(env, tmp_path):
+    proc = train_net(
+        env, "--config-file", DEMO_CONFIG, "--num-gpus", 2, *FAST,
+        "SOLVER.MAX_ITER", 2, "OUTPUT_DIR", tmp_path, "DATASETS.TEST", "()",
+    )
+    log = proc.stdout + proc.stderr
+    assert "World size: 2" in log
+    assert (tmp_path / "model_final.pth").exists()
+
+
+def test_unprepared_dataset_stops_with_a_clear_message(env, tmp_path):
+    env = dict(env, SNA_VINDR_CXR_ROOT=str(tmp_path / "nowhere"))
+    proc = train_net(env, "--config-file", ROOT / "configs" / "vincxr_faster_sna.yaml", "OUTPUT_DIR", tmp_path, check=False)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: dataset 'vindr_cxr_train'")
+    assert str(tmp_path / "nowhere") in last and "datasets/README.md" in last
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,70 @@
+#!/usr/bin/env python
+"""Train or evaluate a detectron2 model with sna_det's backbones, datasets and evaluators.
+
+    python tools/train_net.py --config-file configs/demo/faster_rcnn_R_18_FPN_sna_demo.yaml
+    python tools/train_net.py --config-file <cfg> --eval-only MODEL.WEIGHTS <output>/model_final.pth
+    python tools/train_net.py --config-file <cfg> --num-gpus 8          # DDP through detectron2's launch
+
+Without CUDA it runs on the CPU (and --num-gpus N starts N CPU processes over gloo).
+"""
+import logging
+import os
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import get_cfg
+from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
+
+from sna_det import DatasetNotPreparedError, add_sna_config, build_evaluator, check_datasets_ready
+from sna_det.engine import enable_cpu_ddp
+
+
+class Trainer(DefaultTrainer):
+    """DefaultTrainer whose evaluator follows the dataset's ``evaluator_type`` metadata."""
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        return build_evaluator(cfg, dataset_name, output_folder or os.path.join(cfg.OUTPUT_DIR, "inference"))
+
+
+def setup(args):
+    cfg = get_cfg()
+    add_sna_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cpu_fallback = cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available()
+    if cpu_fallback:
+        cfg.MODEL.DEVICE = "cpu"
+    cfg.freeze()
+    default_setup(cfg, args)
+    if cpu_fallback:
+        logging.getLogger("detectron2").info("CUDA is not available: running on the CPU (MODEL.DEVICE=cpu).")
+    return cfg
+
+
+def main(args):
+    cfg = setup(args)
+    try:
+        check_datasets_ready(cfg.DATASETS.TEST if args.eval_only else cfg.DATASETS.TRAIN + cfg.DATASETS.TEST)
+    except (DatasetNotPreparedError, KeyError) as error:
+        raise SystemExit(f"error: {error.args[0]}") from None
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        return Trainer.test(cfg, model)
+    enable_cpu_ddp()
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
