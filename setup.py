@@ -3,6 +3,7 @@
 torch, torchvision and detectron2 are not listed in ``install_requires``, as in detectron2's own
 projects: they must match your CUDA and are installed by ``tools/setup_env.sh`` (or by you).
 """
+
 from pathlib import Path
 
 from setuptools import find_packages, setup

@@ -3,6 +3,7 @@
 Importing the package registers its backbones (``BACKBONE_REGISTRY``) and datasets
 (``DatasetCatalog``). It needs detectron2's Python code only, not its compiled ops.
 """
+
 from . import data, modeling  # noqa: F401  (registration side effects)
 from .config import add_sna_config
 from .data import DatasetNotPreparedError, check_datasets_ready

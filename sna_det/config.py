@@ -1,4 +1,5 @@
 """The ``MODEL.SNA`` config node."""
+
 from detectron2.config import CfgNode as CN
 
 

@@ -1,4 +1,5 @@
 """SNA backbones: registration, placement, and checkpoint compatibility with detectron2's own."""
+
 import pytest
 import torch
 from detectron2.config import get_cfg
@@ -55,7 +56,13 @@ def test_vanilla_checkpoint_loads_into_sna_backbone(sna_name, depth):
 def test_placement_stem_and_every_block_of_chosen_stages():
     cfg = backbone_cfg("build_resnet_sna_fpn_backbone", 18, stem=True, stages=["res3", "res5"])
     names = sna_modules(build_backbone(cfg, ShapeSpec(channels=3)))
-    assert names == ["bottom_up.stem.attn", "bottom_up.res3.0.attn", "bottom_up.res3.1.attn", "bottom_up.res5.0.attn", "bottom_up.res5.1.attn"]
+    assert names == [
+        "bottom_up.stem.attn",
+        "bottom_up.res3.0.attn",
+        "bottom_up.res3.1.attn",
+        "bottom_up.res5.0.attn",
+        "bottom_up.res5.1.attn",
+    ]
     cfg = backbone_cfg("build_resnet_sna_backbone", 50, stem=False, stages=["res2"])
     assert sna_modules(build_backbone(cfg, ShapeSpec(channels=3))) == ["res2.0.attn", "res2.1.attn", "res2.2.attn"]
 

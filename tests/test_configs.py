@@ -1,4 +1,5 @@
 """Every config of the project builds a model that trains a step and infers on a tiny image."""
+
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def load_cfg(path: Path):
 def tiny_batch(cfg, size=(96, 128)):
     h, w = size
     batch = []
-    for i in range(2):
+    for _ in range(2):
         instances = Instances(size)
         instances.gt_boxes = Boxes(torch.tensor([[10.0, 12.0, 50.0, 60.0], [60.0, 20.0, 110.0, 80.0]]))
         instances.gt_classes = torch.tensor([0, min(1, cfg.MODEL.ROI_HEADS.NUM_CLASSES - 1)])
@@ -66,7 +67,9 @@ def test_config_builds_trains_a_step_and_infers(path):
     model.train()
     with EventStorage(0):
         losses = model(tiny_batch(cfg))
-    expected = {"loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc"} | ({"loss_mask"} if cfg.MODEL.MASK_ON else set())
+    expected = {"loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc"} | (
+        {"loss_mask"} if cfg.MODEL.MASK_ON else set()
+    )
     assert set(losses) == expected
     total = sum(losses.values())
     assert torch.isfinite(total)

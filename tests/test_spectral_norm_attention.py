@@ -1,4 +1,5 @@
 """SpectralNormAttention against torch.linalg.svd and on the edge cases it must survive."""
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -27,9 +28,13 @@ def low_rank_plus_noise(b: int, h: int, w: int, rank: int, noise: float, seed: i
 @pytest.mark.parametrize(
     "m",
     [
-        pytest.param(torch.randn(5, 12, 17, generator=torch.Generator().manual_seed(0), dtype=torch.float64), id="gaussian"),
+        pytest.param(
+            torch.randn(5, 12, 17, generator=torch.Generator().manual_seed(0), dtype=torch.float64), id="gaussian"
+        ),
         pytest.param(low_rank_plus_noise(4, 20, 9, rank=3, noise=0.05, seed=1), id="low-rank+noise"),
-        pytest.param(torch.rand(3, 30, 30, generator=torch.Generator().manual_seed(2), dtype=torch.float64), id="non-negative"),
+        pytest.param(
+            torch.rand(3, 30, 30, generator=torch.Generator().manual_seed(2), dtype=torch.float64), id="non-negative"
+        ),
         pytest.param(torch.randn(3, 40, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64), id="tall"),
     ],
 )

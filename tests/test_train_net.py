@@ -1,4 +1,5 @@
 """tools/train_net.py end to end on the demo data: train, evaluate, --eval-only, --resume, DDP."""
+
 import json
 import os
 import re
@@ -10,8 +11,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = ROOT / "configs" / "demo" / "faster_rcnn_R_18_FPN_sna_demo.yaml"
-FAST = ["SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "2", "SOLVER.CHECKPOINT_PERIOD", "2", "DATALOADER.NUM_WORKERS", "0",
-        "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0"]
+FAST = [
+    "SOLVER.IMS_PER_BATCH",
+    "2",
+    "SOLVER.WARMUP_ITERS",
+    "2",
+    "SOLVER.CHECKPOINT_PERIOD",
+    "2",
+    "DATALOADER.NUM_WORKERS",
+    "0",
+    "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
+    "0.0",
+]
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +35,11 @@ def env(tmp_path_factory):
 def train_net(env, *args, check=True):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "train_net.py"), *map(str, args)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"train_net failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
@@ -67,7 +82,15 @@ def test_trains_on_the_cpu_and_evaluates(trained):
 def test_eval_only_reproduces_the_final_evaluation(env, trained, tmp_path):
     output, log = trained
     proc = train_net(
-        env, "--config-file", DEMO_CONFIG, "--eval-only", *FAST, "MODEL.WEIGHTS", output / "model_final.pth", "OUTPUT_DIR", tmp_path
+        env,
+        "--config-file",
+        DEMO_CONFIG,
+        "--eval-only",
+        *FAST,
+        "MODEL.WEIGHTS",
+        output / "model_final.pth",
+        "OUTPUT_DIR",
+        tmp_path,
     )
     assert copypaste_ap(proc.stdout + proc.stderr) == pytest.approx(copypaste_ap(log), nan_ok=True)
     assert copypaste_ap(log)["AP50"] >= 0
@@ -77,15 +100,37 @@ def test_resume_continues_from_the_last_checkpoint(env, trained, tmp_path):
     output, _ = trained
     for name in ("model_final.pth", "last_checkpoint", "metrics.json", "config.yaml"):
         (tmp_path / name).write_bytes((output / name).read_bytes())
-    proc = train_net(env, "--config-file", DEMO_CONFIG, "--resume", *FAST, "SOLVER.MAX_ITER", 6, "OUTPUT_DIR", tmp_path, "DATASETS.TEST", "()")
+    proc = train_net(
+        env,
+        "--config-file",
+        DEMO_CONFIG,
+        "--resume",
+        *FAST,
+        "SOLVER.MAX_ITER",
+        6,
+        "OUTPUT_DIR",
+        tmp_path,
+        "DATASETS.TEST",
+        "()",
+    )
     assert "Starting training from iteration 4" in proc.stdout + proc.stderr
     assert iterations(tmp_path) == [3, 5]  # metrics.json appended: iterations 4 and 5 only
 
 
 def test_two_process_ddp_on_the_cpu(env, tmp_path):
     proc = train_net(
-        env, "--config-file", DEMO_CONFIG, "--num-gpus", 2, *FAST,
-        "SOLVER.MAX_ITER", 2, "OUTPUT_DIR", tmp_path, "DATASETS.TEST", "()",
+        env,
+        "--config-file",
+        DEMO_CONFIG,
+        "--num-gpus",
+        2,
+        *FAST,
+        "SOLVER.MAX_ITER",
+        2,
+        "OUTPUT_DIR",
+        tmp_path,
+        "DATASETS.TEST",
+        "()",
     )
     log = proc.stdout + proc.stderr
     assert "World size: 2" in log
@@ -94,7 +139,9 @@ def test_two_process_ddp_on_the_cpu(env, tmp_path):
 
 def test_unprepared_dataset_stops_with_a_clear_message(env, tmp_path):
     env = dict(env, SNA_VINDR_CXR_ROOT=str(tmp_path / "nowhere"))
-    proc = train_net(env, "--config-file", ROOT / "configs" / "vincxr_faster_sna.yaml", "OUTPUT_DIR", tmp_path, check=False)
+    proc = train_net(
+        env, "--config-file", ROOT / "configs" / "vincxr_faster_sna.yaml", "OUTPUT_DIR", tmp_path, check=False
+    )
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: dataset 'vindr_cxr_train'")

@@ -36,6 +36,11 @@ pip=("$py" -m pip install --disable-pip-version-check --quiet)
 # torch + torchvision: a working pair means torchvision's compiled ops load (nms is registered).
 if "$py" -c 'import torch, torchvision; torch.ops.torchvision.nms' >/dev/null 2>&1; then
   log "torch $("$py" -c 'import torch; print(torch.__version__)') already works: kept"
+elif "$py" -c 'import torch' >/dev/null 2>&1; then
+  log "error: torch $("$py" -c 'import torch; print(torch.__version__)') is installed but torchvision is"
+  log "missing or does not match it (its ops do not load). Install the torchvision built for your torch,"
+  log "or remove torch to let this script install torch and torchvision from PyPI."
+  exit 1
 else
   log "installing $torch_spec (a few GB, about a minute)"
   # shellcheck disable=SC2086

@@ -7,6 +7,7 @@
 
 Without CUDA it runs on the CPU (and --num-gpus N starts N CPU processes over gloo).
 """
+
 import logging
 import os
 

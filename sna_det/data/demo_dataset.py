@@ -18,6 +18,7 @@ machine. It is written once as PNGs plus a COCO JSON per split (boxes and polygo
 cache directory, atomically (a temporary directory renamed into place), so concurrent processes
 (DDP workers) can race safely.
 """
+
 from __future__ import annotations
 
 import json
@@ -87,7 +88,9 @@ def _radial_polygon(cx: float, cy: float, radii: np.ndarray, angle0: float = 0.0
     return [(float(cx + r * math.cos(a)), float(cy + r * math.sin(a))) for r, a in zip(radii, angles)]
 
 
-def _lesion(rng: np.random.Generator, category: int, cx: float, cy: float, size: int) -> Tuple[np.ndarray, List[Tuple[float, float]]]:
+def _lesion(
+    rng: np.random.Generator, category: int, cx: float, cy: float, size: int
+) -> Tuple[np.ndarray, List[Tuple[float, float]]]:
     """Intensity to add (size, size) and the outline polygon of one lesion centred at (cx, cy)."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     name = DEMO_CLASSES[category]
@@ -113,14 +116,16 @@ def _lesion(rng: np.random.Generator, category: int, cx: float, cy: float, size:
         stripes = 0.75 + 0.25 * np.sin(along * 1.3)
         angles = np.linspace(0, 2 * np.pi, 32, endpoint=False)
         poly = [
-            (float(cx + length / 2 * math.cos(a) * c - width / 2 * math.sin(a) * s),
-             float(cy + length / 2 * math.cos(a) * s + width / 2 * math.sin(a) * c))
+            (
+                float(cx + length / 2 * math.cos(a) * c - width / 2 * math.sin(a) * s),
+                float(cy + length / 2 * math.cos(a) * s + width / 2 * math.sin(a) * c),
+            )
             for a in angles
         ]
         return 0.18 * stripes * np.clip(1.2 - d2, 0, 1) * (d2 < 1), poly
     r = rng.uniform(9, 15)  # cavity
     d = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2) / r
-    ring = np.exp(-((d - 0.8) / 0.14) ** 2) * 0.35 - 0.10 * (d < 0.6)
+    ring = np.exp(-(((d - 0.8) / 0.14) ** 2)) * 0.35 - 0.10 * (d < 0.6)
     return ring * (d < 1.05), _radial_polygon(cx, cy, np.full(32, r * 1.02))
 
 
@@ -173,8 +178,12 @@ def _coco_json(split: str, count: int, image_dir: Path, seed: int) -> dict:
                 }
             )
     categories = [{"id": i + 1, "name": name, "supercategory": "lesion"} for i, name in enumerate(DEMO_CLASSES)]
-    return {"info": {"description": f"sna-det synthetic demo, version {DEMO_VERSION}, seed {seed}"},
-            "images": images, "annotations": annotations, "categories": categories}
+    return {
+        "info": {"description": f"sna-det synthetic demo, version {DEMO_VERSION}, seed {seed}"},
+        "images": images,
+        "annotations": annotations,
+        "categories": categories,
+    }
 
 
 def demo_dataset_dir(root: Path | None = None, splits: Dict[str, int] | None = None, seed: int = SEED) -> Path:

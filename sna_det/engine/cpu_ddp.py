@@ -4,6 +4,7 @@ detectron2's ``create_ddp_model`` always passes ``device_ids=[local_rank]``, whi
 model on the CPU (detectron2 issue #5146). ``enable_cpu_ddp()`` makes DefaultTrainer pass
 ``device_ids=None`` for CPU models; CUDA models are wrapped exactly as before.
 """
+
 from __future__ import annotations
 
 import detectron2.engine.defaults as d2_defaults

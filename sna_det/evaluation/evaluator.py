@@ -1,4 +1,5 @@
 """Choose a detectron2 evaluator from a dataset's ``evaluator_type`` metadata."""
+
 from __future__ import annotations
 
 from typing import Callable, Dict, Optional
@@ -10,7 +11,9 @@ from detectron2.evaluation import COCOEvaluator, DatasetEvaluator, LVISEvaluator
 __all__ = ["EVALUATORS", "build_evaluator"]
 
 EVALUATORS: Dict[str, Callable[[CfgNode, str, Optional[str]], DatasetEvaluator]] = {
-    "coco": lambda cfg, name, out: COCOEvaluator(name, output_dir=out, max_dets_per_image=cfg.TEST.DETECTIONS_PER_IMAGE),
+    "coco": lambda cfg, name, out: COCOEvaluator(
+        name, output_dir=out, max_dets_per_image=cfg.TEST.DETECTIONS_PER_IMAGE
+    ),
     "lvis": lambda cfg, name, out: LVISEvaluator(name, output_dir=out),
     "pascal_voc": lambda cfg, name, out: PascalVOCDetectionEvaluator(name),
 }

@@ -12,6 +12,7 @@ For features ``x`` of shape (B, C, H, W):
 
 The block has no parameters and no buffers: checkpoints of the backbone without it load unchanged.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -55,9 +56,9 @@ def _start_vector(m: Tensor) -> Tensor:
     """Deterministic start for the power iteration, (B, H, W) -> (B, W), unit norm (or zero).
 
     The column sums of |M|: for the non-negative maps that follow a ReLU the dominant right
-    singular vector is non-negative (Perron-Frobenius), so this start is close to it, and exact for
-    a rank-one non-negative M. A fixed irregular pattern (1/10 of the norm) is added so that no
-    sign-symmetric M makes the start exactly orthogonal to the answer.
+    singular vector is non-negative (Perron-Frobenius), so this start is close to it (for a
+    non-negative rank-one M, one step away). A fixed irregular pattern (1/10 of the norm) is added
+    so that no sign-symmetric M makes the start exactly orthogonal to the answer.
     """
     col = m.abs().sum(1)
     col = col / col.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(m.dtype).tiny)

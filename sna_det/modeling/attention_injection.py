@@ -4,6 +4,7 @@ An attention block is attached *after* a module: it becomes a child of the block
 module (so ``print(model)`` and the state_dict show it where it acts) and a forward hook applies
 it to that module's output. Every backbone and every attention type goes through this one place.
 """
+
 from __future__ import annotations
 
 from functools import partial

@@ -8,6 +8,7 @@
 
 COCO 2017 and Pascal VOC are registered by detectron2 itself (``detectron2.data.datasets.builtin``).
 """
+
 from __future__ import annotations
 
 import os
@@ -30,9 +31,20 @@ __all__ = [
 ]
 
 VINDR_CXR_CLASSES = (
-    "Aortic enlargement", "Atelectasis", "Calcification", "Cardiomegaly", "Consolidation", "ILD",
-    "Infiltration", "Lung Opacity", "Nodule/Mass", "Other lesion", "Pleural effusion",
-    "Pleural thickening", "Pneumothorax", "Pulmonary fibrosis",
+    "Aortic enlargement",
+    "Atelectasis",
+    "Calcification",
+    "Cardiomegaly",
+    "Consolidation",
+    "ILD",
+    "Infiltration",
+    "Lung Opacity",
+    "Nodule/Mass",
+    "Other lesion",
+    "Pleural effusion",
+    "Pleural thickening",
+    "Pneumothorax",
+    "Pulmonary fibrosis",
 )
 """The 14 findings of the paper's Table 4, in VinBigData's class_id order (0-13)."""
 

@@ -3,6 +3,7 @@
 Each builder is detectron2's own builder followed by ``add_sna_to_resnet``: the architecture,
 parameter names and checkpoints are detectron2's; SNA adds no parameters.
 """
+
 from __future__ import annotations
 
 from detectron2.config import CfgNode
