@@ -78,6 +78,7 @@ def test_quick_prints_markdown_tables(quick_run):
     assert "--quick" in stdout
     assert "| memory floor |" in stdout and "| SNA softmax_mean1, svd |" in stdout
     assert "| inference, 1 image |" in stdout
+    assert "SNA block forward per image:" in stdout
 
 
 def test_stem_output_shape_of_coco_input():

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark Spectral Norm Attention: the block alone, then a whole Faster R-CNN R50-FPN.
 
-    python tools/benchmark_sna.py                         # 800x1333, CPU: ~20 min on 2 busy cores
+    python tools/benchmark_sna.py                         # 800x1333, CPU: ~5 min on 2 quiet cores
     python tools/benchmark_sna.py --quick                 # 256x320, one repeat: ~30 s
     python tools/benchmark_sna.py --device cuda --output bench.json
     python tools/benchmark_sna.py --parts block --block-repeats 50
@@ -185,12 +185,26 @@ def format_model(model: dict[str, Any], settings: dict[str, Any]) -> list[str]:
     return lines
 
 
+def format_block_share(block: dict[str, Any], model: dict[str, Any]) -> list[str]:
+    """The block's own time per image as a share of the baseline's inference: a sharper bound on
+    SNA's overhead than the whole-model ratio, whose round-to-round noise on a CPU is larger."""
+    per_image_ms = block["sna"]["softmax_mean1"]["power"]["forward_ms"] / block["input_shape"][0]
+    inference_ms = model["inference"]["baseline_ms"]
+    return [
+        "",
+        f"SNA block forward per image: {per_image_ms:.2f} ms = {100 * per_image_ms / inference_ms:.2f}% "
+        f"of the baseline's inference ({inference_ms:.0f} ms).",
+    ]
+
+
 def format_markdown(results: dict[str, Any]) -> str:
     lines = format_header(results)
     if "block" in results:
         lines += format_block(results["block"], results["settings"])
     if "model" in results:
         lines += format_model(results["model"], results["settings"])
+    if "block" in results and "model" in results:
+        lines += format_block_share(results["block"], results["model"])
     return "\n".join(lines)
 
 

@@ -147,7 +147,8 @@ def render_demo_image(split: str, index: int, seed: int = SEED) -> Tuple[np.ndar
             xs, ys = zip(*poly)
             inside = min(xs) >= 1 and min(ys) >= 1 and max(xs) <= size - 2 and max(ys) <= size - 2
             if inside and not (mask & occupied).any():
-                occupied |= np.pad(mask, 4)[8:, 8:][:size, :size] | mask  # keep a small gap
+                # the mask and a copy shifted 4 px up-left: a margin on those two sides
+                occupied |= np.pad(mask, 4)[8:, 8:][:size, :size] | mask
                 img = img + intensity
                 objects.append({"category": category, "polygon": poly})
                 break
