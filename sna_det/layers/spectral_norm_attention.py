@@ -179,7 +179,7 @@ class SpectralNormAttention(nn.Module):
         b, _, h, w = x.shape
         compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         with torch.autocast(device_type=x.device.type, enabled=False):
-            m = x.to(compute_dtype).mean(1)
+            m = x.mean(1, dtype=compute_dtype)  # accumulates in fp32 without copying x
             m_hat = low_rank_approximation(m, self.rank, self.mode, self.max_iters, self.tol)
             a = F.softmax(m_hat.reshape(b, h * w), dim=-1)
             if self.weighting == "softmax_mean1":
