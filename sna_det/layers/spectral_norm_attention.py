@@ -127,13 +127,16 @@ def low_rank_approximation(
         return (u[..., :k] * s[..., None, :k]) @ vh[..., :k, :]
     if mode != "power":
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    approx = torch.zeros_like(m)
-    residual = m
-    for _ in range(min(rank, m.shape[-2], m.shape[-1])):
+    terms = min(rank, m.shape[-2], m.shape[-1])
+    if terms == 0:  # H or W is 0: nothing to approximate
+        return m.clone()
+    approx, residual = None, m
+    for i in range(terms):  # rank 1 (the default, on every forward pass) is a single outer product
         triple = dominant_singular_triple(residual, max_iters=max_iters, tol=tol)
         term = (triple.sigma[:, None, None] * triple.u.unsqueeze(-1)) * triple.v.unsqueeze(-2)
-        approx = approx + term
-        residual = residual - term
+        approx = term if approx is None else approx + term
+        if i + 1 < terms:
+            residual = residual - term
     return approx
 
 
