@@ -21,9 +21,18 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
     packages=find_packages(include=["sna_det", "sna_det.*"]),
-    install_requires=["numpy", "Pillow", "pycocotools", "fvcore"],
+    install_requires=[
+        "numpy",
+        "Pillow",
+        "pycocotools",
+        "fvcore",
+        "matplotlib",
+        "pydicom>=2.4",
+        "ensemble-boxes>=1.0.9",
+        "timm>=1.0",
+    ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout"],
-        "dev": ["pytest>=7", "pytest-timeout", "ruff"],
+        "test": ["pytest>=7", "pytest-timeout", "hypothesis>=6"],
+        "dev": ["pytest>=7", "pytest-timeout", "hypothesis>=6", "ruff"],
     },
 )
