@@ -17,6 +17,7 @@ from detectron2.config import get_cfg
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
 
 from sna_det import DatasetNotPreparedError, add_sna_config, build_evaluator, check_datasets_ready
+from sna_det.data.datasets import register_datasets_from_config
 from sna_det.engine import enable_cpu_ddp
 
 
@@ -37,6 +38,7 @@ def setup(args):
     if cpu_fallback:
         cfg.MODEL.DEVICE = "cpu"
     cfg.freeze()
+    register_datasets_from_config(cfg)
     default_setup(cfg, args)
     if cpu_fallback:
         logging.getLogger("detectron2").info("CUDA is not available: running on the CPU (MODEL.DEVICE=cpu).")
