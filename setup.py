@@ -27,6 +27,7 @@ setup(
         "pycocotools",
         "fvcore",
         "matplotlib",
+        "opencv-python-headless",
         "pydicom>=2.4",
         "ensemble-boxes>=1.0.9",
         "timm>=1.0",
