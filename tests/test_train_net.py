@@ -1,6 +1,7 @@
 """tools/train_net.py end to end on the demo data: train, evaluate, --eval-only, --resume, DDP."""
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -77,6 +78,10 @@ def test_trains_on_the_cpu_and_evaluates(trained):
     assert set(ap) == {"AP", "AP50", "AP75", "APs", "APm", "APl"}
     predictions = json.loads((output / "inference" / "coco_instances_results.json").read_text())
     assert predictions and {"image_id", "category_id", "bbox", "score"} <= set(predictions[0])
+    saved = json.loads((output / "inference" / "results.json").read_text())["sna_demo_val"]["bbox"]
+    assert {k: v for k, v in saved.items() if k in ap} == pytest.approx(
+        {k: None if math.isnan(v) else v for k, v in ap.items()}, abs=1e-4
+    ), "results.json holds the printed metrics, NaN as null"
 
 
 def test_eval_only_reproduces_the_final_evaluation(env, trained, tmp_path):

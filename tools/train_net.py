@@ -9,16 +9,26 @@ Without CUDA it runs on the CPU (and --num-gpus N starts N CPU processes over gl
 """
 
 import logging
+import math
 import os
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
+from detectron2.utils import comm
 
 from sna_det import DatasetNotPreparedError, add_sna_config, build_evaluator, check_datasets_ready
 from sna_det.data.datasets import register_datasets_from_config
 from sna_det.engine import enable_cpu_ddp
+from sna_det.utils import atomic_write_json
+
+
+def _nan_to_none(metrics):
+    """Metrics with NaN (e.g. AP of a class without ground truth) as None, so they are valid JSON."""
+    if isinstance(metrics, dict):
+        return {k: _nan_to_none(v) for k, v in metrics.items()}
+    return None if isinstance(metrics, float) and math.isnan(metrics) else metrics
 
 
 class Trainer(DefaultTrainer):
@@ -27,6 +37,16 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
         return build_evaluator(cfg, dataset_name, output_folder or os.path.join(cfg.OUTPUT_DIR, "inference"))
+
+    @classmethod
+    def test(cls, cfg, model, evaluators=None):
+        """Evaluate, and save the metrics as ``OUTPUT_DIR/inference/results.json`` ({dataset: {task: metrics}})."""
+        results = super().test(cfg, model, evaluators)
+        if comm.is_main_process():
+            by_dataset = {cfg.DATASETS.TEST[0]: results} if len(cfg.DATASETS.TEST) == 1 else results
+            path = os.path.join(cfg.OUTPUT_DIR, "inference", "results.json")
+            atomic_write_json(path, _nan_to_none(by_dataset))
+        return results
 
 
 def setup(args):
