@@ -38,6 +38,8 @@ __all__ = [
     "count_parameters",
     "synthetic_training_batch",
     "benchmark_detectors",
+    "inference_case",
+    "training_case",
     "machine_info",
 ]
 
@@ -275,7 +277,9 @@ def synthetic_training_batch(
     return batch
 
 
-def _inference_case(name: str, model: nn.Module, inputs: list[dict[str, Any]], seed: int) -> Case:
+def inference_case(name: str, model: nn.Module, inputs: Any, seed: int) -> Case:
+    """``model(inputs)`` under no_grad (the model in eval mode), torch seeded before each run."""
+
     def run() -> None:
         with torch.no_grad():
             model(inputs)
@@ -283,14 +287,16 @@ def _inference_case(name: str, model: nn.Module, inputs: list[dict[str, Any]], s
     return Case(name, run, prepare=lambda: torch.manual_seed(seed))
 
 
-def _training_case(name: str, model: nn.Module, batch: list[dict[str, Any]], seed: int) -> Case:
+def training_case(name: str, model: nn.Module, batch: Any, seed: int) -> Case:
+    """Forward and backward of ``model(batch)``: the sum of its losses (a dict) or of its outputs' means."""
+
     def prepare() -> None:
         model.zero_grad(set_to_none=True)
         torch.manual_seed(seed)  # the same proposal sampling in the ROI heads for both models
 
     def run() -> None:
-        losses = model(batch)
-        sum(losses.values()).backward()
+        outputs = model(batch)
+        sum(v if v.dim() == 0 else v.float().mean() for v in outputs.values()).backward()
 
     return Case(name, run, prepare=prepare)
 
@@ -335,12 +341,12 @@ def benchmark_detectors(
 
     for model in models.values():
         model.eval()
-    cases = [_inference_case(f"{name}/inference", model, inference_inputs, seed) for name, model in models.items()]
+    cases = [inference_case(f"{name}/inference", model, inference_inputs, seed) for name, model in models.items()]
     inference = interleaved_samples_ms(cases, device, repeats=repeats, warmup=warmup)
 
     for model in models.values():
         model.train()
-    cases = [_training_case(f"{name}/train_step", model, batch, seed) for name, model in models.items()]
+    cases = [training_case(f"{name}/train_step", model, batch, seed) for name, model in models.items()]
     with EventStorage(0):
         train = interleaved_samples_ms(cases, device, repeats=repeats, warmup=warmup)
     for model in models.values():

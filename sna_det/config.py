@@ -1,10 +1,10 @@
-"""The project's config keys: ``MODEL.SNA`` and ``DATASETS.ROOTS``."""
+"""The project's config keys: ``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET`` and ``DATASETS.ROOTS``."""
 
 from detectron2.config import CfgNode as CN
 
 
 def add_sna_config(cfg: CN) -> None:
-    """Add ``MODEL.SNA`` (Spectral Norm Attention) and ``DATASETS.ROOTS`` to a detectron2 config, in place."""
+    """Add the project's keys (``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET``, ``DATASETS.ROOTS``), in place."""
     _C = cfg
     _C.MODEL.SNA = CN()
     # SNA on the stem's output, before res2 (the paper's placement on every dataset).
@@ -23,6 +23,34 @@ def add_sna_config(cfg: CN) -> None:
     # "softmax_mean1": features times H*W*softmax(map), which averages 1 (the default, chosen on
     # the demo data, see README); "softmax": times softmax(map) itself, as written in the paper.
     _C.MODEL.SNA.WEIGHTING = "softmax_mean1"
+
+    # Attention blocks of any type for the *_attention_* backbones (build_resnet_attention_fpn_backbone,
+    # build_densenet_attention_fpn_backbone, ...), placed by the same mechanism as SNA. The *_sna_*
+    # backbones keep reading MODEL.SNA.STEM / STAGES (type "sna"); both take SNA's options from MODEL.SNA.
+    _C.MODEL.ATTENTION = CN()
+    # One of "none", "sna", "se", "eca", "nonlocal", "cbam", "gc" (sna_det/layers/attention_factory.py).
+    _C.MODEL.ATTENTION.TYPE = "none"
+    # One block on the stem's output (ResNet: before res2; DenseNet: after pool0).
+    _C.MODEL.ATTENTION.STEM = False
+    # Stages whose blocks each get one: ResNet "res2".."res5" (on the residual branch, before the
+    # addition), DenseNet "dense1".."dense4" (on each dense layer's new features, before concatenation).
+    _C.MODEL.ATTENTION.STAGES = []
+    # Per-type options (timm.layers' constructor arguments).
+    _C.MODEL.ATTENTION.SE = CN({"RD_RATIO": 1.0 / 16})  # SE's reduction (Hu et al.: 16)
+    _C.MODEL.ATTENTION.ECA = CN({"KERNEL_SIZE": 0})  # 1-D conv size; 0: adaptive from channels (Wang et al.)
+    _C.MODEL.ATTENTION.NONLOCAL = CN({"RD_RATIO": 1.0 / 8})  # embedding channels / channels
+    _C.MODEL.ATTENTION.CBAM = CN({"RD_RATIO": 1.0 / 16, "SPATIAL_KERNEL_SIZE": 7})
+    _C.MODEL.ATTENTION.GC = CN({"RD_RATIO": 1.0 / 8, "FUSION": "add"})  # "add" (GCNet's default) or "scale"
+
+    # DenseNet backbone (torchvision's architecture) for build_densenet_*_backbone.
+    _C.MODEL.DENSENET = CN()
+    _C.MODEL.DENSENET.DEPTH = 121  # 121, 161, 169 or 201
+    # "dense1".."dense4": outputs of the dense blocks at strides 4, 8, 16, 32 (dense4 after the final norm).
+    _C.MODEL.DENSENET.OUT_FEATURES = ["dense1", "dense2", "dense3", "dense4"]
+    # "BN" (trains from scratch), "FrozenBN" (with pretrained weights) or "SyncBN".
+    _C.MODEL.DENSENET.NORM = "BN"
+    # torchvision's gradient checkpointing inside dense blocks: less memory, slower.
+    _C.MODEL.DENSENET.MEMORY_EFFICIENT = False
 
     # Dataset folders; "" keeps the default root (datasets/README.md). tools/train_net.py registers the
     # dataset names again below a folder given here.

@@ -8,11 +8,14 @@ from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.structures import BitMasks, Boxes, Instances
 from detectron2.utils.events import EventStorage
+from timm.layers import get_attn
 
 from sna_det import SpectralNormAttention, add_sna_config
+from sna_det.layers import TIMM_ATTENTION
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 CONFIGS = sorted(CONFIG_DIR.rglob("*.yaml"))
+ATTENTION_CLASSES = {"sna": SpectralNormAttention, **{t: get_attn(name) for t, name in TIMM_ATTENTION.items()}}
 
 
 def load_cfg(path: Path):
@@ -21,6 +24,10 @@ def load_cfg(path: Path):
     cfg.merge_from_file(str(path))
     cfg.MODEL.WEIGHTS = ""
     cfg.MODEL.DEVICE = "cpu"
+    # fewer proposals and sampled RoIs: the same architecture, a fraction of the CPU time
+    cfg.MODEL.RPN.PRE_NMS_TOPK_TRAIN = cfg.MODEL.RPN.PRE_NMS_TOPK_TEST = 200
+    cfg.MODEL.RPN.POST_NMS_TOPK_TRAIN = cfg.MODEL.RPN.POST_NMS_TOPK_TEST = 50
+    cfg.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = 64
     return cfg
 
 
@@ -58,11 +65,17 @@ def test_there_are_configs():
 def test_config_builds_trains_a_step_and_infers(path):
     cfg = load_cfg(path)
     model = build_model(cfg)
-    uses_sna = "sna" in cfg.MODEL.BACKBONE.NAME
-    n_sna = sum(isinstance(m, SpectralNormAttention) for m in model.modules())
-    assert (n_sna > 0) == (uses_sna and (cfg.MODEL.SNA.STEM or len(cfg.MODEL.SNA.STAGES) > 0))
+    present = {t for t, cls in ATTENTION_CLASSES.items() if any(isinstance(m, cls) for m in model.modules())}
+    if "sna" in cfg.MODEL.BACKBONE.NAME:
+        expected = {"sna"} if cfg.MODEL.SNA.STEM or cfg.MODEL.SNA.STAGES else set()
+    elif "attention" in cfg.MODEL.BACKBONE.NAME and cfg.MODEL.ATTENTION.TYPE != "none":
+        expected = {cfg.MODEL.ATTENTION.TYPE} if cfg.MODEL.ATTENTION.STEM or cfg.MODEL.ATTENTION.STAGES else set()
+    else:
+        expected = set()
+    assert present == expected
     if not path.name.startswith("Base"):
-        assert ("sna" in path.stem) == uses_sna, "the file name says whether the model has SNA"
+        named = set(path.stem.split("_")) & set(ATTENTION_CLASSES)
+        assert named == present, "the file name says which attention the model has (none: the baseline)"
 
     model.train()
     with EventStorage(0):

@@ -1,3 +1,4 @@
+from .attention_factory import ATTENTION_TYPES, TIMM_ATTENTION, create_attention
 from .spectral_norm_attention import (
     MODES,
     WEIGHTINGS,
@@ -8,6 +9,9 @@ from .spectral_norm_attention import (
 )
 
 __all__ = [
+    "ATTENTION_TYPES",
+    "TIMM_ATTENTION",
+    "create_attention",
     "MODES",
     "WEIGHTINGS",
     "PowerIterationResult",

@@ -1,17 +1,20 @@
-from .attention_injection import add_attention_to_resnet, attach_attention, residual_branch_end
-from .backbone import (
-    add_sna_to_resnet,
-    build_resnet_sna_backbone,
-    build_resnet_sna_fpn_backbone,
-    build_retinanet_resnet_sna_fpn_backbone,
+from .attention_injection import (
+    AttentionSite,
+    add_attention_to_backbone,
+    add_attention_to_resnet,
+    attach_attention,
+    residual_branch_end,
+    resnet_attention_sites,
 )
+from .backbone import *  # noqa: F401,F403  (registers the backbones)
+from .backbone import __all__ as _backbone_all
 
 __all__ = [
+    "AttentionSite",
+    "add_attention_to_backbone",
     "add_attention_to_resnet",
     "attach_attention",
     "residual_branch_end",
-    "add_sna_to_resnet",
-    "build_resnet_sna_backbone",
-    "build_resnet_sna_fpn_backbone",
-    "build_retinanet_resnet_sna_fpn_backbone",
+    "resnet_attention_sites",
+    *_backbone_all,
 ]

@@ -8,15 +8,25 @@ it to that module's output. Every backbone and every attention type goes through
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable, Sequence
+from typing import Callable, List, Sequence, Tuple
 
 from detectron2.modeling.backbone.resnet import BasicBlock, BottleneckBlock, DeformBottleneckBlock, ResNet
 from torch import Tensor, nn
 
-__all__ = ["attach_attention", "add_attention_to_resnet", "residual_branch_end"]
+__all__ = [
+    "AttentionSite",
+    "add_attention_to_backbone",
+    "add_attention_to_resnet",
+    "attach_attention",
+    "resnet_attention_sites",
+    "residual_branch_end",
+]
 
 AttentionFactory = Callable[[int], nn.Module]
 """Makes an attention block for a feature map with the given number of channels."""
+
+AttentionSite = Tuple[nn.Module, nn.Module, int]
+"""``(owner, after, channels)``: the block applies to ``after``'s output and becomes ``owner.attn``."""
 
 
 def _apply(attention: nn.Module, module: nn.Module, inputs: tuple, output: Tensor) -> Tensor:
@@ -43,6 +53,41 @@ def residual_branch_end(block: nn.Module) -> nn.Module:
     raise TypeError(f"no residual branch known for {type(block).__name__}")
 
 
+def resnet_attention_sites(resnet: ResNet, *, stem: bool, stages: Sequence[str]) -> List[AttentionSite]:
+    """The stem's output (if ``stem``) and the residual branch of every block of ``stages`` (e.g. "res2")."""
+    unknown = sorted(set(stages) - set(resnet.stage_names))
+    if unknown:
+        raise ValueError(f"attention stages {unknown} are not built in this ResNet (it has {list(resnet.stage_names)})")
+    sites = [(resnet.stem, resnet.stem, resnet.stem.out_channels)] if stem else []
+    for name, stage in zip(resnet.stage_names, resnet.stages):
+        if name in stages:
+            sites += [(block, residual_branch_end(block), block.out_channels) for block in stage]
+    return sites
+
+
+def add_attention_to_backbone(
+    backbone: nn.Module, make_attention: AttentionFactory, *, stem: bool, stages: Sequence[str]
+) -> nn.Module:
+    """One attention block at each site of a bottom-up backbone; in place, returned.
+
+    Args:
+        backbone: a detectron2 ``ResNet``, or any backbone with an ``attention_sites(stem=, stages=)``
+            method returning ``AttentionSite``s (``DenseNetBackbone``).
+        make_attention: channels -> attention module.
+        stem: one block on the stem's output.
+        stages: stage names whose blocks each get one (ResNet "res2".."res5", DenseNet "dense1"..).
+    """
+    if isinstance(backbone, ResNet):
+        sites = resnet_attention_sites(backbone, stem=stem, stages=stages)
+    elif hasattr(backbone, "attention_sites"):
+        sites = backbone.attention_sites(stem=stem, stages=stages)
+    else:
+        raise TypeError(f"no attention sites known for {type(backbone).__name__}")
+    for owner, after, channels in sites:
+        attach_attention(owner, after, make_attention(channels))
+    return backbone
+
+
 def add_attention_to_resnet(
     resnet: ResNet, make_attention: AttentionFactory, *, stem: bool, stages: Sequence[str]
 ) -> ResNet:
@@ -55,13 +100,4 @@ def add_attention_to_resnet(
         stages: names among ``resnet.stage_names`` (e.g. "res2"), each block of which gets one
             block on its residual branch.
     """
-    unknown = sorted(set(stages) - set(resnet.stage_names))
-    if unknown:
-        raise ValueError(f"attention stages {unknown} are not built in this ResNet (it has {list(resnet.stage_names)})")
-    if stem:
-        attach_attention(resnet.stem, resnet.stem, make_attention(resnet.stem.out_channels))
-    for name, stage in zip(resnet.stage_names, resnet.stages):
-        if name in stages:
-            for block in stage:
-                attach_attention(block, residual_branch_end(block), make_attention(block.out_channels))
-    return resnet
+    return add_attention_to_backbone(resnet, make_attention, stem=stem, stages=stages)

@@ -1,7 +1,9 @@
 """ResNet and ResNet-FPN backbones with Spectral Norm Attention, registered in BACKBONE_REGISTRY.
 
 Each builder is detectron2's own builder followed by ``add_sna_to_resnet``: the architecture,
-parameter names and checkpoints are detectron2's; SNA adds no parameters.
+parameter names and checkpoints are detectron2's; SNA adds no parameters. These read SNA's
+placement from ``MODEL.SNA.STEM`` / ``STAGES``; ``attention_backbones.py`` has the same builders
+for any attention type (``MODEL.ATTENTION``), SNA included.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 from detectron2.modeling.backbone.fpn import build_resnet_fpn_backbone, build_retinanet_resnet_fpn_backbone
 from detectron2.modeling.backbone.resnet import ResNet, build_resnet_backbone
 
-from ...layers import SpectralNormAttention
 from ..attention_injection import add_attention_to_resnet
+from .attention_backbones import attention_factory_from_cfg
 
 __all__ = [
     "add_sna_to_resnet",
@@ -25,14 +27,8 @@ __all__ = [
 
 def add_sna_to_resnet(resnet: ResNet, cfg: CfgNode) -> ResNet:
     """Attach SNA to a built ResNet where ``cfg.MODEL.SNA`` says; in place, returned."""
-    sna = cfg.MODEL.SNA
-
-    def make(channels: int) -> SpectralNormAttention:
-        return SpectralNormAttention(
-            rank=sna.RANK, mode=sna.MODE, max_iters=sna.MAX_ITERS, tol=sna.TOL, weighting=sna.WEIGHTING
-        )
-
-    return add_attention_to_resnet(resnet, make, stem=sna.STEM, stages=list(sna.STAGES))
+    make = attention_factory_from_cfg(cfg, "sna")
+    return add_attention_to_resnet(resnet, make, stem=cfg.MODEL.SNA.STEM, stages=list(cfg.MODEL.SNA.STAGES))
 
 
 @BACKBONE_REGISTRY.register()
