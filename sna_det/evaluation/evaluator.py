@@ -8,6 +8,8 @@ from detectron2.config import CfgNode
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import COCOEvaluator, DatasetEvaluator, LVISEvaluator, PascalVOCDetectionEvaluator
 
+from .per_class_ap_evaluator import PerClassAPEvaluator
+
 __all__ = ["EVALUATORS", "build_evaluator"]
 
 EVALUATORS: Dict[str, Callable[[CfgNode, str, Optional[str]], DatasetEvaluator]] = {
@@ -16,6 +18,9 @@ EVALUATORS: Dict[str, Callable[[CfgNode, str, Optional[str]], DatasetEvaluator]]
     ),
     "lvis": lambda cfg, name, out: LVISEvaluator(name, output_dir=out),
     "pascal_voc": lambda cfg, name, out: PascalVOCDetectionEvaluator(name),
+    "per_class_ap": lambda cfg, name, out: PerClassAPEvaluator(
+        name, output_dir=out, max_dets_per_image=cfg.TEST.DETECTIONS_PER_IMAGE
+    ),
 }
 """evaluator_type -> (cfg, dataset name, output folder) -> evaluator. Add entries to extend."""
 

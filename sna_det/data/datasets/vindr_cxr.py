@@ -1,11 +1,13 @@
 """``vindr_cxr_{train,val,test}``: a VinDr-CXR folder prepared in COCO format.
 
 Root: ``DATASETS.ROOTS.VINDR_CXR`` in the config, else ``$SNA_VINDR_CXR_ROOT``, else
-``$DETECTRON2_DATASETS/vindr_cxr``; layout in ``datasets/README.md``.
+``$DETECTRON2_DATASETS/vindr_cxr``; layout in ``datasets/README.md``, written by
+``datasets/prepare_vindr_cxr.py``. Evaluated by ``PerClassAPEvaluator`` at IoU 0.4 (the paper's Table 4).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from detectron2.data.datasets import load_coco_json
 
 from .catalog import datasets_root, register_dataset
 
-__all__ = ["VINDR_CXR_CLASSES", "register_vindr_cxr_datasets", "vindr_cxr_root"]
+__all__ = ["VINDR_CXR_CLASSES", "register_vindr_cxr_datasets", "vindr_cxr_classes", "vindr_cxr_root"]
 
 VINDR_CXR_CLASSES = (
     "Aortic enlargement",
@@ -41,21 +43,33 @@ def vindr_cxr_root() -> Path:
     return datasets_root() / "vindr_cxr"
 
 
+def vindr_cxr_classes(root: Path) -> list:
+    """The prepared folder's class names (``prepare_report.json``: 14, or more with ``--all-labels``),
+    else ``VINDR_CXR_CLASSES``."""
+    report = root / "prepare_report.json"
+    if report.is_file():
+        return list(json.loads(report.read_text())["classes"])
+    return list(VINDR_CXR_CLASSES)
+
+
 def register_vindr_cxr_datasets(root: str | Path | None = None) -> None:
     """Register ``vindr_cxr_{train,val,test}`` from ``<root>/annotations/<split>.json`` + ``<root>/images``."""
     root = Path(root) if root else vindr_cxr_root()
+    classes = vindr_cxr_classes(root)
     for split in ("train", "val", "test"):
         name = f"vindr_cxr_{split}"
         json_file, image_root = root / "annotations" / f"{split}.json", root / "images"
         register_dataset(
             name,
             lambda j=json_file, i=image_root, n=name: load_coco_json(str(j), str(i), n),
-            thing_classes=list(VINDR_CXR_CLASSES),
-            evaluator_type="coco",
+            thing_classes=classes,
+            evaluator_type="per_class_ap",
+            eval_iou_threshold=0.4,
             json_file=str(json_file),
             image_root=str(image_root),
             how_to_prepare=(
-                f"VinDr-CXR is not prepared in {root}. Convert it there (or set DATASETS.ROOTS.VINDR_CXR "
-                "or SNA_VINDR_CXR_ROOT to another folder) as described in datasets/README.md, section 'VinDr-CXR'."
+                f"VinDr-CXR is not prepared in {root}: run datasets/prepare_vindr_cxr.py --vindr-root <download> "
+                f"--output-dir {root} (or set DATASETS.ROOTS.VINDR_CXR or SNA_VINDR_CXR_ROOT to a prepared "
+                "folder); see datasets/README.md, section 'VinDr-CXR'."
             ),
         )

@@ -1,0 +1,72 @@
+#!/usr/bin/env python
+"""Prepare VinDr-CXR (VinBigData or PhysioNet release) as COCO JSONs + 8-bit PNGs for sna-det.
+
+    python datasets/prepare_vindr_cxr.py --vindr-root <download> --output-dir datasets/vindr_cxr
+    python datasets/prepare_vindr_cxr.py --vindr-root <download> --stats-only --fusion wbf
+    python datasets/prepare_vindr_cxr.py --vindr-root <csv folder> --image-dir <pngs> --sizes-csv <sizes.csv> ...
+
+The logic is in sna_det/data/vindr_cxr/; the layouts and options in datasets/README.md ('VinDr-CXR').
+"""
+
+import argparse
+import sys
+
+from sna_det.data.vindr_cxr import FUSIONS, PrepareOptions, VinDrInputError, format_prepare_summary, prepare_vindr_cxr
+
+
+def parse_args(argv=None):
+    defaults = PrepareOptions()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--vindr-root", required=True, help="folder with train.csv (VinBigData) or annotations/ (PhysioNet)"
+    )
+    parser.add_argument("--output-dir", help="prepared folder (needed unless --stats-only)")
+    parser.add_argument(
+        "--fusion", choices=FUSIONS, default=defaults.fusion, help="readers' boxes of a finding on an image"
+    )
+    parser.add_argument("--iou-thr", type=float, default=defaults.iou_thr, help="IoU threshold of wbf and nms")
+    parser.add_argument("--max-size", type=int, default=defaults.max_size, help="long side of the PNGs (0: original)")
+    parser.add_argument(
+        "--val-fraction", type=float, default=defaults.val_fraction, help="share of train images in val"
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the train/val split")
+    parser.add_argument("--all-labels", action="store_true", help="keep every label, not only the paper's 14 findings")
+    parser.add_argument("--drop-no-finding", action="store_true", help="leave out images without boxes")
+    parser.add_argument("--stats-only", action="store_true", help="read the CSVs only and print the per-class summary")
+    parser.add_argument("--strict", action="store_true", help="stop at the first bad input")
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="processes converting images")
+    parser.add_argument("--image-dir", help="already-converted <image_id>.png/.jpg instead of the DICOMs")
+    parser.add_argument("--sizes-csv", help="with --image-dir: image_id,width,height (or dim0,dim1) of the DICOMs")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    options = PrepareOptions(
+        fusion=args.fusion,
+        iou_thr=args.iou_thr,
+        max_size=args.max_size,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        all_labels=args.all_labels,
+        drop_no_finding=args.drop_no_finding,
+        stats_only=args.stats_only,
+        strict=args.strict,
+        workers=args.workers,
+    )
+    try:
+        result = prepare_vindr_cxr(args.vindr_root, args.output_dir, options, args.image_dir, args.sizes_csv)
+    except (VinDrInputError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(format_prepare_summary(result))
+    if args.output_dir:
+        print(
+            f"\nwritten to {args.output_dir} (summary.json, prepare_report.json"
+            + (")" if args.stats_only else ", annotations/, images/)")
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Bad input found while preparing VinDr-CXR: named, counted, and (``strict``) fatal at the first."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Dict, List
+
+__all__ = [
+    "BOX_OUTSIDE_IMAGE",
+    "INVERTED_BOX",
+    "NAN_BOX",
+    "PROBLEMS",
+    "UNKNOWN_IMAGE_ID",
+    "UNREADABLE_IMAGE",
+    "InputProblems",
+    "VinDrInputError",
+]
+
+UNREADABLE_IMAGE = "unreadable image"
+"""A DICOM (or PNG/JPG) that cannot be read or decoded: the image and its boxes are skipped."""
+UNKNOWN_IMAGE_ID = "unknown image id"
+"""An image id of the CSV without an image file (or without a row in the sizes CSV): its boxes are skipped."""
+NAN_BOX = "NaN box"
+"""A finding row whose x_min/y_min/x_max/y_max is empty, NaN or not a number: the row is skipped."""
+INVERTED_BOX = "inverted box"
+"""x_max <= x_min or y_max <= y_min (inverted or empty): the row is skipped."""
+BOX_OUTSIDE_IMAGE = "box outside the image"
+"""A coordinate below 0 or beyond the image's width/height (original pixels): the row is skipped."""
+
+PROBLEMS = (UNREADABLE_IMAGE, UNKNOWN_IMAGE_ID, NAN_BOX, INVERTED_BOX, BOX_OUTSIDE_IMAGE)
+
+MAX_EXAMPLES = 5
+
+
+class VinDrInputError(ValueError):
+    """Input that cannot be prepared; the message names the file and the row or field."""
+
+
+class InputProblems:
+    """Counts bad input by reason, keeps the first few places of each, and raises at once when strict."""
+
+    def __init__(self, strict: bool = False):
+        self.strict = strict
+        self.counts: Counter = Counter()
+        self.examples: Dict[str, List[str]] = {}
+
+    def report(self, reason: str, where: str, detail: str) -> None:
+        """Record one ``reason`` (one of ``PROBLEMS``) at ``where`` ("file, row N"); raise if strict."""
+        message = f"{where}: {reason}: {detail}"
+        if self.strict:
+            raise VinDrInputError(f"{message} (--strict stops at the first bad input)")
+        self.counts[reason] += 1
+        self.examples.setdefault(reason, [])
+        if len(self.examples[reason]) < MAX_EXAMPLES:
+            self.examples[reason].append(message)
+
+    def as_dict(self) -> Dict[str, int]:
+        """{reason: count} for every reason in ``PROBLEMS`` (zeros included), in that order."""
+        return {reason: self.counts[reason] for reason in PROBLEMS}

@@ -1,0 +1,55 @@
+"""tools/train_net.py with configs/vincxr_faster_sna.yaml on a tiny prepared synthetic VinDr-CXR copy."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from vindr_cxr_synthetic import write_vinbigdata
+
+from sna_det.data.datasets import VINDR_CXR_CLASSES
+from sna_det.data.vindr_cxr import PrepareOptions, prepare_vindr_cxr
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    *("SOLVER.IMS_PER_BATCH 2 SOLVER.MAX_ITER 3 SOLVER.WARMUP_ITERS 1 SOLVER.CHECKPOINT_PERIOD 100".split()),
+    *("DATALOADER.NUM_WORKERS 0 MODEL.ROI_HEADS.SCORE_THRESH_TEST 0.0 MODEL.FPN.OUT_CHANNELS 32".split()),
+    *("INPUT.MIN_SIZE_TRAIN (64,) INPUT.MAX_SIZE_TRAIN 64 INPUT.MIN_SIZE_TEST 64 INPUT.MAX_SIZE_TEST 64".split()),
+    *("MODEL.RPN.POST_NMS_TOPK_TRAIN 64 MODEL.RPN.POST_NMS_TOPK_TEST 32".split()),
+    *("MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE 32".split()),
+]
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_trains_and_evaluates_per_class_ap_at_iou_04(tmp_path):
+    prepared = tmp_path / "prepared"
+    prepare_vindr_cxr(write_vinbigdata(tmp_path / "vindr"), prepared, PrepareOptions(max_size=64, val_fraction=0.25))
+    output = tmp_path / "run"
+    env = dict(os.environ, PYTHONWARNINGS="ignore", SNA_VINDR_CXR_ROOT=str(tmp_path / "not_here"))
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "train_net.py"), "--config-file", "configs/vincxr_faster_sna.yaml"]
+        + [*TINY, "DATASETS.ROOTS.VINDR_CXR", str(prepared), "OUTPUT_DIR", str(output)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    assert (output / "model_final.pth").exists()
+    assert "Per-class AP at IoU 0.4 on vindr_cxr_val" in log
+    table = log[log.index("Per-class AP at IoU 0.4") :]
+    for name in VINDR_CXR_CLASSES:
+        assert f"| {name} " in table
+    assert "| Total (AP: mean)" in table
+    saved = json.loads((output / "inference" / "per_class_ap_vindr_cxr_val.json").read_text())
+    assert saved["iou"] == 0.4 and list(saved["coco"]["per_class"]) == list(VINDR_CXR_CLASSES)
+    val_counts = json.loads((prepared / "summary.json").read_text())["val"]
+    assert saved["gt_boxes"] == val_counts
+    for kind in ("coco", "voc2010"):  # null exactly for the classes without boxes in val
+        assert [v is None for v in saved[kind]["per_class"].values()] == [n == 0 for n in val_counts.values()]
+    assert "copypaste: Task: per_class_ap@0.4" in log

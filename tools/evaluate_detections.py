@@ -1,0 +1,40 @@
+#!/usr/bin/env python
+"""Per-class AP of any detector's COCO-format results at one IoU threshold (default 0.4, Table 4).
+
+    python tools/evaluate_detections.py --gt datasets/vindr_cxr/annotations/val.json \
+        --dt output/vincxr_faster_sna/inference/coco_instances_results.json --iou 0.4 --output ap.json
+
+Prints the table (COCO-style 101-point AP and VOC2010 all-point AP, in percent) and writes
+{"iou", "coco": {"per_class", "mean"}, "voc2010": {...}, "gt_boxes"} to --output. The definitions
+are in sna_det/evaluation/detection_ap.py.
+"""
+
+import argparse
+import sys
+
+from sna_det.evaluation import evaluate_detections, format_ap_table
+from sna_det.utils import atomic_write_json
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gt", required=True, help="COCO ground truth JSON")
+    parser.add_argument("--dt", required=True, help="COCO results JSON: [{image_id, category_id, bbox, score}]")
+    parser.add_argument("--iou", type=float, default=0.4, help="IoU threshold")
+    parser.add_argument("--max-dets", type=int, default=100, help="detections per image and class (COCO-style)")
+    parser.add_argument("--output", help="JSON file for the result")
+    args = parser.parse_args(argv)
+    try:
+        result = evaluate_detections(args.gt, args.dt, args.iou, args.max_dets)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(format_ap_table(result))
+    if args.output:
+        atomic_write_json(args.output, result)
+        print(f"written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
