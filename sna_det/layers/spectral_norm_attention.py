@@ -196,7 +196,10 @@ class SpectralNormAttention(nn.Module):
             raise ValueError(f"SpectralNormAttention expects (B, C, H, W), got shape {tuple(x.shape)}")
         if x.numel() == 0:
             return x.clone()
-        return x * self.attention_map(x)
+        y = x * self.attention_map(x)
+        if y.dtype == torch.float16:  # features near fp16's limit times weights up to H*W: saturate, not inf
+            y = y.clamp_(-torch.finfo(y.dtype).max, torch.finfo(y.dtype).max)
+        return y
 
     def extra_repr(self) -> str:
         return (
