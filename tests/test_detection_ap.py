@@ -146,13 +146,86 @@ def iou_xywh(a, b):
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
-def test_bad_detections_are_named():
-    with pytest.raises(ValueError, match="detection 1: field image_id 7"):
-        evaluate_detections(GT, [det(1, 1, A1, 0.9), det(7, 1, A1, 0.9)])
-    with pytest.raises(ValueError, match="detection 0: field category_id 9"):
-        evaluate_detections(GT, [det(1, 9, A1, 0.9)])
-    with pytest.raises(ValueError, match="lacks field"):
+def test_bad_detections_are_named(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"detections: detection 0 lacks field\(s\) \['bbox', 'category_id', 'score'\]"
+    ):
         evaluate_detections(GT, [{"image_id": 1}])
+    with pytest.raises(ValueError, match=r"detection 1: field bbox \[0, 0, nan, 10\] is not \[x, y"):
+        evaluate_detections(GT, [det(1, 1, A1, 0.9), det(1, 1, [0, 0, float("nan"), 10], 0.9)])
+    with pytest.raises(ValueError, match=r"detection 0: field bbox \[0, 0, -1, 10\]"):
+        evaluate_detections(GT, [det(1, 1, [0, 0, -1, 10], 0.9)])
+    with pytest.raises(ValueError, match="detection 0: field score 'high' is not a finite number"):
+        evaluate_detections(GT, [det(1, 1, A1, "high")])
+    with pytest.raises(ValueError, match="detection 0: field image_id \\[1\\] is not an integer or string"):
+        evaluate_detections(GT, [det([1], 1, A1, 0.9)])
+    with pytest.raises(ValueError, match="detection 0 is a list, not an object"):
+        evaluate_detections(GT, [[1, 1, A1, 0.9]])
+    with pytest.raises(ValueError, match="expected a list of COCO results"):
+        evaluate_detections(GT, {"image_id": 1})
+    (tmp_path / "dt.json").write_bytes(b"\xff[{")
+    with pytest.raises(ValueError, match=f"{tmp_path / 'dt.json'}: not a JSON file"):
+        evaluate_detections(GT, tmp_path / "dt.json")
+    (tmp_path / "dt.json").write_text(json.dumps([det(1, 1, A1, 0.9), det(1, 1, None, 0.9)]))
+    with pytest.raises(ValueError, match=f"{tmp_path / 'dt.json'}: detection 1: field bbox None"):
+        evaluate_detections(GT, tmp_path / "dt.json")
+
+
+def test_bad_ground_truth_is_named(tmp_path):
+    bad = dict(GT, annotations=[dict(GT["annotations"][0], bbox=[0, 0, 10])])
+    with pytest.raises(ValueError, match=r"ground truth: annotations\[0\]: field bbox \[0, 0, 10\]"):
+        evaluate_detections(bad, [])
+    bad = dict(GT, annotations=[dict(GT["annotations"][0], image_id=9)])
+    with pytest.raises(ValueError, match=r"annotations\[0\]: field image_id 9 is not an id of the images"):
+        evaluate_detections(bad, [])
+    with pytest.raises(ValueError, match=r"categories\[1\]: field name 'a' appears twice"):
+        evaluate_detections(dict(GT, categories=[{"id": 1, "name": "a"}, {"id": 2, "name": "a"}]), [])
+    (tmp_path / "gt.json").write_text(json.dumps(dict(GT, images={"id": 1})))
+    with pytest.raises(ValueError, match=f"{tmp_path / 'gt.json'}: field images is a dict, not a list"):
+        evaluate_detections(tmp_path / "gt.json", [])
+
+
+def test_ground_truth_ids_zero_or_repeated_and_without_area_or_iscrowd_are_evaluated():
+    """pycocotools reads annotation id 0 as "unmatched": the ids are renumbered, so A1 is still found."""
+    annotations = [{k: v for k, v in a.items() if k not in ("area", "iscrowd")} for a in GT["annotations"]]
+    gt = dict(GT, annotations=[dict(a, id=0) for a in annotations])
+    result = evaluate_detections(gt, [det(1, 1, A1, 0.9), det(1, 1, A2, 0.8), det(3, 1, A3, 0.7), det(2, 2, B1, 0.6)])
+    assert result["coco"]["per_class"] == {"a": pytest.approx(100.0), "b": pytest.approx(100.0), "c": None}
+
+
+def test_unknown_images_and_categories_are_skipped_and_counted():
+    known = [det(1, 1, A1, 0.9), det(2, 2, B1, 0.8)]
+    unknown = [det(7, 1, A1, 0.95), det(1, 9, A1, 0.95), det(8, 9, A1, 0.95), det("1", 1, A2, 0.99)]
+    result = evaluate_detections(GT, [unknown[0], known[0], *unknown[1:], known[1]])
+    assert result["skipped"] == {"unknown image_id": 3, "unknown category_id": 1}  # image first: (8, 9) is an image
+    assert result["detections"] == {"read": 6, "evaluated": 2}
+    assert (
+        result["skipped_examples"]["unknown image_id"][0]
+        == "detections: detection 0: image_id 7 is not in the ground truth"
+    )
+    assert result["skipped_examples"]["unknown category_id"] == [
+        "detections: detection 2: category_id 9 is not in the ground truth"
+    ]
+    assert result["images_without_detections"] == 1  # image 3
+    # the skipped detections, high scores though they have, change nothing: "a" recall 1/3 at precision 1
+    assert result["voc2010"]["per_class"] == {"a": pytest.approx(100 / 3), "b": pytest.approx(100.0), "c": None}
+    assert result["coco"]["per_class"]["a"] == pytest.approx(100 * 34 / 101)
+
+
+def test_empty_predictions_and_images_without_predictions_by_hand():
+    empty = evaluate_detections(GT, [])
+    assert empty["detections"] == {"read": 0, "evaluated": 0} and empty["images_without_detections"] == 3
+    assert empty["skipped"] == {"unknown image_id": 0, "unknown category_id": 0} and empty["skipped_examples"] == {}
+    # only image 2 predicted, and rightly: "a" (3 boxes on images 1 and 3) is all missed -> 0; "b" found -> 100
+    only_image_2 = evaluate_detections(GT, [det(2, 2, B1, 0.5)])
+    assert only_image_2["images_without_detections"] == 2
+    for kind in ("coco", "voc2010"):
+        assert only_image_2[kind]["per_class"] == {"a": 0.0, "b": pytest.approx(100.0), "c": None}
+        assert only_image_2[kind]["mean"] == pytest.approx(50.0)
+    # a wrong-class prediction only: "b" found nothing (0), "a" only false positives (0), "c" no GT (null)
+    wrong = evaluate_detections(GT, [det(2, 3, B1, 0.5)])
+    for kind in ("coco", "voc2010"):
+        assert wrong[kind] == {"per_class": {"a": 0.0, "b": 0.0, "c": None}, "mean": 0.0}
 
 
 def test_table_layout():
@@ -176,19 +249,27 @@ def test_evaluate_detections_tool(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     written = json.loads((tmp_path / "ap.json").read_text())
-    assert set(written) == {"iou", "coco", "voc2010", "gt_boxes"} and written["iou"] == 0.4
+    assert set(written) >= {"iou", "coco", "voc2010", "gt_boxes", "skipped"} and written["iou"] == 0.4
     # "a": one of 3 found first: recall 1/3 at precision 1 -> VOC 1/3, COCO 34/101; "b": found
     assert written["voc2010"]["per_class"] == {"a": pytest.approx(100 / 3), "b": 100.0, "c": None}
     assert written["coco"]["per_class"]["a"] == pytest.approx(100 * 34 / 101)
     assert "| a " in proc.stdout and "Total (AP: mean)" in proc.stdout
+    assert "detections: 2 read, 2 evaluated, skipped: unknown image_id 0, unknown category_id 0" in proc.stdout
+    assert written["images_without_detections"] == 1  # image 3
 
 
-def test_dataset_evaluator_maps_classes_and_reports_nan_for_no_gt(tmp_path):
+def per_class_evaluator(tmp_path, name: str) -> PerClassAPEvaluator:
+    """The detectron2 evaluator on ``GT`` (registered as ``name``), writing to tmp_path / "out"."""
     (tmp_path / "gt.json").write_text(json.dumps(GT))
-    name = "sna_test_per_class_ap"
     MetadataCatalog.get(name).set(json_file=str(tmp_path / "gt.json"), eval_iou_threshold=0.4)
     evaluator = PerClassAPEvaluator(name, output_dir=str(tmp_path / "out"), distributed=False)
     evaluator.reset()
+    return evaluator
+
+
+def test_dataset_evaluator_maps_classes_and_reports_nan_for_no_gt(tmp_path):
+    name = "sna_test_per_class_ap"
+    evaluator = per_class_evaluator(tmp_path, name)
     outputs = []
     for image, boxes, classes in ((1, [A1], [0]), (2, [B1], [1]), (3, [], [])):
         instances = Instances((40, 40))
@@ -207,3 +288,18 @@ def test_dataset_evaluator_maps_classes_and_reports_nan_for_no_gt(tmp_path):
     assert saved["coco"]["per_class"]["c"] is None and saved["iou"] == 0.4
     results = json.loads((tmp_path / "out" / f"coco_instances_results_{name}.json").read_text())
     assert sorted(r["category_id"] for r in results) == [1, 2]  # contiguous 0, 1 -> dataset ids 1, 2
+
+
+def test_dataset_evaluator_without_predictions(tmp_path):
+    """No image has an instance (or "instances" at all): AP 0 for the classes with GT, NaN without."""
+    name = "sna_test_per_class_ap_empty"
+    evaluator = per_class_evaluator(tmp_path, name)
+    empty = Instances((40, 40), pred_boxes=Boxes(torch.zeros(0, 4)), scores=torch.zeros(0))
+    empty.pred_classes = torch.zeros(0, dtype=torch.int64)
+    evaluator.process([{"image_id": 1}, {"image_id": 2}], [{"instances": empty}, {}])
+    (metrics,) = evaluator.evaluate().values()
+    assert (metrics["AP"], metrics["AP-a"], metrics["AP-b"], metrics["AP_voc2010-a"]) == (0.0, 0.0, 0.0, 0.0)
+    assert np.isnan(metrics["AP-c"]) and np.isnan(metrics["AP_voc2010-c"])
+    saved = json.loads((tmp_path / "out" / f"per_class_ap_{name}.json").read_text())
+    assert saved["detections"] == {"read": 0, "evaluated": 0} and saved["images_without_detections"] == 3
+    assert json.loads((tmp_path / "out" / f"coco_instances_results_{name}.json").read_text()) == []

@@ -4,15 +4,18 @@
     python tools/evaluate_detections.py --gt datasets/vindr_cxr/annotations/val.json \
         --dt output/vincxr_faster_sna/inference/coco_instances_results.json --iou 0.4 --output ap.json
 
-Prints the table (COCO-style 101-point AP and VOC2010 all-point AP, in percent) and writes
-{"iou", "coco": {"per_class", "mean"}, "voc2010": {...}, "gt_boxes"} to --output. The definitions
-are in sna_det/evaluation/detection_ap.py.
+Prints the table (COCO-style 101-point AP and VOC2010 all-point AP, in percent), then how many
+detections were read, evaluated and skipped (unknown image_id / category_id, with examples) and how
+many images have no detection, and writes {"iou", "coco": {"per_class", "mean"}, "voc2010": {...},
+"gt_boxes", "detections", "images_without_detections", "skipped", "skipped_examples"} to --output.
+Input that is not COCO (not JSON, a detection lacking a field, a non-finite box) exits 1 with
+"error: <file>: detection <i>: ..." on stderr. The definitions are in sna_det/evaluation/detection_ap.py.
 """
 
 import argparse
 import sys
 
-from sna_det.evaluation import evaluate_detections, format_ap_table
+from sna_det.evaluation import evaluate_detections, format_ap_table, format_skipped
 from sna_det.utils import atomic_write_json
 
 
@@ -30,6 +33,7 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(format_ap_table(result))
+    print(format_skipped(result))
     if args.output:
         atomic_write_json(args.output, result)
         print(f"written to {args.output}")

@@ -135,7 +135,7 @@ def _count_objects(xml_file: Path) -> int:
     """``<object>`` elements of an XML file that may be invalid in other ways (0 if it does not parse)."""
     try:
         return len(ET.parse(xml_file).getroot().findall("object"))
-    except (OSError, ET.ParseError):
+    except (OSError, ValueError, ET.ParseError):
         return 0
 
 
@@ -155,17 +155,21 @@ def read_index_png(png_file: str | os.PathLike) -> np.ndarray:
             if image.mode not in ("P", "L"):
                 raise VocInputError(png_file, "bad mask", f"mode {image.mode}, not a palette (P) or L image")
             return np.asarray(image)
-    except (OSError, SyntaxError) as error:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:  # PIL's for corrupt files
         raise VocInputError(png_file, "bad mask", f"unreadable PNG ({error})") from None
 
 
 def _image_size(jpeg_file: Path) -> Tuple[int, int]:
+    """(width, height) of an image that decodes whole (a truncated JPEG has a header but no pixels)."""
     if not jpeg_file.is_file():
         raise VocInputError(jpeg_file, "missing image", "image file does not exist")
     try:
         with Image.open(jpeg_file) as image:
-            return image.size
-    except (OSError, SyntaxError) as error:
+            size = image.size
+            image.draft(image.mode, (1, 1))  # JPEG: decode at 1/8 scale; every byte is still read
+            image.load()
+            return size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:  # PIL's for corrupt files
         raise VocInputError(jpeg_file, "bad image", f"unreadable image ({error})") from None
 
 
@@ -235,7 +239,11 @@ def read_split_ids(list_file: Path) -> List[str]:
     """Image ids of an ``ImageSets`` list, in file order, without duplicates."""
     if not list_file.is_file():
         raise VocInputError(list_file, "missing split list", "split list does not exist (is --voc-root VOC2012?)")
-    ids = [line.split()[0] for line in list_file.read_text().splitlines() if line.strip()]
+    try:
+        text = list_file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise VocInputError(list_file, "unreadable split list", f"not UTF-8 text ({error})") from None
+    ids = [line.split()[0] for line in text.splitlines() if line.strip()]
     return list(dict.fromkeys(ids))
 
 
@@ -261,6 +269,9 @@ def convert_voc_split(
         xml_file = voc_root / "Annotations" / f"{image_id}.xml"
         objects_read = 0
         try:
+            if image_id in (".", "..") or any(c in image_id for c in "/\\\x00"):
+                detail = f"image id {image_id!r} of the split list is not a file name"
+                raise VocInputError(voc_root / "ImageSets", "bad image id", detail)
             annotation = parse_voc_xml(xml_file)
             objects_read = len(annotation.objects)
             width, height = _image_size(voc_root / "JPEGImages" / f"{image_id}.jpg")

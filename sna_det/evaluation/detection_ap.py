@@ -12,6 +12,12 @@
 
 A class without ground truth boxes has AP None (reported as null), not 0; means are over the
 other classes. AP is in percent in ``evaluate_detections``' result.
+
+Input checks (``evaluate_detections``): structurally broken input (not JSON, not a list / object, a
+detection or annotation lacking a field, a box that is not 4 finite numbers with width, height >= 0,
+a score that is not a finite number) raises ``ValueError`` naming the file and the index. A
+detection of an image or category that the ground truth does not have is left out and counted
+(``skipped``); images without any detection are counted too (their ground truth boxes are misses).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -29,9 +36,11 @@ from pycocotools.cocoeval import COCOeval
 from .class_table import format_class_table
 
 __all__ = [
+    "SKIPPED_REASONS",
     "coco_ap_per_class",
     "evaluate_detections",
     "format_ap_table",
+    "format_skipped",
     "load_coco_gt",
     "voc2010_ap",
     "voc2010_ap_per_class",
@@ -40,35 +49,149 @@ __all__ = [
 Json = Union[str, Path, dict, list]
 
 
+SKIPPED_REASONS = ("unknown image_id", "unknown category_id")
+"""Why a detection is left out of the evaluation (counted in the result's ``skipped``)."""
+MAX_EXAMPLES = 5
+GT_NAME = "ground truth"
+
+
+def _read_json(source: Json, default_name: str) -> tuple:
+    """(data, name) of a JSON file or already-loaded JSON; ValueError naming the file if it is not JSON."""
+    if not isinstance(source, (str, Path)):
+        return source, default_name
+    try:
+        return json.loads(Path(source).read_bytes()), str(source)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{source}: not a JSON file ({error})") from None
+
+
+def _is_number(value) -> bool:
+    """A finite int or float (JSON's huge integers that overflow a float are not)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+def _check_box(bbox, where: str) -> None:
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)) or min(bbox[2:]) < 0:
+        raise ValueError(f"{where}: field bbox {bbox!r} is not [x, y, width >= 0, height >= 0] of finite numbers")
+
+
+def _records(data: dict, key: str, fields: Sequence[str], name: str) -> list:
+    records = data.get(key, [])
+    if not isinstance(records, list):
+        raise ValueError(f"{name}: field {key} is a {type(records).__name__}, not a list")
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise ValueError(f"{name}: {key}[{i}] is a {type(record).__name__}, not an object")
+        missing = [f for f in fields if f not in record]
+        if missing:
+            raise ValueError(f"{name}: {key}[{i}] lacks field(s) {missing}")
+    return records
+
+
+def _checked_gt(data, name: str) -> dict:
+    """A copy of COCO ground truth that pycocotools evaluates correctly, or ValueError naming the field.
+
+    Annotations are renumbered 1..N (pycocotools takes id 0 for "unmatched" and needs unique ids);
+    ``iscrowd`` defaults to 0 and ``area`` to the box area.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"{name}: expected a COCO object with images, annotations, categories")
+    images = _records(data, "images", ["id"], name)
+    categories = _records(data, "categories", ["id", "name"], name)
+    annotations = _records(data, "annotations", ["image_id", "category_id", "bbox"], name)
+    for key, records, field, valid in (
+        ("images", images, "id", _is_id),
+        ("categories", categories, "id", _is_id),
+        ("categories", categories, "name", lambda v: isinstance(v, str)),
+    ):
+        seen = set()
+        for i, record in enumerate(records):
+            value = record[field]
+            if not valid(value):
+                kind = "an integer or string" if field == "id" else "a string"
+                raise ValueError(f"{name}: {key}[{i}]: field {field} {value!r} is not {kind}")
+            if value in seen:
+                raise ValueError(f"{name}: {key}[{i}]: field {field} {value!r} appears twice")
+            seen.add(value)
+    image_ids, category_ids = {i["id"] for i in images}, {c["id"] for c in categories}
+    checked = []
+    for i, ann in enumerate(annotations):
+        where = f"{name}: annotations[{i}]"
+        for field, known in (("image_id", image_ids), ("category_id", category_ids)):
+            if not _is_id(ann[field]) or ann[field] not in known:
+                raise ValueError(f"{where}: field {field} {ann[field]!r} is not an id of the {field[:-3]}s")
+        _check_box(ann["bbox"], where)
+        area = ann.get("area", ann["bbox"][2] * ann["bbox"][3])
+        if not _is_number(area) or area < 0:
+            raise ValueError(f"{where}: field area {area!r} is not a finite number >= 0")
+        iscrowd = ann.get("iscrowd", 0)
+        if iscrowd not in (0, 1) or isinstance(iscrowd, float):
+            raise ValueError(f"{where}: field iscrowd {iscrowd!r} is not 0 or 1")
+        checked.append({**ann, "id": i + 1, "area": area, "iscrowd": int(iscrowd)})
+    return {**data, "images": images, "categories": categories, "annotations": checked}
+
+
 def load_coco_gt(gt: Json) -> COCO:
-    """A pycocotools ``COCO`` from a COCO JSON file or dict (pycocotools' progress prints silenced)."""
-    data = json.loads(Path(gt).read_text()) if isinstance(gt, (str, Path)) else gt
+    """A pycocotools ``COCO`` from a COCO JSON file or dict (pycocotools' progress prints silenced).
+
+    Raises ValueError naming the file and the field for input pycocotools cannot evaluate (``_checked_gt``).
+    """
+    data, name = _read_json(gt, GT_NAME)
     coco = COCO()
-    coco.dataset = {"annotations": [], **data}
+    coco.dataset = _checked_gt(data, name)
     with contextlib.redirect_stdout(io.StringIO()):
         coco.createIndex()
     return coco
 
 
-def _check_detections(gt: COCO, detections: List[dict], name: str) -> None:
+def _usable_detections(gt: COCO, detections, name: str) -> tuple:
+    """(detections of GT images and categories, {reason: count}, {reason: [examples]}); ValueError if broken."""
+    if not isinstance(detections, list):
+        raise ValueError(f"{name}: expected a list of COCO results (image_id, category_id, bbox, score)")
     images, categories = set(gt.getImgIds()), set(gt.getCatIds())
+    usable, counts, examples = [], dict.fromkeys(SKIPPED_REASONS, 0), {r: [] for r in SKIPPED_REASONS}
     for i, d in enumerate(detections):
+        where = f"{name}: detection {i}"
+        if not isinstance(d, dict):
+            raise ValueError(f"{where} is a {type(d).__name__}, not an object")
         missing = {"image_id", "category_id", "bbox", "score"} - set(d)
         if missing:
-            raise ValueError(f"{name}: detection {i} lacks field(s) {sorted(missing)}")
+            raise ValueError(f"{where} lacks field(s) {sorted(missing)}")
+        for field in ("image_id", "category_id"):
+            if not _is_id(d[field]):
+                raise ValueError(f"{where}: field {field} {d[field]!r} is not an integer or string")
+        _check_box(d["bbox"], where)
+        if not _is_number(d["score"]):
+            raise ValueError(f"{where}: field score {d['score']!r} is not a finite number")
+        reason = None
         if d["image_id"] not in images:
-            raise ValueError(f"{name}: detection {i}: field image_id {d['image_id']!r} is not an image of the GT")
-        if d["category_id"] not in categories:
-            raise ValueError(f"{name}: detection {i}: field category_id {d['category_id']!r} is not a GT category")
-        if len(d["bbox"]) != 4 or not np.all(np.isfinite(d["bbox"])) or d["bbox"][2] < 0 or d["bbox"][3] < 0:
-            raise ValueError(f"{name}: detection {i}: field bbox {d['bbox']!r} is not [x, y, width >= 0, height >= 0]")
+            reason, value = "unknown image_id", d["image_id"]
+        elif d["category_id"] not in categories:
+            reason, value = "unknown category_id", d["category_id"]
+        if reason is None:
+            usable.append(d)
+            continue
+        counts[reason] += 1
+        if len(examples[reason]) < MAX_EXAMPLES:
+            examples[reason].append(f"{where}: {reason[8:]} {value!r} is not in the ground truth")
+    return usable, counts, examples
 
 
 def _results(gt: COCO, detections: List[dict]) -> COCO:
     """``gt.loadRes`` (which cannot take an empty list), silenced."""
     if detections:
         with contextlib.redirect_stdout(io.StringIO()):
-            return gt.loadRes([dict(d) for d in detections])
+            # only the result fields: loadRes picks its mode by the first result's keys (e.g. "caption")
+            return gt.loadRes([{k: d[k] for k in ("image_id", "category_id", "bbox", "score")} for d in detections])
     return load_coco_gt({"images": gt.dataset["images"], "categories": gt.dataset["categories"]})
 
 
@@ -167,18 +290,19 @@ def _percent(per_class: Dict[int, Optional[float]], names: Dict[int, str]) -> di
 
 
 def evaluate_detections(gt: Json, detections: Json, iou: float = 0.4, max_dets: int = 100) -> dict:
-    """Per-class AP of COCO-format ``detections`` against COCO ``gt`` (files or loaded JSON), in percent.
+    """Per-class AP of COCO-format ``detections`` against COCO ``gt`` (files, loaded JSON or a ``COCO``), in percent.
 
     Returns ``{"iou": iou, "coco": {"per_class": {name: AP | None}, "mean": AP | None}, "voc2010": ...,
-    "gt_boxes": {name: count}}``, classes in category id order. Raises ValueError naming the file and
-    the detection for a detection of an unknown image or category or with a malformed box.
+    "gt_boxes": {name: count}, "detections": {"read": n, "evaluated": n}, "images_without_detections": n,
+    "skipped": {reason: count}, "skipped_examples": {reason: [message, ...]}}``, classes in category id
+    order. Detections of unknown images or categories are skipped and counted (``SKIPPED_REASONS``);
+    structurally broken input raises ValueError naming the file and the detection (module docstring).
     """
-    name = str(detections) if isinstance(detections, (str, Path)) else "detections"
+    if not 0.0 <= iou <= 1.0 or max_dets < 1:
+        raise ValueError(f"iou must be in [0, 1] and max_dets >= 1, not {iou} and {max_dets}")
     coco_gt = gt if isinstance(gt, COCO) else load_coco_gt(gt)
-    dets = json.loads(Path(detections).read_text()) if isinstance(detections, (str, Path)) else detections
-    if not isinstance(dets, list):
-        raise ValueError(f"{name}: expected a list of COCO results (image_id, category_id, bbox, score)")
-    _check_detections(coco_gt, dets, name)
+    raw, name = _read_json(detections, "detections")
+    dets, skipped, examples = _usable_detections(coco_gt, raw, name)
     cat_ids = sorted(coco_gt.getCatIds())
     names = {c: coco_gt.cats[c]["name"] for c in cat_ids}
     coco = coco_ap_per_class(coco_gt, dets, iou, max_dets)
@@ -188,7 +312,23 @@ def evaluate_detections(gt: Json, detections: Json, iou: float = 0.4, max_dets: 
         "coco": _percent({c: coco[c] for c in cat_ids}, names),
         "voc2010": _percent({c: voc[c] for c in cat_ids}, names),
         "gt_boxes": {names[c]: len(coco_gt.getAnnIds(catIds=[c])) for c in cat_ids},
+        "detections": {"read": len(raw), "evaluated": len(dets)},
+        "images_without_detections": len(set(coco_gt.getImgIds()) - {d["image_id"] for d in dets}),
+        "skipped": skipped,
+        "skipped_examples": {reason: found for reason, found in examples.items() if found},
     }
+
+
+def format_skipped(result: dict) -> str:
+    """One line on what ``evaluate_detections`` read, evaluated and left out, then the examples."""
+    read, evaluated = result["detections"]["read"], result["detections"]["evaluated"]
+    lines = [
+        f"detections: {read:,} read, {evaluated:,} evaluated, skipped: "
+        + ", ".join(f"{reason} {count:,}" for reason, count in result["skipped"].items())
+        + f"; images without detections: {result['images_without_detections']:,}"
+    ]
+    lines += [f"  e.g. {e}" for found in result["skipped_examples"].values() for e in found[:2]]
+    return "\n".join(lines)
 
 
 def format_ap_table(result: dict) -> str:

@@ -18,7 +18,7 @@ from detectron2.evaluation.coco_evaluation import instances_to_coco_json
 from detectron2.utils import comm
 
 from ..utils import atomic_write_json
-from .detection_ap import evaluate_detections, format_ap_table, load_coco_gt
+from .detection_ap import evaluate_detections, format_ap_table, format_skipped, load_coco_gt
 
 __all__ = ["PerClassAPEvaluator"]
 
@@ -80,6 +80,8 @@ class PerClassAPEvaluator(DatasetEvaluator):
         logger.info(
             f"Per-class AP at IoU {self._iou:g} on {self._metadata.name} ({len(predictions)} detections):\n"
             + format_ap_table(result)
+            + "\n"
+            + format_skipped(result)
         )
         if self._output_dir:
             name = self._metadata.name

@@ -131,11 +131,14 @@ def _open_rows(path: Path):
     """(line number, row) of a CSV after checking its header has ``REQUIRED_FIELDS``."""
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
-        missing = [name for name in REQUIRED_FIELDS if name not in (reader.fieldnames or [])]
-        if missing:
-            raise VinDrInputError(f"{path}: missing column(s) {', '.join(missing)} (header: {reader.fieldnames})")
-        for row in reader:
-            yield reader.line_num, row
+        try:
+            missing = [name for name in REQUIRED_FIELDS if name not in (reader.fieldnames or [])]
+            if missing:
+                raise VinDrInputError(f"{path}: missing column(s) {', '.join(missing)} (header: {reader.fieldnames})")
+            for row in reader:
+                yield reader.line_num, row
+        except (UnicodeDecodeError, csv.Error) as error:  # text is decoded in blocks: the row is approximate
+            raise VinDrInputError(f"{path}, near row {reader.line_num + 1}: not UTF-8 CSV ({error})") from None
 
 
 def read_annotations(csv_files: Dict[str, Path], problems: InputProblems, all_labels: bool = False) -> AnnotationTable:

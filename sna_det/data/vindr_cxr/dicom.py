@@ -24,8 +24,13 @@ __all__ = ["dicom_size", "read_dicom_uint8", "stretch_to_uint8"]
 
 
 def stretch_to_uint8(values: np.ndarray) -> np.ndarray:
-    """(H, W) numbers -> (H, W) uint8: min..max mapped linearly onto 0..255, rounded; constant -> 0."""
+    """(H, W) numbers -> (H, W) uint8: min..max mapped linearly onto 0..255, rounded; constant -> 0.
+
+    Raises ValueError for values that are not a finite, non-empty (H, W) array (e.g. a NaN RescaleSlope).
+    """
     values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2 or values.size == 0 or not np.isfinite(values).all():
+        raise ValueError(f"pixel values of shape {values.shape} are not a finite (H, W) image")
     lo, hi = float(values.min()), float(values.max())
     if hi <= lo:
         return np.zeros(values.shape, dtype=np.uint8)
@@ -38,6 +43,9 @@ def read_dicom_uint8(path: str | Path) -> np.ndarray:
     photometric = str(ds.get("PhotometricInterpretation", "")).upper()
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):
         raise ValueError(f"field PhotometricInterpretation is {photometric!r}, not MONOCHROME1/MONOCHROME2")
+    samples = ds.get("SamplesPerPixel", 1)
+    if samples != 1:
+        raise ValueError(f"field SamplesPerPixel is {samples!r}, not 1 (grayscale)")
     pixels = ds.pixel_array
     if pixels.ndim == 3:  # a multi-frame radiograph: its first frame
         pixels = pixels[0]
