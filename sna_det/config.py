@@ -14,7 +14,8 @@ def add_sna_config(cfg: CN) -> None:
     _C.MODEL.SNA.STAGES = []
     # Number of singular terms in the attention map: 1 in the paper (its Fig. 4 ablates more).
     _C.MODEL.SNA.RANK = 1
-    # "power": batched power iteration (the paper's Algorithm 1); "svd": exact torch.linalg.svd.
+    # "power": batched power iteration (the paper's Algorithm 1); "svd": exact torch.linalg.svd, the
+    # reference (its gradient is undefined where singular values repeat, e.g. an all-zero map: train with power).
     _C.MODEL.SNA.MODE = "power"
     # Cap on power-iteration steps per singular term.
     _C.MODEL.SNA.MAX_ITERS = 20
@@ -23,6 +24,11 @@ def add_sna_config(cfg: CN) -> None:
     # "softmax_mean1": features times H*W*softmax(map), which averages 1 (the default, chosen on
     # the demo data, see README); "softmax": times softmax(map) itself, as written in the paper.
     _C.MODEL.SNA.WEIGHTING = "softmax_mean1"
+
+    # Checkpoints (MODEL.WEIGHTS, --resume) are loaded without running code from the file (torch's
+    # weights_only; an allowlist for model-zoo .pkl files); True also loads files that need code:
+    # only for files you trust.
+    _C.MODEL.ALLOW_UNSAFE_WEIGHTS = False
 
     # Attention blocks of any type for the *_attention_* backbones (build_resnet_attention_fpn_backbone,
     # build_densenet_attention_fpn_backbone, ...), placed by the same mechanism as SNA. The *_sna_*

@@ -4,11 +4,14 @@ import json
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = ROOT / "configs" / "demo" / "faster_rcnn_R_18_FPN_sna_demo.yaml"
@@ -152,3 +155,43 @@ def test_unprepared_dataset_stops_with_a_clear_message(env, tmp_path):
     assert last.startswith("error: dataset 'vindr_cxr_train'")
     assert str(tmp_path / "nowhere") in last and "datasets/README.md" in last
     assert "Traceback" not in proc.stderr
+
+
+def test_a_killed_run_resumes_to_the_end_with_a_readable_metrics_file(env, tmp_path):
+    """SIGKILL mid-run, then --resume: it continues from the last checkpoint and reaches MAX_ITER."""
+    output = tmp_path / "killed"
+    args = ["--config-file", DEMO_CONFIG, *FAST, "SOLVER.MAX_ITER", 24, "DATASETS.TEST", "()", "OUTPUT_DIR", output]
+    command = [sys.executable, str(ROOT / "tools" / "train_net.py"), *map(str, args)]
+    run = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while not (output / "model_0000021.pth").exists():  # saved atomically: complete once it exists
+        assert run.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "no checkpoint 21 within 10 minutes"
+        time.sleep(0.05)
+    run.kill()  # SIGKILL
+    assert run.wait() == -signal.SIGKILL
+    assert not (output / "model_final.pth").exists()
+    last = (output / "last_checkpoint").read_text().strip()
+    start = int(re.fullmatch(r"model_(\d+)\.pth", last).group(1)) + 1
+
+    proc = train_net(env, "--resume", *args)
+    log = proc.stdout + proc.stderr
+    assert f"Starting training from iteration {start}" in log
+    assert (output / "model_final.pth").exists()
+    lines = (output / "metrics.json").read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # every line is JSON
+    steps = [r["iteration"] for r in records if "total_loss" in r]
+    assert steps == sorted(set(steps)) and steps[-1] == 23
+
+
+class _Opaque:
+    """Any class: rebuilding it needs code from the file."""
+
+
+def test_weights_that_need_code_are_refused_with_a_clear_message(env, tmp_path):
+    weights = tmp_path / "theirs.pth"
+    torch.save({"model": {}, "note": _Opaque()}, weights)
+    proc = train_net(env, "--config-file", DEMO_CONFIG, "--eval-only", "MODEL.WEIGHTS", weights, check=False)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert last.startswith(f"error: {weights}: refused") and "MODEL.ALLOW_UNSAFE_WEIGHTS True" in last

@@ -13,14 +13,13 @@ import math
 import os
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
 from detectron2.utils import comm
 
 from sna_det import DatasetNotPreparedError, add_sna_config, build_evaluator, check_datasets_ready
 from sna_det.data.datasets import register_datasets_from_config
-from sna_det.engine import enable_cpu_ddp
+from sna_det.engine import SafeCheckpointer, UnsafeCheckpointError, enable_cpu_ddp, trim_metrics_for_resume
 from sna_det.utils import atomic_write_json
 
 
@@ -32,7 +31,18 @@ def _nan_to_none(metrics):
 
 
 class Trainer(DefaultTrainer):
-    """DefaultTrainer whose evaluator follows the dataset's ``evaluator_type`` metadata."""
+    """DefaultTrainer whose evaluator follows the dataset's ``evaluator_type`` metadata and whose checkpoints
+    load safely and save atomically."""
+
+    def build_hooks(self):
+        # DefaultTrainer's checkpointer, made safe: no code from loaded files runs, saves are atomic
+        self.checkpointer = SafeCheckpointer(
+            self.checkpointer.model,
+            self.cfg.OUTPUT_DIR,
+            allow_unsafe=self.cfg.MODEL.ALLOW_UNSAFE_WEIGHTS,
+            **self.checkpointer.checkpointables,
+        )
+        return super().build_hooks()
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
@@ -71,13 +81,24 @@ def main(args):
         check_datasets_ready(cfg.DATASETS.TEST if args.eval_only else cfg.DATASETS.TRAIN + cfg.DATASETS.TEST)
     except (DatasetNotPreparedError, KeyError) as error:
         raise SystemExit(f"error: {error.args[0]}") from None
-    if args.eval_only:
-        model = Trainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
-        return Trainer.test(cfg, model)
-    enable_cpu_ddp()
-    trainer = Trainer(cfg)
-    trainer.resume_or_load(resume=args.resume)
+    try:
+        if args.eval_only:
+            model = Trainer.build_model(cfg)
+            checkpointer = SafeCheckpointer(model, cfg.OUTPUT_DIR, allow_unsafe=cfg.MODEL.ALLOW_UNSAFE_WEIGHTS)
+            checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+            return Trainer.test(cfg, model)
+        enable_cpu_ddp()
+        trainer = Trainer(cfg)
+        trainer.resume_or_load(resume=args.resume)
+    except UnsafeCheckpointError as error:
+        raise SystemExit(f"error: {error}") from None
+    if args.resume and comm.is_main_process():
+        kept, dropped = trim_metrics_for_resume(os.path.join(cfg.OUTPUT_DIR, "metrics.json"), trainer.start_iter)
+        if dropped:
+            logging.getLogger("detectron2").info(
+                f"metrics.json: kept {kept} records before iteration {trainer.start_iter}, dropped {dropped} "
+                "written after the last checkpoint (or cut short) by the interrupted run"
+            )
     return trainer.train()
 
 

@@ -1,0 +1,35 @@
+"""metrics.json after a kill: the cut-short line and the records after the last checkpoint go."""
+
+import json
+
+from sna_det.engine import trim_metrics_for_resume
+
+
+def write(path, records, tail=""):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records) + tail)
+
+
+def test_records_from_the_resume_iteration_on_and_a_cut_line_are_dropped(tmp_path):
+    path = tmp_path / "metrics.json"
+    records = [{"iteration": i, "total_loss": 1.0 / (i + 1)} for i in range(0, 40, 5)]  # 0, 5, ..., 35
+    write(path, records, tail='{"iteration": 40, "total_lo')
+    assert trim_metrics_for_resume(path, 22) == (5, 4)  # keeps 0..20; drops 25, 30, 35 and the cut line
+    assert [json.loads(line) for line in path.read_text().splitlines()] == records[:5]
+    with open(path, "a") as f:  # the resumed run appends where the file was cut
+        f.write(json.dumps({"iteration": 22}) + "\n")
+    assert [json.loads(line)["iteration"] for line in path.read_text().splitlines()] == [0, 5, 10, 15, 20, 22]
+
+
+def test_a_complete_file_is_untouched_and_a_missing_one_is_fine(tmp_path):
+    path = tmp_path / "metrics.json"
+    write(path, [{"iteration": 3}, {"iteration": 3, "bbox/AP": 1.0}])
+    before = path.read_bytes()
+    assert trim_metrics_for_resume(path, 4) == (2, 0) and path.read_bytes() == before
+    assert trim_metrics_for_resume(tmp_path / "none.json", 4) == (0, 0)
+
+
+def test_a_garbled_line_in_the_middle_ends_what_is_kept(tmp_path):
+    path = tmp_path / "metrics.json"
+    path.write_text('{"iteration": 1}\nnot json\n{"iteration": 2}\n')
+    assert trim_metrics_for_resume(path, 10) == (1, 2)
+    assert path.read_text() == '{"iteration": 1}\n'
