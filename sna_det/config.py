@@ -24,6 +24,10 @@ def add_sna_config(cfg: CN) -> None:
     # "softmax_mean1": features times H*W*softmax(map), which averages 1 (the default, chosen on
     # the demo data, see README); "softmax": times softmax(map) itself, as written in the paper.
     _C.MODEL.SNA.WEIGHTING = "softmax_mean1"
+    # Power-iteration diagnostics while training (tools/train_net.py): every N iterations, the
+    # iterations to converge and sigma1/sigma2 of each SNA block's channel-mean map are logged to
+    # EventStorage (metrics.json, TensorBoard) and <OUTPUT_DIR>/power_iteration.jsonl; 0 = off.
+    _C.MODEL.SNA.DIAGNOSTICS_PERIOD = 0
 
     # Checkpoints (MODEL.WEIGHTS, --resume) are loaded without running code from the file (torch's
     # weights_only; an allowlist for model-zoo .pkl files); True also loads files that need code:

@@ -19,7 +19,14 @@ from detectron2.utils import comm
 
 from sna_det import DatasetNotPreparedError, add_sna_config, build_evaluator, check_datasets_ready
 from sna_det.data.datasets import register_datasets_from_config
-from sna_det.engine import SafeCheckpointer, UnsafeCheckpointError, enable_cpu_ddp, trim_metrics_for_resume
+from sna_det.engine import (
+    PowerIterationDiagnostics,
+    SafeCheckpointer,
+    UnsafeCheckpointError,
+    enable_cpu_ddp,
+    insert_before_writers,
+    trim_metrics_for_resume,
+)
 from sna_det.utils import atomic_write_json
 
 
@@ -31,8 +38,9 @@ def _nan_to_none(metrics):
 
 
 class Trainer(DefaultTrainer):
-    """DefaultTrainer whose evaluator follows the dataset's ``evaluator_type`` metadata and whose checkpoints
-    load safely and save atomically."""
+    """DefaultTrainer whose evaluator follows the dataset's ``evaluator_type`` metadata, whose checkpoints
+    load safely and save atomically, with SNA's power-iteration diagnostics when
+    MODEL.SNA.DIAGNOSTICS_PERIOD > 0."""
 
     def build_hooks(self):
         # DefaultTrainer's checkpointer, made safe: no code from loaded files runs, saves are atomic
@@ -42,7 +50,11 @@ class Trainer(DefaultTrainer):
             allow_unsafe=self.cfg.MODEL.ALLOW_UNSAFE_WEIGHTS,
             **self.checkpointer.checkpointables,
         )
-        return super().build_hooks()
+        hooks = super().build_hooks()
+        if self.cfg.MODEL.SNA.DIAGNOSTICS_PERIOD > 0:
+            diagnostics = PowerIterationDiagnostics(self.cfg.MODEL.SNA.DIAGNOSTICS_PERIOD, self.cfg.OUTPUT_DIR)
+            insert_before_writers(hooks, diagnostics)
+        return hooks
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):

@@ -1,0 +1,174 @@
+"""Spatial maps of every attention module in a model, collected with forward hooks.
+
+Any attention module that has a spatial map can be read: SNA (its rank-k map before the softmax and
+the weights it multiplies the features by), timm's CBAM (the spatial gate) and GlobalContext (the
+softmax context weights over H·W). Channel-only blocks (SE, ECA) have no spatial map and are not
+listed. More types are added with ``register_spatial_map``.
+
+A map is read where the model computes it, so it lives on the padded, resized input the model saw;
+``map_to_image`` brings it back onto the original image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterator, List, Sequence, Tuple, Type
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ..layers.spectral_norm_attention import SpectralNormAttention, low_rank_approximation
+
+__all__ = [
+    "AttentionMapRecorder",
+    "SpatialMapSource",
+    "attention_placements",
+    "map_to_image",
+    "placement_name",
+    "register_spatial_map",
+]
+
+MapFunction = Callable[[nn.Module, Tensor, Tensor], Tensor]
+"""(hooked module, its input, its output) -> map (B, H, W)."""
+
+
+@dataclass(frozen=True)
+class SpatialMapSource:
+    """Where a map is read: the output (or input) of ``submodule`` (a dotted path, "" = the attention
+    module itself), turned into a (B, H, W) map by ``compute``; ``kind`` names the map."""
+
+    kind: str
+    submodule: str
+    compute: MapFunction
+
+
+_SOURCES: List[Tuple[Type[nn.Module], Tuple[SpatialMapSource, ...]]] = []
+
+
+def register_spatial_map(module_type: Type[nn.Module], *sources: SpatialMapSource) -> None:
+    """Declare the spatial maps of an attention type (instances of ``module_type`` and subclasses)."""
+    _SOURCES.append((module_type, tuple(sources)))
+
+
+def _sources_of(module: nn.Module) -> Tuple[SpatialMapSource, ...]:
+    for module_type, sources in reversed(_SOURCES):  # the latest registration wins
+        if isinstance(module, module_type):
+            return sources
+    return ()
+
+
+def _sna_low_rank_map(module: SpectralNormAttention, x: Tensor, output: Tensor) -> Tensor:
+    compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        m = x.mean(1, dtype=compute_dtype)
+        return low_rank_approximation(m, module.rank, module.mode, module.max_iters, module.tol)
+
+
+def _sna_weights(module: SpectralNormAttention, x: Tensor, output: Tensor) -> Tensor:
+    return module.attention_map(x)[:, 0]
+
+
+register_spatial_map(
+    SpectralNormAttention,
+    SpatialMapSource("rank-k map", "", _sna_low_rank_map),
+    SpatialMapSource("weights", "", _sna_weights),
+)
+
+
+def _gate_output(module: nn.Module, x: Tensor, output: Tensor) -> Tensor:
+    return output[:, 0]
+
+
+def _context_weights(module: nn.Module, x: Tensor, output: Tensor) -> Tensor:
+    b, _, h, w = output.shape
+    return F.softmax(output.reshape(b, h * w).float(), dim=-1).reshape(b, h, w)
+
+
+try:  # timm's attention blocks, when timm is installed
+    from timm.layers.cbam import CbamModule, LightCbamModule
+    from timm.layers.global_context import GlobalContext
+except ImportError:  # pragma: no cover - timm is a dependency, but the maps of SNA need only torch
+    pass
+else:
+    register_spatial_map(CbamModule, SpatialMapSource("spatial gate", "spatial.gate", _gate_output))
+    register_spatial_map(LightCbamModule, SpatialMapSource("spatial gate", "spatial.gate", _gate_output))
+    register_spatial_map(GlobalContext, SpatialMapSource("context weights", "conv_attn", _context_weights))
+
+
+def placement_name(module_name: str) -> str:
+    """A short name for where an attention module acts: "module.backbone.bottom_up.res3.1.attn" -> "res3.1".
+
+    Drops DDP's "module." and the backbone prefixes detectron2's FPN adds, and the "attn" child name.
+    """
+    name = module_name.removeprefix("module.")
+    for prefix in ("backbone.bottom_up.", "backbone."):
+        name = name.removeprefix(prefix)
+    return name.removesuffix(".attn") or "model"
+
+
+def attention_placements(model: nn.Module) -> Iterator[Tuple[str, nn.Module, Tuple[SpatialMapSource, ...]]]:
+    """(placement name, module, its map sources) for every attention module of ``model`` with a spatial map."""
+    for name, module in model.named_modules():
+        sources = _sources_of(module)
+        if sources:
+            yield placement_name(name), module, sources
+
+
+class AttentionMapRecorder:
+    """Context manager that records the spatial maps of every attention module during forward passes.
+
+    ``maps[placement][kind]`` is the list of maps (B, H, W), float32 on the CPU, one per forward
+    call of that module, in call order; ``clear()`` empties it. Hooks are removed on exit.
+
+        with AttentionMapRecorder(model) as recorder:
+            model(inputs)
+        recorder.maps["stem"]["weights"][0]  # (B, H, W)
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.placements = [(name, module, sources) for name, module, sources in attention_placements(model)]
+        self.maps: Dict[str, Dict[str, List[Tensor]]] = {}
+        self._handles: list = []
+
+    def clear(self) -> None:
+        self.maps = {}
+
+    def _hook(self, placement: str, owner: nn.Module, source: SpatialMapSource) -> Callable:
+        def record(module: nn.Module, inputs: tuple, output: Tensor) -> None:
+            with torch.no_grad():
+                value = source.compute(owner, inputs[0], output)
+            self.maps.setdefault(placement, {}).setdefault(source.kind, []).append(value.detach().float().cpu())
+
+        return record
+
+    def __enter__(self) -> AttentionMapRecorder:
+        for placement, module, sources in self.placements:
+            for source in sources:
+                target = module.get_submodule(source.submodule) if source.submodule else module
+                self._handles.append(target.register_forward_hook(self._hook(placement, module, source)))
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+
+def map_to_image(
+    attention_map: Tensor, model_input_size: Tuple[int, int], padded_size: Sequence[int], image_size: Tuple[int, int]
+) -> Tensor:
+    """Bring a map (h, w) of a padded model input back onto the original image, (H_img, W_img).
+
+    Args:
+        attention_map: (h, w) map of a feature level of stride ``padded_size / (h, w)``.
+        model_input_size: (height, width) of the resized image the model saw, before padding.
+        padded_size: (height, width) of the padded batch tensor (images are padded at the bottom
+            and right, as detectron2's ImageList does).
+        image_size: (height, width) of the original image.
+    """
+    padded_h, padded_w = int(padded_size[0]), int(padded_size[1])
+    upsampled = F.interpolate(attention_map[None, None].float(), size=(padded_h, padded_w), mode="bilinear")
+    cropped = upsampled[..., : model_input_size[0], : model_input_size[1]]
+    return F.interpolate(cropped, size=tuple(image_size), mode="bilinear")[0, 0]

@@ -1,0 +1,237 @@
+"""How SNA's power iteration behaves on real feature maps: iterations to converge and sigma1/sigma2.
+
+The paper says the power iteration needs "usually less than 10, average 2" steps. Its speed is set
+by sigma2/sigma1 of the channel-mean map M: the error shrinks by (sigma2/sigma1)^2 per step. This
+module measures both, per image, on the very maps a block sees (the training hook
+``sna_det.engine.PowerIterationDiagnostics`` calls it on sampled iterations), stores them as JSON
+lines and summarizes them per placement.
+
+A record (one image at one placement at one training iteration) is a dict with the keys
+``iteration, placement, image, height, width, max_iters, iterations, sigma1, sigma2,
+sigma1_power, rank1_energy`` (see ``measure_power_iteration`` for their meaning).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Dict, List, NamedTuple, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..layers.spectral_norm_attention import dominant_singular_triple
+from .json_lines import read_json_objects
+
+__all__ = [
+    "POWER_ITERATION_RECORDS",
+    "PlacementSummary",
+    "PowerIterationMeasurement",
+    "format_summary_table",
+    "measure_power_iteration",
+    "measurement_records",
+    "read_power_iteration_records",
+    "summarize_power_iteration",
+    "summary_csv",
+]
+
+POWER_ITERATION_RECORDS = "power_iteration.jsonl"
+"""File name of the per-image records in a training run's OUTPUT_DIR."""
+
+RECORD_KEYS = (
+    "iteration",
+    "placement",
+    "image",
+    "height",
+    "width",
+    "max_iters",
+    "iterations",
+    "sigma1",
+    "sigma2",
+    "sigma1_power",
+    "rank1_energy",
+)
+
+
+class PowerIterationMeasurement(NamedTuple):
+    """Per-image diagnostics of one batch of feature maps, all (B,) tensors on the CPU.
+
+    iterations: power steps SNA takes on the dominant term (int64; ``max_iters`` = reached the cap);
+    sigma1, sigma2: the two largest singular values of M = x.mean(1), from torch.linalg.svdvals
+    (sigma2 = 0 when min(H, W) = 1); sigma1_power: the power iteration's estimate of sigma1;
+    rank1_energy: sigma1^2 / sum sigma_i^2, the share of M's energy in the rank-one map.
+    """
+
+    iterations: Tensor
+    sigma1: Tensor
+    sigma2: Tensor
+    sigma1_power: Tensor
+    rank1_energy: Tensor
+
+
+@torch.no_grad()
+def measure_power_iteration(x: Tensor, max_iters: int, tol: float) -> PowerIterationMeasurement:
+    """Run SNA's power iteration on ``x`` (B, C, H, W) exactly as the block does, and the SVD beside it.
+
+    The channel mean, dtype (float32, float64 for float64 input) and ``dominant_singular_triple``
+    call are the block's, so ``iterations`` are the steps the block took on that input (for rank
+    k > 1, those of the first term).
+    """
+    if x.dim() != 4:
+        raise ValueError(f"expected features (B, C, H, W), got shape {tuple(x.shape)}")
+    compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        m = x.detach().mean(1, dtype=compute_dtype)
+        triple = dominant_singular_triple(m, max_iters=max_iters, tol=tol)
+        singular_values = torch.linalg.svdvals(m)  # (B, min(H, W)), descending
+    sigma1 = singular_values[:, 0]
+    sigma2 = singular_values[:, 1] if singular_values.shape[1] > 1 else torch.zeros_like(sigma1)
+    energy = singular_values.square().sum(-1)
+    rank1_energy = torch.where(energy > 0, sigma1.square() / energy.clamp_min(torch.finfo(m.dtype).tiny), 1.0)
+    return PowerIterationMeasurement(
+        triple.iterations.cpu(), sigma1.cpu(), sigma2.cpu(), triple.sigma.cpu(), rank1_energy.cpu()
+    )
+
+
+def measurement_records(
+    measurement: PowerIterationMeasurement, *, iteration: int, placement: str, height: int, width: int, max_iters: int
+) -> List[dict]:
+    """One JSON-ready record per image of ``measurement`` (see the module docstring)."""
+    rows = zip(*(t.tolist() for t in measurement))
+    return [
+        {
+            "iteration": iteration,
+            "placement": placement,
+            "image": index,
+            "height": height,
+            "width": width,
+            "max_iters": max_iters,
+            "iterations": int(steps),
+            "sigma1": float(s1),
+            "sigma2": float(s2),
+            "sigma1_power": float(s1_power),
+            "rank1_energy": float(energy),
+        }
+        for index, (steps, s1, s2, s1_power, energy) in enumerate(rows)
+    ]
+
+
+def read_power_iteration_records(path: str | os.PathLike) -> List[dict]:
+    """Records of a ``power_iteration.jsonl``; a malformed line is an error naming the file, line and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no power-iteration records (train with MODEL.SNA.DIAGNOSTICS_PERIOD > 0 to write them)"
+        )
+    records = []
+    for number, record in read_json_objects(path):
+        missing = [key for key in RECORD_KEYS if key not in record]
+        if missing:
+            raise ValueError(f"{path}:{number}: missing field(s) {missing}")
+        records.append(record)
+    return records
+
+
+@dataclass(frozen=True)
+class PlacementSummary:
+    """Statistics of one placement over all its records (images x sampled iterations).
+
+    iterations_*: power steps per image; capped_fraction: share of images that reached
+    ``max_iters``; sigma*: singular values of the channel-mean map (feature units);
+    sigma_ratio_median: median of sigma1/sigma2 per image; rank1_energy_mean: mean share of
+    the map's energy in its rank-one term; sigma1_power_rel_error_max: largest
+    |sigma1_power - sigma1| / sigma1, the power iteration's accuracy.
+    """
+
+    placement: str
+    images: int
+    sampled_iterations: int
+    map_height: str
+    map_width: str
+    max_iters: int
+    iterations_mean: float
+    iterations_median: float
+    iterations_p90: float
+    iterations_max: int
+    capped_fraction: float
+    sigma1_mean: float
+    sigma2_mean: float
+    sigma_ratio_median: float
+    rank1_energy_mean: float
+    sigma1_power_rel_error_max: float
+
+
+def _span(values: Sequence[int]) -> str:
+    low, high = min(values), max(values)
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def summarize_power_iteration(records: Sequence[dict]) -> List[PlacementSummary]:
+    """Per-placement statistics of ``records``, in the order placements first appear."""
+    by_placement: Dict[str, List[dict]] = {}
+    for record in records:
+        by_placement.setdefault(record["placement"], []).append(record)
+    summaries = []
+    for placement, rows in by_placement.items():
+        steps = np.array([r["iterations"] for r in rows], dtype=np.int64)
+        caps = np.array([r["max_iters"] for r in rows], dtype=np.int64)
+        s1 = np.array([r["sigma1"] for r in rows], dtype=np.float64)
+        s2 = np.array([r["sigma2"] for r in rows], dtype=np.float64)
+        s1_power = np.array([r["sigma1_power"] for r in rows], dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(s2 > 0, s1 / s2, np.inf)
+            rel_error = np.where(s1 > 0, np.abs(s1_power - s1) / s1, 0.0)
+        summaries.append(
+            PlacementSummary(
+                placement=placement,
+                images=len(rows),
+                sampled_iterations=len({r["iteration"] for r in rows}),
+                map_height=_span([r["height"] for r in rows]),
+                map_width=_span([r["width"] for r in rows]),
+                max_iters=int(caps.max()),
+                iterations_mean=float(steps.mean()),
+                iterations_median=float(np.median(steps)),
+                iterations_p90=float(np.percentile(steps, 90)),
+                iterations_max=int(steps.max()),
+                capped_fraction=float((steps >= caps).mean()),
+                sigma1_mean=float(s1.mean()),
+                sigma2_mean=float(s2.mean()),
+                sigma_ratio_median=float(np.median(ratio)),
+                rank1_energy_mean=float(np.array([r["rank1_energy"] for r in rows]).mean()),
+                sigma1_power_rel_error_max=float(rel_error.max()),
+            )
+        )
+    return summaries
+
+
+def format_summary_table(summaries: Sequence[PlacementSummary]) -> str:
+    """A Markdown table of ``summaries``, one row per placement."""
+    header = (
+        "| placement | images | map H x W | iterations mean | median | p90 | max | at cap | "
+        "sigma1 | sigma2 | sigma1/sigma2 (median) | rank-1 energy | sigma1 rel. error (max) |"
+    )
+    lines = [header, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in summaries:
+        ratio = "inf" if math.isinf(s.sigma_ratio_median) else f"{s.sigma_ratio_median:.2f}"
+        lines.append(
+            f"| {s.placement} | {s.images} | {s.map_height} x {s.map_width} | {s.iterations_mean:.2f} | "
+            f"{s.iterations_median:g} | {s.iterations_p90:g} | {s.iterations_max} | "
+            f"{s.capped_fraction:.1%} (cap {s.max_iters}) | {s.sigma1_mean:.4g} | {s.sigma2_mean:.4g} | {ratio} | "
+            f"{s.rank1_energy_mean:.3f} | {s.sigma1_power_rel_error_max:.1e} |"
+        )
+    return "\n".join(lines)
+
+
+def summary_csv(summaries: Sequence[PlacementSummary]) -> str:
+    """``summaries`` as CSV text with a header row of the ``PlacementSummary`` field names."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[f.name for f in fields(PlacementSummary)], lineterminator="\n")
+    writer.writeheader()
+    for summary in summaries:
+        writer.writerow(asdict(summary))
+    return buffer.getvalue()

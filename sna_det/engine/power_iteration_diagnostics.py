@@ -1,0 +1,137 @@
+"""A detectron2 hook that logs SNA's power-iteration diagnostics while training.
+
+Every ``period`` iterations it reads the input of every SNA block (power mode) during that
+iteration's forward pass, and logs, per placement, the power steps each image took and sigma1/sigma2
+of its channel-mean map (``sna_det.analysis.measure_power_iteration``):
+
+- to detectron2's EventStorage, so metrics.json and TensorBoard show them, under
+  ``sna_power/<placement>/{iterations_mean,iterations_max,capped_fraction,sigma1_mean,sigma2_mean,
+  sigma_ratio_mean,rank1_energy_mean}`` (detectron2's writers keep the latest value of a key at
+  each write, every 20 iterations: with a shorter period, metrics.json shows every other sample);
+- per image to ``<output_dir>/power_iteration.jsonl`` (main process only), which
+  ``tools/summarize_power_iteration.py`` summarizes. Like detectron2's metrics.json it is a log:
+  each sample appends its lines in one write (flushed and synced), so a long run does not rewrite it.
+
+On other iterations the hook does nothing at all: its forward hooks exist only during sampled
+iterations, and the block itself is not changed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Optional, Tuple
+
+from detectron2.engine import HookBase
+from detectron2.engine.hooks import PeriodicWriter
+from detectron2.utils import comm
+from torch import nn
+
+from ..analysis.attention_maps import placement_name
+from ..analysis.json_lines import append_json_lines, write_json_lines
+from ..analysis.power_iteration_stats import (
+    POWER_ITERATION_RECORDS,
+    PowerIterationMeasurement,
+    measure_power_iteration,
+    measurement_records,
+    read_power_iteration_records,
+)
+from ..layers.spectral_norm_attention import SpectralNormAttention
+
+__all__ = ["PowerIterationDiagnostics", "insert_before_writers", "sna_power_iteration_blocks"]
+
+
+def sna_power_iteration_blocks(model: nn.Module) -> List[Tuple[str, SpectralNormAttention]]:
+    """(placement name, block) for every SNA block of ``model`` that uses the power iteration."""
+    return [
+        (placement_name(name), module)
+        for name, module in model.named_modules()
+        if isinstance(module, SpectralNormAttention) and module.mode == "power"
+    ]
+
+
+class PowerIterationDiagnostics(HookBase):
+    """Measure SNA's power iteration on iterations ``i`` with ``(i + 1) % period == 0``.
+
+    Args:
+        period: sample every ``period`` iterations (> 0).
+        output_dir: folder for ``power_iteration.jsonl``; None writes no file (EventStorage only).
+            On resume, records of iterations at or after the start iteration are dropped first.
+    """
+
+    def __init__(self, period: int, output_dir: Optional[str] = None) -> None:
+        if period <= 0:
+            raise ValueError(f"period must be > 0, got {period}")
+        self.period = period
+        self.output_file = os.path.join(output_dir, POWER_ITERATION_RECORDS) if output_dir else None
+        self._blocks: List[Tuple[str, SpectralNormAttention]] = []
+        self._handles: list = []
+        self._measured: Dict[str, List[Tuple[PowerIterationMeasurement, int, int]]] = {}
+
+    def before_train(self) -> None:
+        self._blocks = sna_power_iteration_blocks(self.trainer.model)
+        if self.output_file and comm.is_main_process() and os.path.isfile(self.output_file):
+            start = self.trainer.start_iter
+            kept = [r for r in read_power_iteration_records(self.output_file) if r["iteration"] < start]
+            write_json_lines(self.output_file, kept)
+
+    def _hook(self, placement: str, block: SpectralNormAttention):
+        def measure(module: nn.Module, inputs: tuple, output) -> None:
+            x = inputs[0]
+            if x.numel() == 0:
+                return
+            measurement = measure_power_iteration(x, block.max_iters, block.tol)
+            self._measured.setdefault(placement, []).append((measurement, x.shape[-2], x.shape[-1]))
+
+        return measure
+
+    def before_step(self) -> None:
+        if (self.trainer.iter + 1) % self.period == 0:
+            self._measured = {}
+            self._handles = [block.register_forward_hook(self._hook(p, block)) for p, block in self._blocks]
+
+    def after_step(self) -> None:
+        if not self._handles:
+            return
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        iteration = self.trainer.iter
+        storage = self.trainer.storage
+        blocks = dict(self._blocks)
+        sampled = []
+        for placement, measured in self._measured.items():
+            cap = blocks[placement].max_iters
+            records = [
+                record
+                for measurement, height, width in measured
+                for record in measurement_records(
+                    measurement, iteration=iteration, placement=placement, height=height, width=width, max_iters=cap
+                )
+            ]
+            sampled.extend(records)
+            steps = [r["iterations"] for r in records]
+            sigma1 = [r["sigma1"] for r in records]
+            sigma2 = [r["sigma2"] for r in records]
+            ratios = [s1 / s2 for s1, s2 in zip(sigma1, sigma2) if s2 > 0]
+            scalars = {
+                "iterations_mean": sum(steps) / len(steps),
+                "iterations_max": max(steps),
+                "capped_fraction": sum(s >= cap for s in steps) / len(steps),
+                "sigma1_mean": sum(sigma1) / len(sigma1),
+                "sigma2_mean": sum(sigma2) / len(sigma2),
+                "rank1_energy_mean": sum(r["rank1_energy"] for r in records) / len(records),
+            }
+            if ratios:
+                scalars["sigma_ratio_mean"] = sum(ratios) / len(ratios)
+            storage.put_scalars(**{f"sna_power/{placement}/{k}": v for k, v in scalars.items()}, smoothing_hint=False)
+        self._measured = {}
+        if self.output_file and comm.is_main_process() and sampled:
+            append_json_lines(self.output_file, sampled)
+
+
+def insert_before_writers(hooks: List[HookBase], hook: HookBase) -> List[HookBase]:
+    """Put ``hook`` before detectron2's PeriodicWriter in ``hooks`` (in place), so that its scalars are
+    written with the same iteration's record; at the end if there is no writer (non-main processes)."""
+    writers = [i for i, h in enumerate(hooks) if isinstance(h, PeriodicWriter)]
+    hooks.insert(writers[0] if writers else len(hooks), hook)
+    return hooks

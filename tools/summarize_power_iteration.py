@@ -1,0 +1,53 @@
+#!/usr/bin/env python
+"""Summarize SNA's power-iteration diagnostics of a training run, per placement.
+
+    python tools/train_net.py --config-file <cfg> MODEL.SNA.DIAGNOSTICS_PERIOD 20 OUTPUT_DIR output/diag
+    python tools/summarize_power_iteration.py output/diag [--csv output/diag/power_iteration_summary.csv]
+
+Reads <OUTPUT_DIR>/power_iteration.jsonl (one record per image, placement and sampled iteration)
+and prints a Markdown table: iterations to converge (mean, median, 90th percentile, max), the share
+of images that reached the cap, sigma1, sigma2, sigma1/sigma2 and the rank-one share of the energy.
+"""
+
+import argparse
+import os
+import sys
+
+from sna_det.analysis.power_iteration_stats import (
+    POWER_ITERATION_RECORDS,
+    format_summary_table,
+    read_power_iteration_records,
+    summarize_power_iteration,
+    summary_csv,
+)
+from sna_det.utils import atomic_write_text
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", help=f"a training OUTPUT_DIR or its {POWER_ITERATION_RECORDS}")
+    parser.add_argument("--csv", help="also write the summary as CSV to this file")
+    parser.add_argument("--from-iteration", type=int, default=0, help="leave out sampled iterations before this")
+    args = parser.parse_args(argv)
+    path = os.path.join(args.run, POWER_ITERATION_RECORDS) if os.path.isdir(args.run) else args.run
+    try:
+        records = read_power_iteration_records(path)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from None
+    kept = [r for r in records if r["iteration"] >= args.from_iteration]
+    if not kept:
+        raise SystemExit(f"error: {path}: no record at iteration >= {args.from_iteration} (of {len(records)} read)")
+    iterations = sorted({r["iteration"] for r in kept})
+    print(
+        f"{path}: {len(records)} records read, {len(kept)} kept, "
+        f"{len(iterations)} sampled iterations ({iterations[0]}-{iterations[-1]})"
+    )
+    summaries = summarize_power_iteration(kept)
+    print(format_summary_table(summaries))
+    if args.csv:
+        atomic_write_text(args.csv, summary_csv(summaries))
+        print(f"wrote {args.csv}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
