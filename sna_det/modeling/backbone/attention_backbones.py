@@ -9,7 +9,7 @@ followed by ``add_attention_to_backbone``: one mechanism for every block type an
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 from detectron2.config import CfgNode
 from detectron2.layers import ShapeSpec
@@ -30,6 +30,7 @@ __all__ = [
     "build_resnet_attention_backbone",
     "build_resnet_attention_fpn_backbone",
     "build_retinanet_resnet_attention_fpn_backbone",
+    "register_backbone_with_attention",
 ]
 
 
@@ -63,37 +64,53 @@ def add_attention_from_cfg(bottom_up: nn.Module, cfg: CfgNode) -> nn.Module:
     return add_attention_to_backbone(bottom_up, make, stem=a.STEM, stages=list(a.STAGES))
 
 
-@BACKBONE_REGISTRY.register()
-def build_resnet_attention_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> Backbone:
-    """detectron2's ResNet (``MODEL.RESNETS``) with ``MODEL.ATTENTION``."""
-    return add_attention_from_cfg(build_resnet_backbone(cfg, input_shape), cfg)
+BackboneBuilder = Callable[[CfgNode, ShapeSpec], Backbone]
 
 
-@BACKBONE_REGISTRY.register()
-def build_resnet_attention_fpn_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> Backbone:
-    """detectron2's ResNet-FPN with ``MODEL.ATTENTION`` in its bottom-up ResNet."""
-    fpn = build_resnet_fpn_backbone(cfg, input_shape)
-    add_attention_from_cfg(fpn.bottom_up, cfg)
-    return fpn
+def register_backbone_with_attention(
+    name: str, build_plain: BackboneBuilder, attach: Callable[[nn.Module, CfgNode], nn.Module], doc: str
+) -> BackboneBuilder:
+    """Register ``name`` in BACKBONE_REGISTRY: ``build_plain``, then ``attach(bottom_up, cfg)`` on its
+    bottom-up network (the backbone itself when it has no ``bottom_up``, e.g. no FPN)."""
+
+    def build(cfg: CfgNode, input_shape: ShapeSpec) -> Backbone:
+        backbone = build_plain(cfg, input_shape)
+        attach(getattr(backbone, "bottom_up", backbone), cfg)
+        return backbone
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = doc
+    BACKBONE_REGISTRY.register(build)
+    return build
 
 
-@BACKBONE_REGISTRY.register()
-def build_retinanet_resnet_attention_fpn_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> Backbone:
-    """detectron2's RetinaNet ResNet-FPN (P3-P7) with ``MODEL.ATTENTION`` in its bottom-up ResNet."""
-    fpn = build_retinanet_resnet_fpn_backbone(cfg, input_shape)
-    add_attention_from_cfg(fpn.bottom_up, cfg)
-    return fpn
-
-
-@BACKBONE_REGISTRY.register()
-def build_densenet_attention_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> Backbone:
-    """DenseNet (``MODEL.DENSENET``) with ``MODEL.ATTENTION``."""
-    return add_attention_from_cfg(build_densenet_backbone(cfg, input_shape), cfg)
-
-
-@BACKBONE_REGISTRY.register()
-def build_densenet_attention_fpn_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> Backbone:
-    """DenseNet-FPN with ``MODEL.ATTENTION`` in its bottom-up DenseNet."""
-    fpn = build_densenet_fpn_backbone(cfg, input_shape)
-    add_attention_from_cfg(fpn.bottom_up, cfg)
-    return fpn
+build_resnet_attention_backbone = register_backbone_with_attention(
+    "build_resnet_attention_backbone",
+    build_resnet_backbone,
+    add_attention_from_cfg,
+    "detectron2's ResNet (``MODEL.RESNETS``) with ``MODEL.ATTENTION``.",
+)
+build_resnet_attention_fpn_backbone = register_backbone_with_attention(
+    "build_resnet_attention_fpn_backbone",
+    build_resnet_fpn_backbone,
+    add_attention_from_cfg,
+    "detectron2's ResNet-FPN with ``MODEL.ATTENTION`` in its bottom-up ResNet.",
+)
+build_retinanet_resnet_attention_fpn_backbone = register_backbone_with_attention(
+    "build_retinanet_resnet_attention_fpn_backbone",
+    build_retinanet_resnet_fpn_backbone,
+    add_attention_from_cfg,
+    "detectron2's RetinaNet ResNet-FPN (P3-P7) with ``MODEL.ATTENTION`` in its bottom-up ResNet.",
+)
+build_densenet_attention_backbone = register_backbone_with_attention(
+    "build_densenet_attention_backbone",
+    build_densenet_backbone,
+    add_attention_from_cfg,
+    "DenseNet (``MODEL.DENSENET``) with ``MODEL.ATTENTION``.",
+)
+build_densenet_attention_fpn_backbone = register_backbone_with_attention(
+    "build_densenet_attention_fpn_backbone",
+    build_densenet_fpn_backbone,
+    add_attention_from_cfg,
+    "DenseNet-FPN with ``MODEL.ATTENTION`` in its bottom-up DenseNet.",
+)

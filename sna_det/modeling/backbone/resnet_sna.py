@@ -9,13 +9,11 @@ for any attention type (``MODEL.ATTENTION``), SNA included.
 from __future__ import annotations
 
 from detectron2.config import CfgNode
-from detectron2.layers import ShapeSpec
-from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 from detectron2.modeling.backbone.fpn import build_resnet_fpn_backbone, build_retinanet_resnet_fpn_backbone
 from detectron2.modeling.backbone.resnet import ResNet, build_resnet_backbone
 
 from ..attention_injection import add_attention_to_resnet
-from .attention_backbones import attention_factory_from_cfg
+from .attention_backbones import attention_factory_from_cfg, register_backbone_with_attention
 
 __all__ = [
     "add_sna_to_resnet",
@@ -31,23 +29,21 @@ def add_sna_to_resnet(resnet: ResNet, cfg: CfgNode) -> ResNet:
     return add_attention_to_resnet(resnet, make, stem=cfg.MODEL.SNA.STEM, stages=list(cfg.MODEL.SNA.STAGES))
 
 
-@BACKBONE_REGISTRY.register()
-def build_resnet_sna_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> Backbone:
-    """detectron2's ResNet (``MODEL.RESNETS``) with SNA (``MODEL.SNA``)."""
-    return add_sna_to_resnet(build_resnet_backbone(cfg, input_shape), cfg)
-
-
-@BACKBONE_REGISTRY.register()
-def build_resnet_sna_fpn_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> Backbone:
-    """detectron2's ResNet-FPN (``MODEL.FPN``) with SNA in its bottom-up ResNet."""
-    fpn = build_resnet_fpn_backbone(cfg, input_shape)
-    add_sna_to_resnet(fpn.bottom_up, cfg)
-    return fpn
-
-
-@BACKBONE_REGISTRY.register()
-def build_retinanet_resnet_sna_fpn_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> Backbone:
-    """detectron2's RetinaNet ResNet-FPN (P3-P7) with SNA in its bottom-up ResNet."""
-    fpn = build_retinanet_resnet_fpn_backbone(cfg, input_shape)
-    add_sna_to_resnet(fpn.bottom_up, cfg)
-    return fpn
+build_resnet_sna_backbone = register_backbone_with_attention(
+    "build_resnet_sna_backbone",
+    build_resnet_backbone,
+    add_sna_to_resnet,
+    "detectron2's ResNet (``MODEL.RESNETS``) with SNA (``MODEL.SNA``).",
+)
+build_resnet_sna_fpn_backbone = register_backbone_with_attention(
+    "build_resnet_sna_fpn_backbone",
+    build_resnet_fpn_backbone,
+    add_sna_to_resnet,
+    "detectron2's ResNet-FPN (``MODEL.FPN``) with SNA in its bottom-up ResNet.",
+)
+build_retinanet_resnet_sna_fpn_backbone = register_backbone_with_attention(
+    "build_retinanet_resnet_sna_fpn_backbone",
+    build_retinanet_resnet_fpn_backbone,
+    add_sna_to_resnet,
+    "detectron2's RetinaNet ResNet-FPN (P3-P7) with SNA in its bottom-up ResNet.",
+)
