@@ -16,6 +16,8 @@ import math
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from .analysis.training_curves import read_metrics
+
 __all__ = ["COCO_METRICS", "RunMetrics", "comparison_csv", "comparison_markdown", "load_run_metrics"]
 
 COCO_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -51,17 +53,10 @@ def load_run_metrics(output_dir: str | Path, dataset: Optional[str] = None) -> R
     metrics_file = output_dir / "metrics.json"
     if not metrics_file.is_file():
         raise FileNotFoundError(f"{output_dir}: neither inference/results.json nor metrics.json (not a train_net run?)")
-    last: Dict[str, float] = {}
-    for number, line in enumerate(metrics_file.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            raise ValueError(f"{metrics_file}, line {number}: not valid JSON") from None
-        evaluation = {k: v for k, v in record.items() if _is_evaluation_key(k)}
-        if evaluation:
-            last = evaluation
+    evaluations = [
+        {k: v for k, v in record.items() if _is_evaluation_key(k)} for record in read_metrics(metrics_file).values()
+    ]
+    last = next((e for e in reversed(evaluations) if e), {})
     if not last:
         raise ValueError(f"{metrics_file}: no evaluation record (keys like 'bbox/AP')")
     run: RunMetrics = {}

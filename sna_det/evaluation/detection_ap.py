@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
+from detectron2.evaluation.pascal_voc_evaluation import voc_ap
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
@@ -255,11 +256,8 @@ def voc2010_ap(
         tp.append(hit)
         fp.append(not hit)
     tp_sum, fp_sum = np.cumsum(tp, dtype=np.float64), np.cumsum(fp, dtype=np.float64)
-    recall = np.concatenate([[0.0], tp_sum / n_gt, [1.0]])
-    precision = np.concatenate([[0.0], tp_sum / np.maximum(tp_sum + fp_sum, 1e-12), [0.0]])
-    precision = np.maximum.accumulate(precision[::-1])[::-1]
-    steps = np.flatnonzero(recall[1:] != recall[:-1])
-    return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
+    # the area under the monotone precision-recall curve: detectron2's (py-faster-rcnn's) VOC2010 code
+    return float(voc_ap(tp_sum / n_gt, tp_sum / np.maximum(tp_sum + fp_sum, 1e-12), use_07_metric=False))
 
 
 def _xyxy(bbox: Sequence[float]) -> np.ndarray:
