@@ -172,7 +172,8 @@ def benchmark_attention(
     Args:
         config_file: any project config; its backbone is switched to the attention builder.
         kind: "detector" (inference of one image, training step on two, RPN proposals = anchors as
-            in ``benchmark_sna``) or "backbone" (the bottom-up + FPN alone, a batch of two).
+            in ``benchmark_sna``) or "backbone" (the bottom-up + FPN alone, a batch of two, the input
+            padded to the backbone's size divisibility as the detector pads it).
         height, width: input size in pixels.
         max_affinity_gib: a non-local variant whose (H·W)² affinity would exceed this is skipped.
         placements: type -> "stem", "blocks" or "stem+blocks", overriding ``default_placement``.
@@ -222,7 +223,9 @@ def benchmark_attention(
         images_per_inference = 1
     else:
         generator = torch.Generator().manual_seed(seed)
-        inference_inputs = torch.randn(2, 3, height, width, generator=generator).to(torch_device)
+        divisor = max(plain.size_divisibility, 1)  # padded as the detector pads its input (FPN: 32)
+        padded = [math.ceil(n / divisor) * divisor for n in (height, width)]
+        inference_inputs = torch.randn(2, 3, *padded, generator=generator).to(torch_device)
         train_inputs = inference_inputs
         images_per_inference = 2
 
