@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from .layers import MODES, WEIGHTINGS, SpectralNormAttention, dominant_singular_triple
+from .layers import MODES, WEIGHTINGS, SpectralNormAttention
 
 __all__ = [
     "Case",
@@ -139,16 +139,14 @@ def benchmark_block(
     repeats: int,
     warmup: int,
     seed: int = 0,
-    max_iters: int = 20,
-    tol: float = 1e-4,
+    squarings: int = 8,
 ) -> dict[str, Any]:
     """Time SNA (every weighting, power and svd mode) against :func:`memory_floor` on one input.
 
     The input is ReLU(N(0, 1)) noise of ``shape`` (B, C, H, W), non-negative like a stem's output.
     Forward runs on ``x`` without grad; forward+backward on a copy that requires grad.
 
-    Returns a JSON-ready dict: ``input_shape``, ``power_iterations`` (per image, from the
-    channel-mean map), ``floor`` and ``sna[weighting][mode]`` with ``forward_ms``,
+    Returns a JSON-ready dict: ``input_shape``, ``power_steps`` (2^squarings), ``floor`` and ``sna[weighting][mode]`` with ``forward_ms``,
     ``forward_backward_ms`` and, for SNA, the ratios ``forward_x_floor`` and
     ``forward_backward_x_floor``; ``sna[weighting]["svd_over_power"]`` holds the svd/power ratios.
     """
@@ -158,14 +156,12 @@ def benchmark_block(
     blocks: dict[str, Callable[[Tensor], Tensor]] = {"floor": memory_floor}
     for weighting in WEIGHTINGS:
         for mode in MODES:
-            sna = SpectralNormAttention(mode=mode, weighting=weighting, max_iters=max_iters, tol=tol)
+            sna = SpectralNormAttention(mode=mode, weighting=weighting, squarings=squarings)
             blocks[f"{weighting}/{mode}"] = sna.to(device)
     cases = []
     for name, block in blocks.items():
         cases.append(Case(f"{name}/forward", lambda block=block: block(x)))
         cases.append(Case(f"{name}/forward_backward", lambda block=block: forward_backward(block, x_grad)))
-    with torch.no_grad():
-        iterations = dominant_singular_triple(x.mean(1), max_iters=max_iters, tol=tol).iterations
     ms = interleaved_median_ms(cases, device, repeats=repeats, warmup=warmup)
 
     def timings(name: str) -> dict[str, float]:
@@ -187,8 +183,7 @@ def benchmark_block(
         sna_results[weighting] = per_mode
     return {
         "input_shape": list(shape),
-        "power_iterations": iterations.tolist(),
-        "max_iters": max_iters,
+        "power_steps": 2**squarings,
         "floor": floor,
         "sna": sna_results,
     }

@@ -104,13 +104,13 @@ def test_unknown_stage_is_rejected_with_the_stage_names():
 
 def test_sna_options_reach_every_block():
     cfg = backbone_cfg("build_resnet_sna_fpn_backbone", 18, stem=True, stages=["res4"])
-    cfg.MODEL.SNA.RANK, cfg.MODEL.SNA.MODE, cfg.MODEL.SNA.MAX_ITERS = 2, "svd", 7
-    cfg.MODEL.SNA.TOL, cfg.MODEL.SNA.WEIGHTING = 1e-3, "softmax"
+    cfg.MODEL.SNA.RANK, cfg.MODEL.SNA.MODE, cfg.MODEL.SNA.SQUARINGS = 2, "svd", 7
+    cfg.MODEL.SNA.WEIGHTING = "softmax"
     model = build_backbone(cfg, ShapeSpec(channels=3))
     blocks = [m for m in model.modules() if isinstance(m, SpectralNormAttention)]
     assert len(blocks) == 3
     for block in blocks:
-        assert (block.rank, block.mode, block.max_iters, block.tol, block.weighting) == (2, "svd", 7, 1e-3, "softmax")
+        assert (block.rank, block.mode, block.squarings, block.weighting) == (2, "svd", 7, "softmax")
 
 
 def test_backbone_trains_a_step_and_deepcopies():

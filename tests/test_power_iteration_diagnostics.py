@@ -34,51 +34,47 @@ def numpy_singular_values(x: torch.Tensor) -> np.ndarray:
     return np.linalg.svd(x.double().mean(1).numpy(), compute_uv=False)
 
 
+def numpy_rank_one_maps(x: torch.Tensor) -> np.ndarray:
+    """(B, H, W) best rank-one approximations of each image's channel-mean map, by numpy."""
+    u, s, vh = np.linalg.svd(x.double().mean(1).numpy(), full_matrices=False)
+    return s[:, :1, None] * u[:, :, :1] * vh[:, None, 0, :]
+
+
 def test_measurement_matches_numpy_svd():
     x = torch.randn(4, 6, 9, 13, dtype=torch.float64).relu()
-    measured = measure_power_iteration(x, max_iters=500, tol=0.0)
+    measured = measure_power_iteration(x, squarings=12)
     s = numpy_singular_values(x)
     np.testing.assert_allclose(measured.sigma1.numpy(), s[:, 0], rtol=1e-12)
     np.testing.assert_allclose(measured.sigma2.numpy(), s[:, 1], rtol=1e-12)
     np.testing.assert_allclose(measured.sigma1_power.numpy(), s[:, 0], rtol=1e-9)
     np.testing.assert_allclose(measured.rank1_energy.numpy(), s[:, 0] ** 2 / (s**2).sum(1), rtol=1e-12)
+    assert measured.map_rel_error.max() < 1e-9
 
 
-def test_iterations_are_the_steps_the_block_takes(monkeypatch):
-    """The block's own call of dominant_singular_triple, spied on, took the measured number of steps."""
-    seen = []
-    original = sna_module.dominant_singular_triple
-
-    def spy(m, max_iters=20, tol=1e-4):
-        result = original(m, max_iters=max_iters, tol=tol)
-        seen.append(result.iterations.clone())
-        return result
-
-    monkeypatch.setattr(sna_module, "dominant_singular_triple", spy)
-    g = torch.Generator().manual_seed(1)
-    x = torch.cat([torch.rand(3, 8, 20, 24, generator=g), torch.randn(3, 8, 20, 24, generator=g)])
-    block = SpectralNormAttention(max_iters=15, tol=1e-5)
-    block(x)
-    measured = measure_power_iteration(x, block.max_iters, block.tol)
-    assert len(seen) == 1
-    torch.testing.assert_close(measured.iterations, seen[0])
-    assert measured.iterations.min() >= 1 and measured.iterations.max() <= 15
-    assert measured.iterations.unique().numel() > 1, "the images should need different numbers of steps"
-
-
-def test_iterations_follow_the_spectral_gap():
-    """A non-negative rank-one map converges at once; a map with sigma2 close to sigma1 hits the cap."""
-    u, v = torch.rand(1, 16, 1) + 0.1, torch.rand(1, 1, 12) + 0.1
-    rank_one = (u * v).unsqueeze(1).expand(1, 3, 16, 12)
-    assert measure_power_iteration(rank_one.double(), 20, 1e-4).iterations.item() <= 2
+def test_map_error_is_the_blocks_map_against_the_svd(monkeypatch):
+    """The measured error is that of the map the block computes (spied on), against numpy's SVD."""
     q1, _ = torch.linalg.qr(torch.randn(16, 12, dtype=torch.float64))
     q2, _ = torch.linalg.qr(torch.randn(12, 12, dtype=torch.float64))
     spectrum = torch.linspace(1.0, 0.5, 12, dtype=torch.float64)
-    spectrum[1] = 0.999
-    m = (q1 * spectrum) @ q2.T
-    measured = measure_power_iteration(m[None, None], 20, 1e-9)
-    assert measured.iterations.item() == 20
-    assert measured.sigma1.item() == pytest.approx(1.0) and measured.sigma2.item() == pytest.approx(0.999)
+    spectrum[1] = 0.99  # sigma1/sigma2 = 1.01: 2^3 power steps leave a visible error
+    x = ((q1 * spectrum) @ q2.T)[None, None].expand(1, 2, 16, 12).contiguous()
+    block = SpectralNormAttention(squarings=3)
+    seen = []
+    original = sna_module.low_rank_approximation
+
+    def spy(m, *args, **kwargs):
+        seen.append(original(m, *args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(sna_module, "low_rank_approximation", spy)
+    block(x)
+    exact = numpy_rank_one_maps(x)
+    expected = np.linalg.norm(seen[0].numpy() - exact) / np.linalg.norm(exact)
+    measured = measure_power_iteration(x, block.squarings)
+    assert measured.map_rel_error.item() == pytest.approx(expected, rel=1e-9)
+    assert 1e-3 < expected < 1, "3 squarings at sigma1/sigma2 = 1.01 should be visibly off"
+    assert measure_power_iteration(x, 12).map_rel_error.item() < 1e-6 * expected
+    assert measured.sigma1.item() == pytest.approx(1.0) and measured.sigma2.item() == pytest.approx(0.99)
 
 
 class TwoBlockModel(nn.Module):
@@ -115,10 +111,10 @@ def test_hook_logs_sampled_iterations_to_storage_and_file(tmp_path):
     for r in records:
         s = numpy_singular_values(batches[r["iteration"]][r["image"] : r["image"] + 1])[0]
         assert r["sigma1"] == pytest.approx(s[0], rel=1e-5) and r["sigma2"] == pytest.approx(s[1], rel=1e-5)
-    history = trainer.storage.history("sna_power/attn/iterations_mean")
+    history = trainer.storage.history("sna_power/attn/map_rel_error_mean")
     assert [it for _, it in history.values()] == [1, 3]
     for value, iteration in history.values():
-        assert value == np.mean([r["iterations"] for r in records if r["iteration"] == iteration])
+        assert value == pytest.approx(np.mean([r["map_rel_error"] for r in records if r["iteration"] == iteration]))
     sigma2 = trainer.storage.history("sna_power/attn/sigma2_mean").latest()
     assert sigma2 == pytest.approx(np.mean([r["sigma2"] for r in records if r["iteration"] == 3]))
     assert not model.attn._forward_hooks, "the measuring hooks are removed after each sampled step"
@@ -144,36 +140,37 @@ def test_hook_goes_before_the_writer():
         PowerIterationDiagnostics(0)
 
 
-def record(placement, iterations, sigma1, sigma2, iteration=0, cap=20):
+def record(placement, error, sigma1, sigma2, iteration=0, steps=256):
     return {
         "iteration": iteration,
         "placement": placement,
         "image": 0,
         "height": 8,
         "width": 6,
-        "max_iters": cap,
-        "iterations": iterations,
+        "power_steps": steps,
         "sigma1": sigma1,
         "sigma2": sigma2,
         "sigma1_power": sigma1,
         "rank1_energy": 0.5,
+        "map_rel_error": error,
     }
 
 
 def test_summary_statistics_per_placement():
-    steps = [1, 2, 2, 3, 20, 4]
-    records = [record("stem", n, 4.0 + i, 2.0, iteration=i // 2) for i, n in enumerate(steps)]
-    records.append(record("res2.0", 5, 1.0, 0.0))
+    errors = [1e-7, 2e-7, 2e-7, 3e-7, 2e-5, 4e-7]
+    records = [record("stem", e, 4.0 + i, 2.0, iteration=i // 2) for i, e in enumerate(errors)]
+    records.append(record("res2.0", 5e-7, 1.0, 0.0))
     stem, res2 = summarize_power_iteration(records)
     assert (stem.placement, stem.images, stem.sampled_iterations) == ("stem", 6, 3)
-    assert stem.iterations_mean == pytest.approx(32 / 6)
-    assert stem.iterations_median == 2.5 and stem.iterations_max == 20
-    assert stem.capped_fraction == pytest.approx(1 / 6)
+    assert stem.map_rel_error_median == pytest.approx(2.5e-7) and stem.map_rel_error_max == pytest.approx(2e-5)
     assert stem.sigma1_mean == pytest.approx(6.5) and stem.sigma_ratio_median == pytest.approx(3.25)
+    assert stem.sigma_ratio_min == pytest.approx(2.0) and stem.power_steps == "256"
     assert res2.sigma_ratio_median == float("inf")
     table = format_summary_table([stem, res2])
-    assert "| stem | 6 | 8 x 6 | 5.33 | 2.5 |" in table and "| res2.0 | 1 |" in table
-    assert summary_csv([stem]).splitlines()[1].startswith("stem,6,3,8,6,20,5.333")
+    cells = [[c.strip() for c in line.split("|")[1:7]] for line in table.splitlines()[2:]]
+    assert cells[0] == ["stem", "6", "8 x 6", "256", "2.5e-07", "2.0e-05"]
+    assert cells[1][:2] == ["res2.0", "1"]
+    assert summary_csv([stem]).splitlines()[1].startswith("stem,6,3,8,6,256,2.5")
 
 
 def test_reader_names_file_and_line(tmp_path):
@@ -208,10 +205,11 @@ def test_train_net_logs_diagnostics_and_the_tool_summarizes_them(tmp_path):
     assert [r["placement"] for r in records] == ["stem"] * 2 + ["res4.0"] * 2 + ["res4.1"] * 2
     assert {(r["placement"], r["height"]) for r in records} >= {("stem", 32), ("res4.0", 8)}
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.json").read_text().splitlines()]
-    logged = [m for m in metrics if "sna_power/stem/iterations_mean" in m]
+    logged = [m for m in metrics if "sna_power/stem/map_rel_error_max" in m]
     assert len(logged) == 1 and logged[0]["iteration"] == 1
-    stem_steps = [r["iterations"] for r in records if r["placement"] == "stem"]
-    assert logged[0]["sna_power/stem/iterations_mean"] == pytest.approx(np.mean(stem_steps))
+    stem_errors = [r["map_rel_error"] for r in records if r["placement"] == "stem"]
+    assert logged[0]["sna_power/stem/map_rel_error_max"] == pytest.approx(max(stem_errors))
+    assert all(r["power_steps"] == 256 for r in records)
     summary = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "summarize_power_iteration.py"), str(tmp_path / "run")],
         cwd=ROOT,
@@ -221,4 +219,7 @@ def test_train_net_logs_diagnostics_and_the_tool_summarizes_them(tmp_path):
         text=True,
     ).stdout
     assert "6 records read, 6 kept, 1 sampled iterations (1-1)" in summary
-    assert f"| stem | 2 | 32 x 32 | {np.mean(stem_steps):.2f} |" in summary
+    stem_row = next(line for line in summary.splitlines() if line.startswith("| stem "))
+    assert [c.strip() for c in stem_row.split("|")[1:7]] == [
+        "stem", "2", "32 x 32", "256", f"{np.median(stem_errors):.1e}", f"{max(stem_errors):.1e}"
+    ]  # fmt: skip

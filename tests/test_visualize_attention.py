@@ -39,7 +39,7 @@ class Net(nn.Module):
 
 
 def test_sna_maps_match_numpy_svd():
-    block = SpectralNormAttention(max_iters=500, tol=0.0)
+    block = SpectralNormAttention()
     model = Net(block).double()
     x = torch.rand(2, 3, 9, 11, dtype=torch.float64)
     with AttentionMapRecorder(model) as recorder:

@@ -3,7 +3,7 @@
 
     python tools/plot_training_curves.py --run output/demo/faster_rcnn_R_18_FPN_sna --output output/curves
     python tools/plot_training_curves.py --run SNA=output/a --run baseline=output/b/metrics.json \\
-        --keys "sna_power/*/iterations_mean" --output output/curves
+        --keys "sna_power/*/map_rel_error_max" --output output/curves
 
 Each --run is an OUTPUT_DIR or a metrics.json, optionally "label=" first (default: the folder name).
 Writes losses.png, ap.png (if evaluated), metrics.png (for --keys) and training_curves.csv.

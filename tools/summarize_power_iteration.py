@@ -5,8 +5,8 @@
     python tools/summarize_power_iteration.py output/diag [--csv output/diag/power_iteration_summary.csv]
 
 Reads <OUTPUT_DIR>/power_iteration.jsonl (one record per image, placement and sampled iteration)
-and prints a Markdown table: iterations to converge (mean, median, 90th percentile, max), the share
-of images that reached the cap, sigma1, sigma2, sigma1/sigma2 and the rank-one share of the energy.
+and prints a Markdown table: the power steps SNA takes, how far its rank-one map is from the SVD's
+(median, max), sigma1, sigma2, sigma1/sigma2 (median, min) and the rank-one share of the energy.
 """
 
 import argparse

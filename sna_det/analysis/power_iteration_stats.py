@@ -1,14 +1,15 @@
-"""How SNA's power iteration behaves on real feature maps: iterations to converge and sigma1/sigma2.
+"""How accurate SNA's power iteration is on real feature maps, and sigma1/sigma2 of those maps.
 
-The paper says the power iteration needs "usually less than 10, average 2" steps. Its speed is set
-by sigma2/sigma1 of the channel-mean map M: the error shrinks by (sigma2/sigma1)^2 per step. This
-module measures both, per image, on the very maps a block sees (the training hook
-``sna_det.engine.PowerIterationDiagnostics`` calls it on sampled iterations), stores them as JSON
-lines and summarizes them per placement.
+The power iteration's error shrinks by (sigma2/sigma1)^2 per step, so its accuracy is set by
+sigma2/sigma1 of the channel-mean map M. SNA takes a fixed 2^k steps (k = ``squarings``, by
+repeated squaring; no stopping test), so what can vary is not the number of steps but the error.
+This module measures, per image, on the very maps a block sees (the training hook
+``sna_det.engine.PowerIterationDiagnostics`` calls it on sampled iterations): sigma1, sigma2, the
+block's rank-one map against the SVD's, stores them as JSON lines and summarizes them per placement.
 
 A record (one image at one placement at one training iteration) is a dict with the keys
-``iteration, placement, image, height, width, max_iters, iterations, sigma1, sigma2,
-sigma1_power, rank1_energy`` (see ``measure_power_iteration`` for their meaning).
+``iteration, placement, image, height, width, power_steps, sigma1, sigma2, sigma1_power,
+rank1_energy, map_rel_error`` (see ``measure_power_iteration`` for their meaning).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from typing import Dict, List, NamedTuple, Sequence
 
 import numpy as np
 import torch
+from tabulate import tabulate
 from torch import Tensor
 
-from ..layers.spectral_norm_attention import dominant_singular_triple
+from ..layers.spectral_norm_attention import dominant_singular_triple, rank_one_approximation
 from .json_lines import read_json_objects
 
 __all__ = [
@@ -49,57 +51,62 @@ RECORD_KEYS = (
     "image",
     "height",
     "width",
-    "max_iters",
-    "iterations",
+    "power_steps",
     "sigma1",
     "sigma2",
     "sigma1_power",
     "rank1_energy",
+    "map_rel_error",
 )
 
 
 class PowerIterationMeasurement(NamedTuple):
-    """Per-image diagnostics of one batch of feature maps, all (B,) tensors on the CPU.
+    """Per-image diagnostics of one batch of feature maps, all (B,) float64 tensors on the CPU.
 
-    iterations: power steps SNA takes on the dominant term (int64; ``max_iters`` = reached the cap);
-    sigma1, sigma2: the two largest singular values of M = x.mean(1), from torch.linalg.svdvals
+    sigma1, sigma2: the two largest singular values of M = x.mean(1), from torch.linalg.svd
     (sigma2 = 0 when min(H, W) = 1); sigma1_power: the power iteration's estimate of sigma1;
-    rank1_energy: sigma1^2 / sum sigma_i^2, the share of M's energy in the rank-one map.
+    rank1_energy: sigma1^2 / sum sigma_i^2, the share of M's energy in the rank-one map;
+    map_rel_error: ||M_hat_power - M_hat_svd|| / ||M_hat_svd|| (Frobenius) of the rank-one maps
+    (0 where M = 0).
     """
 
-    iterations: Tensor
     sigma1: Tensor
     sigma2: Tensor
     sigma1_power: Tensor
     rank1_energy: Tensor
+    map_rel_error: Tensor
 
 
 @torch.no_grad()
-def measure_power_iteration(x: Tensor, max_iters: int, tol: float) -> PowerIterationMeasurement:
+def measure_power_iteration(x: Tensor, squarings: int) -> PowerIterationMeasurement:
     """Run SNA's power iteration on ``x`` (B, C, H, W) exactly as the block does, and the SVD beside it.
 
-    The channel mean, dtype (float32, float64 for float64 input) and ``dominant_singular_triple``
-    call are the block's, so ``iterations`` are the steps the block took on that input (for rank
-    k > 1, those of the first term).
+    The channel mean, dtype (float32, float64 for float64 input) and the rank-one computation are
+    the block's (for rank k > 1, those of the first term); the SVD runs in float64.
     """
     if x.dim() != 4:
         raise ValueError(f"expected features (B, C, H, W), got shape {tuple(x.shape)}")
     compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     with torch.autocast(device_type=x.device.type, enabled=False):
         m = x.detach().mean(1, dtype=compute_dtype)
-        triple = dominant_singular_triple(m, max_iters=max_iters, tol=tol)
-        singular_values = torch.linalg.svdvals(m)  # (B, min(H, W)), descending
+        triple = dominant_singular_triple(m, squarings=squarings)
+        power_map = rank_one_approximation(m, squarings=squarings).double()
+        u, singular_values, vh = torch.linalg.svd(m.double(), full_matrices=False)  # descending
+    exact_map = singular_values[:, :1, None] * u[:, :, :1] * vh[:, None, 0, :]
+    exact_norm = exact_map.norm(dim=(1, 2))
+    tiny = torch.finfo(torch.float64).tiny
+    map_rel_error = torch.where(exact_norm > 0, (power_map - exact_map).norm(dim=(1, 2)) / exact_norm.clamp_min(tiny), 0.0)
     sigma1 = singular_values[:, 0]
     sigma2 = singular_values[:, 1] if singular_values.shape[1] > 1 else torch.zeros_like(sigma1)
     energy = singular_values.square().sum(-1)
-    rank1_energy = torch.where(energy > 0, sigma1.square() / energy.clamp_min(torch.finfo(m.dtype).tiny), 1.0)
+    rank1_energy = torch.where(energy > 0, sigma1.square() / energy.clamp_min(tiny), 1.0)
     return PowerIterationMeasurement(
-        triple.iterations.cpu(), sigma1.cpu(), sigma2.cpu(), triple.sigma.cpu(), rank1_energy.cpu()
+        sigma1.cpu(), sigma2.cpu(), triple.sigma.double().cpu(), rank1_energy.cpu(), map_rel_error.cpu()
     )
 
 
 def measurement_records(
-    measurement: PowerIterationMeasurement, *, iteration: int, placement: str, height: int, width: int, max_iters: int
+    measurement: PowerIterationMeasurement, *, iteration: int, placement: str, height: int, width: int, squarings: int
 ) -> List[dict]:
     """One JSON-ready record per image of ``measurement`` (see the module docstring)."""
     rows = zip(*(t.tolist() for t in measurement))
@@ -110,14 +117,14 @@ def measurement_records(
             "image": index,
             "height": height,
             "width": width,
-            "max_iters": max_iters,
-            "iterations": int(steps),
+            "power_steps": 2**squarings,
             "sigma1": float(s1),
             "sigma2": float(s2),
             "sigma1_power": float(s1_power),
             "rank1_energy": float(energy),
+            "map_rel_error": float(error),
         }
-        for index, (steps, s1, s2, s1_power, energy) in enumerate(rows)
+        for index, (s1, s2, s1_power, energy, error) in enumerate(rows)
     ]
 
 
@@ -141,11 +148,12 @@ def read_power_iteration_records(path: str | os.PathLike) -> List[dict]:
 class PlacementSummary:
     """Statistics of one placement over all its records (images x sampled iterations).
 
-    iterations_*: power steps per image; capped_fraction: share of images that reached
-    ``max_iters``; sigma*: singular values of the channel-mean map (feature units);
-    sigma_ratio_median: median of sigma1/sigma2 per image; rank1_energy_mean: mean share of
-    the map's energy in its rank-one term; sigma1_power_rel_error_max: largest
-    |sigma1_power - sigma1| / sigma1, the power iteration's accuracy.
+    power_steps: steps the block takes (2^squarings, the same for every image);
+    map_rel_error_*: the block's rank-one map against the SVD's (relative, Frobenius) per image;
+    sigma*: singular values of the channel-mean map (feature units); sigma_ratio_median: median
+    of sigma1/sigma2 per image; sigma_ratio_min: the hardest image; rank1_energy_mean: mean share
+    of the map's energy in its rank-one term; sigma1_power_rel_error_max: largest
+    |sigma1_power - sigma1| / sigma1.
     """
 
     placement: str
@@ -153,15 +161,13 @@ class PlacementSummary:
     sampled_iterations: int
     map_height: str
     map_width: str
-    max_iters: int
-    iterations_mean: float
-    iterations_median: float
-    iterations_p90: float
-    iterations_max: int
-    capped_fraction: float
+    power_steps: str
+    map_rel_error_median: float
+    map_rel_error_max: float
     sigma1_mean: float
     sigma2_mean: float
     sigma_ratio_median: float
+    sigma_ratio_min: float
     rank1_energy_mean: float
     sigma1_power_rel_error_max: float
 
@@ -178,8 +184,7 @@ def summarize_power_iteration(records: Sequence[dict]) -> List[PlacementSummary]
         by_placement.setdefault(record["placement"], []).append(record)
     summaries = []
     for placement, rows in by_placement.items():
-        steps = np.array([r["iterations"] for r in rows], dtype=np.int64)
-        caps = np.array([r["max_iters"] for r in rows], dtype=np.int64)
+        errors = np.array([r["map_rel_error"] for r in rows], dtype=np.float64)
         s1 = np.array([r["sigma1"] for r in rows], dtype=np.float64)
         s2 = np.array([r["sigma2"] for r in rows], dtype=np.float64)
         s1_power = np.array([r["sigma1_power"] for r in rows], dtype=np.float64)
@@ -193,15 +198,13 @@ def summarize_power_iteration(records: Sequence[dict]) -> List[PlacementSummary]
                 sampled_iterations=len({r["iteration"] for r in rows}),
                 map_height=_span([r["height"] for r in rows]),
                 map_width=_span([r["width"] for r in rows]),
-                max_iters=int(caps.max()),
-                iterations_mean=float(steps.mean()),
-                iterations_median=float(np.median(steps)),
-                iterations_p90=float(np.percentile(steps, 90)),
-                iterations_max=int(steps.max()),
-                capped_fraction=float((steps >= caps).mean()),
+                power_steps=_span([r["power_steps"] for r in rows]),
+                map_rel_error_median=float(np.median(errors)),
+                map_rel_error_max=float(errors.max()),
                 sigma1_mean=float(s1.mean()),
                 sigma2_mean=float(s2.mean()),
                 sigma_ratio_median=float(np.median(ratio)),
+                sigma_ratio_min=float(ratio.min()),
                 rank1_energy_mean=float(np.array([r["rank1_energy"] for r in rows]).mean()),
                 sigma1_power_rel_error_max=float(rel_error.max()),
             )
@@ -209,22 +212,26 @@ def summarize_power_iteration(records: Sequence[dict]) -> List[PlacementSummary]
     return summaries
 
 
+def _ratio_text(value: float) -> str:
+    return "inf" if math.isinf(value) else f"{value:.2f}"
+
+
 def format_summary_table(summaries: Sequence[PlacementSummary]) -> str:
     """A Markdown table of ``summaries``, one row per placement."""
-    header = (
-        "| placement | images | map H x W | iterations mean | median | p90 | max | at cap | "
-        "sigma1 | sigma2 | sigma1/sigma2 (median) | rank-1 energy | sigma1 rel. error (max) |"
-    )
-    lines = [header, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for s in summaries:
-        ratio = "inf" if math.isinf(s.sigma_ratio_median) else f"{s.sigma_ratio_median:.2f}"
-        lines.append(
-            f"| {s.placement} | {s.images} | {s.map_height} x {s.map_width} | {s.iterations_mean:.2f} | "
-            f"{s.iterations_median:g} | {s.iterations_p90:g} | {s.iterations_max} | "
-            f"{s.capped_fraction:.1%} (cap {s.max_iters}) | {s.sigma1_mean:.4g} | {s.sigma2_mean:.4g} | {ratio} | "
-            f"{s.rank1_energy_mean:.3f} | {s.sigma1_power_rel_error_max:.1e} |"
-        )
-    return "\n".join(lines)
+    rows = [
+        [
+            s.placement, s.images, f"{s.map_height} x {s.map_width}", s.power_steps,
+            f"{s.map_rel_error_median:.1e}", f"{s.map_rel_error_max:.1e}", f"{s.sigma1_mean:.4g}",
+            f"{s.sigma2_mean:.4g}", _ratio_text(s.sigma_ratio_median), _ratio_text(s.sigma_ratio_min),
+            f"{s.rank1_energy_mean:.3f}", f"{s.sigma1_power_rel_error_max:.1e}",
+        ]  # fmt: skip
+        for s in summaries
+    ]
+    headers = [
+        "placement", "images", "map H x W", "power steps", "map error vs SVD (median)", "(max)", "sigma1",
+        "sigma2", "sigma1/sigma2 (median)", "(min)", "rank-1 energy", "sigma1 rel. error (max)",
+    ]  # fmt: skip
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
 def summary_csv(summaries: Sequence[PlacementSummary]) -> str:

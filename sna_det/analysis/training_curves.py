@@ -129,7 +129,7 @@ def write_training_curves(
 ) -> Dict[str, List[str]]:
     """Read each run's metrics.json ({label: file or OUTPUT_DIR}) and write into ``output_dir``:
     ``losses.png``, ``ap.png`` (when a run was evaluated), ``metrics.png`` (keys matching
-    ``extra_patterns``, e.g. "sna_power/*/iterations_mean") and ``training_curves.csv`` (every
+    ``extra_patterns``, e.g. "sna_power/*/map_rel_error_max") and ``training_curves.csv`` (every
     plotted point). Returns {file name: keys plotted}."""
     output_dir = Path(output_dir)
     loaded = {label: read_metrics(path) for label, path in runs.items()}

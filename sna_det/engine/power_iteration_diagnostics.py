@@ -1,11 +1,11 @@
 """A detectron2 hook that logs SNA's power-iteration diagnostics while training.
 
 Every ``period`` iterations it reads the input of every SNA block (power mode) during that
-iteration's forward pass, and logs, per placement, the power steps each image took and sigma1/sigma2
-of its channel-mean map (``sna_det.analysis.measure_power_iteration``):
+iteration's forward pass, and logs, per placement, how far each image's rank-one map is from the
+SVD's and sigma1/sigma2 of its channel-mean map (``sna_det.analysis.measure_power_iteration``):
 
 - to detectron2's EventStorage, so metrics.json and TensorBoard show them, under
-  ``sna_power/<placement>/{iterations_mean,iterations_max,capped_fraction,sigma1_mean,sigma2_mean,
+  ``sna_power/<placement>/{map_rel_error_mean,map_rel_error_max,sigma1_mean,sigma2_mean,
   sigma_ratio_mean,rank1_energy_mean}`` (detectron2's writers keep the latest value of a key at
   each write, every 20 iterations: with a shorter period, metrics.json shows every other sample);
 - per image to ``<output_dir>/power_iteration.jsonl`` (main process only), which
@@ -79,7 +79,7 @@ class PowerIterationDiagnostics(HookBase):
             x = inputs[0]
             if x.numel() == 0:
                 return
-            measurement = measure_power_iteration(x, block.max_iters, block.tol)
+            measurement = measure_power_iteration(x, block.squarings)
             self._measured.setdefault(placement, []).append((measurement, x.shape[-2], x.shape[-1]))
 
         return measure
@@ -100,23 +100,22 @@ class PowerIterationDiagnostics(HookBase):
         blocks = dict(self._blocks)
         sampled = []
         for placement, measured in self._measured.items():
-            cap = blocks[placement].max_iters
+            squarings = blocks[placement].squarings
             records = [
                 record
                 for measurement, height, width in measured
                 for record in measurement_records(
-                    measurement, iteration=iteration, placement=placement, height=height, width=width, max_iters=cap
+                    measurement, iteration=iteration, placement=placement, height=height, width=width, squarings=squarings
                 )
             ]
             sampled.extend(records)
-            steps = [r["iterations"] for r in records]
+            errors = [r["map_rel_error"] for r in records]
             sigma1 = [r["sigma1"] for r in records]
             sigma2 = [r["sigma2"] for r in records]
             ratios = [s1 / s2 for s1, s2 in zip(sigma1, sigma2) if s2 > 0]
             scalars = {
-                "iterations_mean": sum(steps) / len(steps),
-                "iterations_max": max(steps),
-                "capped_fraction": sum(s >= cap for s in steps) / len(steps),
+                "map_rel_error_mean": sum(errors) / len(errors),
+                "map_rel_error_max": max(errors),
                 "sigma1_mean": sum(sigma1) / len(sigma1),
                 "sigma2_mean": sum(sigma2) / len(sigma2),
                 "rank1_energy_mean": sum(r["rank1_energy"] for r in records) / len(records),

@@ -2,10 +2,11 @@ from .attention_factory import ATTENTION_TYPES, TIMM_ATTENTION, create_attention
 from .spectral_norm_attention import (
     MODES,
     WEIGHTINGS,
-    PowerIterationResult,
+    SingularTriple,
     SpectralNormAttention,
     dominant_singular_triple,
     low_rank_approximation,
+    rank_one_approximation,
 )
 
 __all__ = [
@@ -14,8 +15,9 @@ __all__ = [
     "create_attention",
     "MODES",
     "WEIGHTINGS",
-    "PowerIterationResult",
+    "SingularTriple",
     "SpectralNormAttention",
     "dominant_singular_triple",
     "low_rank_approximation",
+    "rank_one_approximation",
 ]

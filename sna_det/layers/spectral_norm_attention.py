@@ -3,9 +3,11 @@
 For features ``x`` of shape (B, C, H, W):
 
 1. ``M = x.mean(1)``, one (H, W) matrix per image;
-2. the dominant singular triple (sigma, u, v) of each M, by power iteration on MᵀM (Algorithm 1),
-   batched over the images; rank k > 1 sums the top-k rank-one terms, found one after the other
-   by deflation;
+2. the dominant singular triple (sigma, u, v) of each M, by power iteration (Algorithm 1) on the
+   Gram matrix of M's shorter side, batched over the images: 2^k steps by k normalised squarings,
+   a fixed computation with no stopping test, so eager, traced, exported and compiled models on
+   every device compute the same map; rank k > 1 sums the top-k rank-one terms, found one after
+   the other by deflation;
 3. ``M_hat = sigma * u vᵀ``, the rank-one (rank-k) approximation of M;
 4. ``A = softmax(M_hat)`` over the H·W positions of each image;
 5. ``y = x * A``, broadcast over the channels (optionally ``x * (H·W) A``, see ``weighting``).
@@ -15,17 +17,19 @@ The block has no parameters and no buffers: checkpoints of the backbone without 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import torch
 from torch import Tensor, nn
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 from torch.nn import functional as F
 
 __all__ = [
     "SpectralNormAttention",
-    "PowerIterationResult",
+    "SingularTriple",
     "dominant_singular_triple",
     "low_rank_approximation",
+    "rank_one_approximation",
     "WEIGHTINGS",
     "MODES",
 ]
@@ -35,89 +39,87 @@ WEIGHTINGS = ("softmax", "softmax_mean1")
 ``softmax_mean1``: ``x * (H·W) A``, the same map rescaled to mean 1 per image."""
 
 MODES = ("power", "svd")
-"""``power``: batched power iteration (the paper's Algorithm 1); ``svd``: torch.linalg.svd, exact."""
+"""``power``: power iteration (the paper's Algorithm 1) by repeated squaring; ``svd``: torch.linalg.svd, exact."""
 
 
-class PowerIterationResult(NamedTuple):
+class SingularTriple(NamedTuple):
     """Dominant singular triple of a batch of matrices M (B, H, W).
 
-    sigma: (B,) largest singular value; u: (B, H) and v: (B, W) unit singular vectors
-    (zero where M is zero); iterations: (B,) int64, power steps taken until that image converged
-    (``max_iters`` where it did not).
+    sigma: (B,) largest singular value; u: (B, H) and v: (B, W) unit singular vectors (zero where
+    M is zero). The vectors are defined up to a common sign.
     """
 
     sigma: Tensor
     u: Tensor
     v: Tensor
-    iterations: Tensor
 
 
-def _start_vector(m: Tensor) -> Tensor:
-    """Deterministic start for the power iteration, (B, H, W) -> (B, W), unit norm (or zero).
+def _shorter_side_gram(m: Tensor) -> tuple[Tensor, bool]:
+    """The Gram matrix of M's shorter side and which side it is: (B, H, H) = M Mᵀ (True) when H is
+    provably shorter than W, else (B, W, W) = MᵀM (False).
 
-    The column sums of |M|: for the non-negative maps that follow a ReLU the dominant right
-    singular vector is non-negative (Perron-Frobenius), so this start is close to it (for a
-    non-negative rank-one M, one step away). A fixed irregular pattern (1/10 of the norm) is added
-    so that no sign-symmetric M makes the start exactly orthogonal to the answer.
+    The choice only changes the cost: both sides give the same rank-one map. Under ``torch.export``
+    with dynamic H and W nothing is provable and the W side is taken, so exported programs carry no
+    guard on the shape (eager and compiled models know H and W and take the shorter side; a traced
+    model keeps the side of its sample input, which stays exact for other sizes).
     """
-    col = m.abs().sum(1)
-    col = col / col.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(m.dtype).tiny)
-    w = m.shape[-1]
-    pattern = torch.cos(torch.arange(1, w + 1, device=m.device, dtype=m.dtype))
-    pattern = pattern / pattern.norm().clamp_min(torch.finfo(m.dtype).tiny)
-    nonzero = (col.abs().sum(-1, keepdim=True) > 0).to(m.dtype)
-    v = col + 0.1 * nonzero * pattern
-    return v / v.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(m.dtype).tiny)
+    shorter_rows = m.shape[-2] < m.shape[-1]  # a tensor while torch.jit.trace traces sizes
+    rows = bool(shorter_rows) if torch.jit.is_tracing() else statically_known_true(shorter_rows)
+    gram = torch.bmm(m, m.transpose(1, 2)) if rows else torch.bmm(m.transpose(1, 2), m)
+    # + eps * I: the same eigenvectors, but never an all-zero matrix to normalise (M = 0); eps is the
+    # smallest shift whose square is a normal float, so the Frobenius norm of eps * I is not zero.
+    gram.diagonal(dim1=1, dim2=2).add_(torch.finfo(m.dtype).tiny ** 0.5)
+    return gram, rows
 
 
-def dominant_singular_triple(m: Tensor, max_iters: int = 20, tol: float = 1e-4) -> PowerIterationResult:
-    """Power iteration on MᵀM for every matrix of a batch at once (the paper's Algorithm 1).
+def _dominant_eigenvector(gram: Tensor, squarings: int) -> Tensor:
+    """Unit dominant eigenvector of symmetric PSD matrices, (B, n, n) -> (B, n, 1).
 
-    Args:
-        m: (B, H, W) floating point matrices.
-        max_iters: cap on power steps, >= 1.
-        tol: an image has converged when ``|v_new · v_old| > 1 - tol`` (cosine of the step), or
-            when M v = 0. Converged images keep their vector while the others go on; the loop ends
-            when every image has converged. On accelerators the loop does not read that flag
-            back (that would be a host-device sync per step): it runs ``max_iters`` cheap steps in
-            which converged images no longer change, so results are identical on every device.
-
-    MᵀM is never formed: each step is two batched mat-vecs, 2·H·W multiply-adds per image instead
-    of H·W² for the Gram matrix. Differentiable (autograd through the unrolled steps).
+    Repeated squaring: after k normalised squarings G_k is proportional to G^(2^k), 2^k power
+    steps, whose columns all point along the dominant eigenvector (error (lambda2/lambda1)^(2^k)).
+    The column with the largest diagonal entry is taken: it has the most weight on that vector,
+    so no start vector can be orthogonal to the answer. A fixed number of batched matmuls: no
+    stopping test, no host-device sync, the same kernels whatever the input.
     """
-    if max_iters < 1:
-        raise ValueError(f"max_iters must be >= 1, got {max_iters}")
-    b, h, w = m.shape
-    tiny = torch.finfo(m.dtype).tiny
-    v = _start_vector(m).detach()
-    done = torch.zeros(b, dtype=torch.bool, device=m.device)
-    iterations = torch.zeros(b, dtype=torch.int64, device=m.device)
-    stop_on_host = m.device.type == "cpu"
-    for _ in range(max_iters):
-        mv = torch.bmm(m, v.unsqueeze(-1))  # (B, H, 1)
-        step = torch.bmm(m.transpose(1, 2), mv).squeeze(-1)  # (B, W) = MᵀM v
-        norm = step.norm(dim=-1, keepdim=True)
-        step = step / norm.clamp_min(tiny)
-        converged = ((step * v).sum(-1).abs() > 1 - tol) | (norm.squeeze(-1) <= tiny)
-        iterations = iterations + (~done).long()
-        v = torch.where(done.unsqueeze(-1), v, step)
-        done = done | converged
-        if stop_on_host and bool(done.all()):
-            break
-    mv = torch.bmm(m, v.unsqueeze(-1)).squeeze(-1)  # (B, H) = sigma * u
-    sigma = mv.norm(dim=-1)
-    u = mv / sigma.unsqueeze(-1).clamp_min(tiny)
-    return PowerIterationResult(sigma, u, v, iterations)
+    for _ in range(squarings):
+        gram = gram / torch.linalg.matrix_norm(gram, keepdim=True)  # Frobenius norm > 0 (the eps * I)
+        gram = torch.bmm(gram, gram)
+    column = gram.diagonal(dim1=1, dim2=2).argmax(-1)  # (B,)
+    vector = torch.gather(gram, 2, column[:, None, None].expand(-1, gram.shape[1], 1))
+    return vector / torch.linalg.vector_norm(vector, dim=1, keepdim=True)
 
 
-def low_rank_approximation(
-    m: Tensor, rank: int = 1, mode: str = "power", max_iters: int = 20, tol: float = 1e-4
-) -> Tensor:
+def rank_one_approximation(m: Tensor, squarings: int = 8) -> Tensor:
+    """sigma u vᵀ, the best rank-one approximation of each matrix, (B, H, W) -> (B, H, W).
+
+    The dominant singular vector of the shorter side comes from 2^squarings power steps
+    (``_dominant_eigenvector``); then sigma u vᵀ = (M v) vᵀ = u (uᵀ M) without forming sigma.
+    """
+    gram, rows = _shorter_side_gram(m)
+    vector = _dominant_eigenvector(gram, squarings)
+    if rows:  # vector = u, (B, H, 1)
+        return vector * torch.bmm(vector.transpose(1, 2), m)
+    return torch.bmm(m, vector) * vector.transpose(1, 2)
+
+
+def dominant_singular_triple(m: Tensor, squarings: int = 8) -> SingularTriple:
+    """(sigma, u, v) of each matrix by the same computation as ``rank_one_approximation``, (B, H, W) -> (B,), (B, H), (B, W)."""
+    gram, rows = _shorter_side_gram(m)
+    vector = _dominant_eigenvector(gram, squarings)
+    other = torch.bmm(vector.transpose(1, 2), m).squeeze(1) if rows else torch.bmm(m, vector).squeeze(-1)
+    sigma = torch.linalg.vector_norm(other, dim=-1)
+    other = other / sigma.unsqueeze(-1).clamp_min(torch.finfo(m.dtype).tiny)
+    vector = vector.squeeze(-1)
+    return SingularTriple(sigma, vector, other) if rows else SingularTriple(sigma, other, vector)
+
+
+def low_rank_approximation(m: Tensor, rank: int = 1, mode: str = "power", squarings: int = 8) -> Tensor:
     """Sum of the top-``rank`` terms sigma_i u_i v_iᵀ of each matrix, (B, H, W) -> (B, H, W).
 
-    ``mode="power"`` finds them by power iteration and deflation (M <- M - sigma u vᵀ);
-    ``mode="svd"`` takes them from torch.linalg.svd (exact; its gradient is undefined when
-    singular values repeat, e.g. for an all-zero M, so use it as a reference, not to train).
+    ``mode="power"`` finds them one after the other (``rank_one_approximation``, then deflation
+    M <- M - sigma u vᵀ); ``mode="svd"`` takes them from torch.linalg.svd (exact; its gradient is
+    undefined when singular values repeat, e.g. for an all-zero M, and ONNX has no SVD: a reference,
+    not for training or export).
     """
     if rank < 1:
         raise ValueError(f"rank must be >= 1, got {rank}")
@@ -127,16 +129,11 @@ def low_rank_approximation(
         return (u[..., :k] * s[..., None, :k]) @ vh[..., :k, :]
     if mode != "power":
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    terms = min(rank, m.shape[-2], m.shape[-1])
-    if terms == 0:  # H or W is 0: nothing to approximate
+    if m.shape[-2] == 0 or m.shape[-1] == 0:  # nothing to approximate
         return m.clone()
-    approx, residual = None, m
-    for i in range(terms):  # rank 1 (the default, on every forward pass) is a single outer product
-        triple = dominant_singular_triple(residual, max_iters=max_iters, tol=tol)
-        term = (triple.sigma[:, None, None] * triple.u.unsqueeze(-1)) * triple.v.unsqueeze(-2)
-        approx = term if approx is None else approx + term
-        if i + 1 < terms:
-            residual = residual - term
+    approx = rank_one_approximation(m, squarings)  # rank 1, the default, on every forward pass
+    for _ in range(min(rank, m.shape[-2], m.shape[-1]) - 1):
+        approx = approx + rank_one_approximation(m - approx, squarings)
     return approx
 
 
@@ -147,21 +144,24 @@ class SpectralNormAttention(nn.Module):
     (float64 for float64 input) with autocast disabled, then cast to the input's dtype.
 
     Args:
+        channels: ignored (SNA has no parameters); first so that timm's ``attn_layer`` convention,
+            ``attn_layer(channels)``, builds it.
         rank: number of singular terms in the map (1 in the paper; Fig. 4 ablates more).
-        mode: ``"power"`` (power iteration, the paper's) or ``"svd"`` (exact reference).
-        max_iters: cap on power-iteration steps per singular term.
-        tol: convergence tolerance on the cosine between successive vectors.
+        mode: ``"power"`` (power iteration, the paper's Algorithm 1, as 2^squarings steps by
+            repeated squaring) or ``"svd"`` (exact reference; not exportable to ONNX).
+        squarings: k, the number of squarings of the Gram matrix: 2^k power steps (8: 256 steps,
+            error (sigma2/sigma1)^512, under 1e-6 for sigma1/sigma2 >= 1.05).
         weighting: ``"softmax"`` multiplies by the softmax map A as in the paper;
             ``"softmax_mean1"`` by ``H·W·A``, which averages 1 and keeps the feature scale.
     """
 
     def __init__(
         self,
+        channels: Optional[int] = None,
         *,
         rank: int = 1,
         mode: str = "power",
-        max_iters: int = 20,
-        tol: float = 1e-4,
+        squarings: int = 8,
         weighting: str = "softmax_mean1",
     ) -> None:
         super().__init__()
@@ -169,27 +169,31 @@ class SpectralNormAttention(nn.Module):
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if weighting not in WEIGHTINGS:
             raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
-        if rank < 1 or max_iters < 1 or not 0 <= tol < 1:
-            raise ValueError(f"need rank >= 1, max_iters >= 1, 0 <= tol < 1; got {rank}, {max_iters}, {tol}")
+        if rank < 1 or squarings < 0:
+            raise ValueError(f"need rank >= 1 and squarings >= 0; got {rank}, {squarings}")
         self.rank = rank
         self.mode = mode
-        self.max_iters = max_iters
-        self.tol = tol
+        self.squarings = squarings
         self.weighting = weighting
 
     def attention_map(self, x: Tensor) -> Tensor:
         """The weights that multiply ``x``: (B, C, H, W) -> (B, 1, H, W), in x's dtype."""
+        if self.mode == "svd" and torch.onnx.is_in_onnx_export():
+            raise RuntimeError(
+                "SpectralNormAttention(mode='svd') cannot be exported to ONNX (ONNX has no SVD): "
+                "use mode='power' (MODEL.SNA.MODE power), which computes the same map"
+            )
         b, _, h, w = x.shape
         compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         with torch.autocast(device_type=x.device.type, enabled=False):
             m = x.mean(1, dtype=compute_dtype)  # accumulates in fp32 without copying x
-            m_hat = low_rank_approximation(m, self.rank, self.mode, self.max_iters, self.tol)
-            a = F.softmax(m_hat.reshape(b, h * w), dim=-1)
+            m_hat = low_rank_approximation(m, self.rank, self.mode, self.squarings)
+            a = F.softmax(m_hat.flatten(1), dim=-1)
             if self.weighting == "softmax_mean1":
-                a = a * (h * w)
+                a = a * a.shape[-1]  # H*W; read from the tensor so that traced models follow the size
             if x.dtype in (torch.float16, torch.bfloat16):
                 a = a.clamp_max(torch.finfo(x.dtype).max)
-        return a.reshape(b, 1, h, w).to(x.dtype)
+        return a.view_as(m).unsqueeze(1).to(x.dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4:
@@ -202,7 +206,4 @@ class SpectralNormAttention(nn.Module):
         return y
 
     def extra_repr(self) -> str:
-        return (
-            f"rank={self.rank}, mode={self.mode!r}, max_iters={self.max_iters}, tol={self.tol}, "
-            f"weighting={self.weighting!r}"
-        )
+        return f"rank={self.rank}, mode={self.mode!r}, squarings={self.squarings}, weighting={self.weighting!r}"

@@ -41,7 +41,7 @@ def attention_factory_from_cfg(cfg: CfgNode, attn_type: str) -> Optional[Attenti
     a, sna = cfg.MODEL.ATTENTION, cfg.MODEL.SNA
     options = {
         "none": None,
-        "sna": dict(rank=sna.RANK, mode=sna.MODE, max_iters=sna.MAX_ITERS, tol=sna.TOL, weighting=sna.WEIGHTING),
+        "sna": dict(rank=sna.RANK, mode=sna.MODE, squarings=sna.SQUARINGS, weighting=sna.WEIGHTING),
         "se": dict(rd_ratio=a.SE.RD_RATIO),
         "eca": dict(kernel_size=a.ECA.KERNEL_SIZE) if a.ECA.KERNEL_SIZE else {},
         "nonlocal": dict(rd_ratio=a.NONLOCAL.RD_RATIO),
