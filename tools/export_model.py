@@ -1,0 +1,129 @@
+#!/usr/bin/env python
+"""Export a detector (or its backbone) to TorchScript or ONNX by tracing, as detectron2's
+tools/deploy/export_model.py does, and check it against the eager model.
+
+    python tools/export_model.py --config-file configs/vincxr_faster_sna.yaml --format torchscript \\
+        --output output/export MODEL.WEIGHTS output/vincxr_faster_sna/model_final.pth
+    python tools/export_model.py --config-file configs/demo/faster_rcnn_R_18_FPN_sna_demo.yaml \\
+        --format onnx --output output/export_onnx --check image1.png --check image2.png
+
+Writes OUTPUT/model.ts or OUTPUT/model.onnx. The traced function is
+``GeneralizedRCNN.inference(do_postprocess=False)``: input one (3, H, W) float32 image resized as for
+the test (INPUT.MIN_SIZE_TEST / MAX_SIZE_TEST), channels in INPUT.FORMAT; outputs the flat
+Instances fields in the resized image's pixels (sna_det/export.py). ``--module backbone`` exports
+the backbone instead: normalised padded images (B, 3, H, W) -> p2..p6, with dynamic B, H, W.
+
+--sample-image is the image traced; without it, image 0 of the demo's val split (a synthetic
+radiograph rendered on the fly, no dataset needed). --check runs the written file and the eager
+model on each given image (use images of other sizes and content than the sample) and prints the
+differences. Trailing KEY VALUE pairs override the config (MODEL.WEIGHTS ...).
+"""
+
+import argparse
+import logging
+import os
+import sys
+
+import torch
+from detectron2.config import get_cfg
+
+from sna_det import add_sna_config
+from sna_det.engine import UnsafeCheckpointError
+from sna_det.export import (
+    FORMATS,
+    MODULES,
+    build_eager_model,
+    compare_detections,
+    default_sample_image,
+    detect,
+    export_model,
+    max_feature_difference,
+    normalised_batch,
+    preprocess_image,
+    read_input_image,
+)
+
+
+def setup_cfg(args):
+    cfg = get_cfg()
+    add_sna_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.MODEL.DEVICE = "cpu"  # traced on the CPU; a TorchScript file runs on CUDA after .to("cuda")
+    cfg.freeze()
+    return cfg
+
+
+def check(cfg, model, exported, module, paths):
+    """Print exported against eager for each image; return the largest differences."""
+    worst = [0.0, 0.0]
+    for path in paths:
+        image = preprocess_image(cfg, read_input_image(path, cfg.INPUT.FORMAT))
+        size = f"{image.shape[1]}x{image.shape[2]}"
+        if module == "detector":
+            diff = compare_detections(detect(model, image), exported.run(image))
+            worst = [max(worst[0], diff.max_box_px), max(worst[1], diff.max_score)]
+            print(
+                f"{path} ({size}): eager {diff.eager}, exported {diff.exported}, matched {diff.matched} "
+                f"detections; max box difference {diff.max_box_px:.2g} px, max score difference {diff.max_score:.2g}"
+                + ("" if diff.eager == diff.exported == diff.matched else "  DETECTIONS DIFFER")
+            )
+        else:
+            batch = normalised_batch(model, [image])
+            with torch.no_grad():
+                eager = model.backbone(batch)
+            diffs = max_feature_difference(eager, exported.run(batch))
+            worst = [max(worst[0], max(d for d, _ in diffs.values())), max(worst[1], max(m for _, m in diffs.values()))]
+            levels = ", ".join(f"{k} {d:.2g}" for k, (d, _) in diffs.items())
+            print(f"{path} (input {batch.shape[2]}x{batch.shape[3]}): max |exported - eager| {levels}")
+    if module == "detector":
+        print(f"over {len(paths)} images: max box difference {worst[0]:.2g} px, max score difference {worst[1]:.2g}")
+    else:
+        print(f"over {len(paths)} images: max |exported - eager| {worst[0]:.2g} (features up to {worst[1]:.3g})")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config-file", required=True, metavar="FILE")
+    parser.add_argument("--export-method", choices=["tracing"], default="tracing", help="detectron2's tracing")
+    parser.add_argument("--format", choices=FORMATS, default="torchscript")
+    parser.add_argument("--module", choices=MODULES, default="detector", help="the whole detector or its backbone")
+    parser.add_argument("--sample-image", metavar="PATH", help="image to trace (default: demo val image 0)")
+    parser.add_argument("--output", required=True, metavar="DIR", help="writes DIR/model.ts or DIR/model.onnx")
+    parser.add_argument(
+        "--check", action="append", default=[], metavar="IMAGE", help="compare exported and eager on IMAGE (repeatable)"
+    )
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE pairs")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if not os.path.isfile(args.config_file):
+        raise SystemExit(f"error: {args.config_file}: no such config file")
+    try:
+        cfg = setup_cfg(args)
+    except (KeyError, ValueError, AssertionError) as error:  # yacs: unknown key, bad value, odd KEY VALUE list
+        raise SystemExit(f"error: {args.config_file}: {error}") from None
+    if cfg.MODEL.WEIGHTS and "://" not in cfg.MODEL.WEIGHTS and not os.path.isfile(cfg.MODEL.WEIGHTS):
+        raise SystemExit(f"error: {cfg.MODEL.WEIGHTS}: MODEL.WEIGHTS: no such file")
+    try:
+        sample = read_input_image(args.sample_image, cfg.INPUT.FORMAT) if args.sample_image else default_sample_image()
+        for path in args.check:
+            read_input_image(path, cfg.INPUT.FORMAT)
+        model = build_eager_model(cfg)
+    except (ValueError, UnsafeCheckpointError) as error:
+        raise SystemExit(f"error: {error}") from None
+    if not cfg.MODEL.WEIGHTS:
+        print("note: no weights given (MODEL.WEIGHTS): the model is randomly initialized")
+    image = preprocess_image(cfg, sample)
+    traced_input = normalised_batch(model, [image]) if args.module == "backbone" else image
+    try:
+        exported = export_model(model, traced_input, args.format, args.output, args.module)
+    except RuntimeError as error:  # e.g. MODEL.SNA.MODE svd to ONNX
+        raise SystemExit(f"error: {args.config_file}: cannot export: {str(error).splitlines()[0]}") from None
+    traced_on = args.sample_image or "demo val image 0"
+    print(f"wrote {exported.path} (traced on {traced_on}, input {tuple(traced_input.shape)})")
+    if args.check:
+        check(cfg, model, exported, args.module, args.check)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
