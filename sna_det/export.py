@@ -23,7 +23,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from detectron2.config import CfgNode
+from detectron2.config import CfgNode, get_cfg
 from detectron2.data import transforms as T
 from detectron2.data.detection_utils import read_image
 from detectron2.export import TracingAdapter
@@ -31,6 +31,7 @@ from detectron2.modeling import GeneralizedRCNN, build_model
 from detectron2.structures import Instances
 from torch import Tensor, nn
 
+from .config import add_sna_config
 from .data.demo_dataset import render_demo_image
 from .engine import SafeCheckpointer
 
@@ -40,6 +41,7 @@ __all__ = [
     "DetectionDifference",
     "ExportedModel",
     "build_eager_model",
+    "export_config",
     "compare_detections",
     "default_sample_image",
     "detect",
@@ -49,6 +51,7 @@ __all__ = [
     "normalised_batch",
     "preprocess_image",
     "read_input_image",
+    "sample_image",
 ]
 
 FORMATS = ("torchscript", "onnx")
@@ -60,9 +63,34 @@ ONNX_OPSET = 17
 FILE_NAMES = {"torchscript": "model.ts", "onnx": "model.onnx"}
 
 
+def export_config(config_file: str, opts: Sequence[str] = ()) -> CfgNode:
+    """The frozen config of ``config_file`` with the project's keys and ``opts`` (KEY VALUE pairs), on the
+    CPU (a traced TorchScript model runs on CUDA after ``.to("cuda")``).
+
+    Raises ValueError naming the file for a missing file or a key or value yacs refuses."""
+    if not os.path.isfile(config_file):
+        raise ValueError(f"{config_file}: no such config file")
+    cfg = get_cfg()
+    add_sna_config(cfg)
+    try:
+        cfg.merge_from_file(config_file)
+        cfg.merge_from_list(list(opts))
+    except (KeyError, ValueError, AssertionError) as error:  # yacs: unknown key, bad value, odd KEY VALUE list
+        raise ValueError(f"{config_file}: {error}") from None
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.freeze()
+    return cfg
+
+
 def build_eager_model(cfg: CfgNode) -> nn.Module:
     """The model of ``cfg`` in eval mode, with ``cfg.MODEL.WEIGHTS`` loaded without running code from
-    the file (``SafeCheckpointer``; random weights when it is empty)."""
+    the file (``SafeCheckpointer``; random weights when it is empty).
+
+    Raises ValueError for a local MODEL.WEIGHTS that does not exist, ``UnsafeCheckpointError`` for a
+    file that would run code."""
+    weights = cfg.MODEL.WEIGHTS
+    if weights and "://" not in weights and not os.path.isfile(weights):
+        raise ValueError(f"{weights}: MODEL.WEIGHTS: no such file")
     model = build_model(cfg)
     if cfg.MODEL.WEIGHTS:
         SafeCheckpointer(model, allow_unsafe=cfg.MODEL.ALLOW_UNSAFE_WEIGHTS).load(cfg.MODEL.WEIGHTS)
@@ -85,6 +113,11 @@ def default_sample_image() -> np.ndarray:
     the same in RGB and BGR). No dataset needs to be prepared."""
     gray, _ = render_demo_image("val", 0)
     return np.repeat(gray[:, :, None], 3, axis=2)
+
+
+def sample_image(path: Optional[str], input_format: str) -> np.ndarray:
+    """The image at ``path`` (``read_input_image``), or ``default_sample_image()`` when it is None."""
+    return read_input_image(path, input_format) if path else default_sample_image()
 
 
 def preprocess_image(cfg: CfgNode, image: np.ndarray) -> Tensor:

@@ -30,6 +30,7 @@ from sna_det.export import (
     normalised_batch,
     preprocess_image,
 )
+from sna_det.graph_breaks import explain_graph_breaks
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_SNA = "configs/demo/faster_rcnn_R_18_FPN_sna_demo.yaml"
@@ -217,12 +218,26 @@ def test_compiled_sna_has_no_graph_break_and_matches_eager():
     three sizes (tools/explain_graph_breaks.py does the whole detector: no break in SNA)."""
     cfg, model = detector(TABLE4_SNA)
     x = normalised_batch(model, [preprocess_image(cfg, default_sample_image())])
-    with torch.no_grad():
-        explanation = torch._dynamo.explain(model.backbone)(x)
-    assert explanation.graph_break_count == 0 and explanation.graph_count == 1, explanation.break_reasons
+    found = explain_graph_breaks(model.backbone, x)
+    assert (found.graphs, found.breaks, found.sites) == (1, 0, [])
     torch._dynamo.reset()
     block = SpectralNormAttention()
     compiled = torch.compile(block, dynamic=True)
     for shape in [(2, 8, 24, 40), (1, 8, 33, 17), (3, 16, 9, 64)]:
         x = torch.randn(shape).relu()
         assert relative_error(compiled(x), block(x)) <= 1e-5, shape
+
+
+def branch_on_data(x: torch.Tensor) -> torch.Tensor:
+    y = x * 2
+    if y.sum() > 0:  # data-dependent: dynamo ends the graph here
+        return y + 1
+    return y - 1
+
+
+def test_explain_graph_breaks_names_the_line():
+    found = explain_graph_breaks(branch_on_data, torch.ones(3))
+    line = branch_on_data.__code__.co_firstlineno + 2
+    assert found.breaks == 1 and found.graphs == 2
+    assert [(s.file, s.line, s.count) for s in found.sites] == [(__file__, line, 1)]
+    assert found.in_file("test_export.py") == 1 and found.in_file("spectral_norm_attention.py") == 0

@@ -143,8 +143,7 @@ def format_block(block: dict[str, Any], settings: dict[str, Any]) -> list[str]:
         f"## SNA block, input {tuple(block['input_shape'])} "
         f"(stem output of {settings['batch']} x {settings['height']}x{settings['width']})",
         "",
-        f"Power steps per image: {block['power_steps']} (fixed). "
-        "Memory floor: `y = x * x.mean(1, keepdim=True)`.",
+        f"Power steps per image: {block['power_steps']} (fixed). Memory floor: `y = x * x.mean(1, keepdim=True)`.",
         "",
         "| block | forward ms | × floor | fwd+bwd ms | × floor | svd / power (fwd, fwd+bwd) |",
         "|---|---:|---:|---:|---:|---:|",

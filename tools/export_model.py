@@ -21,41 +21,29 @@ differences. Trailing KEY VALUE pairs override the config (MODEL.WEIGHTS ...).
 
 import argparse
 import logging
-import os
 import sys
 
 import torch
-from detectron2.config import get_cfg
 
-from sna_det import add_sna_config
 from sna_det.engine import UnsafeCheckpointError
 from sna_det.export import (
     FORMATS,
     MODULES,
     build_eager_model,
     compare_detections,
-    default_sample_image,
     detect,
+    export_config,
     export_model,
     max_feature_difference,
     normalised_batch,
     preprocess_image,
     read_input_image,
+    sample_image,
 )
 
 
-def setup_cfg(args):
-    cfg = get_cfg()
-    add_sna_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.MODEL.DEVICE = "cpu"  # traced on the CPU; a TorchScript file runs on CUDA after .to("cuda")
-    cfg.freeze()
-    return cfg
-
-
 def check(cfg, model, exported, module, paths):
-    """Print exported against eager for each image; return the largest differences."""
+    """Print exported against eager for each image, then the largest differences."""
     worst = [0.0, 0.0]
     for path in paths:
         image = preprocess_image(cfg, read_input_image(path, cfg.INPUT.FORMAT))
@@ -96,16 +84,9 @@ def main(argv=None):
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE pairs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    if not os.path.isfile(args.config_file):
-        raise SystemExit(f"error: {args.config_file}: no such config file")
     try:
-        cfg = setup_cfg(args)
-    except (KeyError, ValueError, AssertionError) as error:  # yacs: unknown key, bad value, odd KEY VALUE list
-        raise SystemExit(f"error: {args.config_file}: {error}") from None
-    if cfg.MODEL.WEIGHTS and "://" not in cfg.MODEL.WEIGHTS and not os.path.isfile(cfg.MODEL.WEIGHTS):
-        raise SystemExit(f"error: {cfg.MODEL.WEIGHTS}: MODEL.WEIGHTS: no such file")
-    try:
-        sample = read_input_image(args.sample_image, cfg.INPUT.FORMAT) if args.sample_image else default_sample_image()
+        cfg = export_config(args.config_file, args.opts)
+        sample = sample_image(args.sample_image, cfg.INPUT.FORMAT)
         for path in args.check:
             read_input_image(path, cfg.INPUT.FORMAT)
         model = build_eager_model(cfg)

@@ -1,0 +1,52 @@
+#!/usr/bin/env python
+"""Where torch.compile breaks the graph of a detector (or its backbone): torch._dynamo.explain's
+breaks by source line, and how many fall inside SNA (spectral_norm_attention.py).
+
+    python tools/explain_graph_breaks.py --config-file configs/vincxr_faster_sna.yaml
+    python tools/explain_graph_breaks.py --config-file configs/vincxr_faster_sna.yaml --module backbone
+
+The detector is run as ``GeneralizedRCNN.inference`` on one image (--sample-image, default the
+demo's val image 0, resized as for the test), the backbone on that image normalised and padded.
+Trailing KEY VALUE pairs override the config.
+"""
+
+import argparse
+import logging
+import sys
+
+from tabulate import tabulate
+
+from sna_det.engine import UnsafeCheckpointError
+from sna_det.export import MODULES, build_eager_model, export_config, normalised_batch, preprocess_image, sample_image
+from sna_det.graph_breaks import explain_graph_breaks
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config-file", required=True, metavar="FILE")
+    parser.add_argument("--module", choices=MODULES, default="detector")
+    parser.add_argument("--sample-image", metavar="PATH", help="image to run (default: demo val image 0)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE pairs")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        cfg = export_config(args.config_file, args.opts)
+        sample = sample_image(args.sample_image, cfg.INPUT.FORMAT)
+        model = build_eager_model(cfg)
+    except (ValueError, UnsafeCheckpointError) as error:
+        raise SystemExit(f"error: {error}") from None
+    image = preprocess_image(cfg, sample)
+    if args.module == "backbone":
+        found = explain_graph_breaks(model.backbone, normalised_batch(model, [image]))
+    else:
+        found = explain_graph_breaks(lambda x: model.inference([{"image": x}], do_postprocess=False), image)
+    rows = [(s.count, f"{s.file}:{s.line}", s.reason[:90]) for s in found.sites]
+    if rows:
+        print(tabulate(rows, headers=["breaks", "where", "why (dynamo)"], tablefmt="github"))
+    sna = found.in_file("spectral_norm_attention.py")
+    print(f"{args.module} of {args.config_file}, input {tuple(image.shape)}: {found.graphs} graphs, "
+          f"{found.breaks} graph breaks, {sna} inside SNA (spectral_norm_attention.py)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())
