@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+import pydicom
 import torch
 from detectron2.config import CfgNode, get_cfg
 from detectron2.data import transforms as T
@@ -33,6 +34,7 @@ from torch import Tensor, nn
 
 from .config import add_sna_config
 from .data.demo_dataset import render_demo_image
+from .data.vindr_cxr.dicom import read_dicom_uint8
 from .engine import SafeCheckpointer
 
 __all__ = [
@@ -98,12 +100,16 @@ def build_eager_model(cfg: CfgNode) -> nn.Module:
 
 
 def read_input_image(path: str | os.PathLike, input_format: str) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 in the model's channel order (``cfg.INPUT.FORMAT``).
+    """An image file as (H, W, 3) uint8 in the model's channel order (``cfg.INPUT.FORMAT``); a DICOM
+    (``.dcm``) as the VinDr-CXR preparer converts it (8-bit display image, ``read_dicom_uint8``),
+    repeated in the three channels.
 
     Raises ValueError naming the file when it cannot be read."""
     try:
+        if str(path).lower().endswith(".dcm"):
+            return np.repeat(read_dicom_uint8(path)[:, :, None], 3, axis=2)
         return read_image(str(path), format=input_format)
-    except (OSError, ValueError, SyntaxError) as error:  # PIL's errors for missing and broken files
+    except (OSError, ValueError, SyntaxError, pydicom.errors.InvalidDicomError) as error:  # PIL's, pydicom's
         raise ValueError(f"{path}: cannot read the image ({error})") from None
 
 

@@ -29,6 +29,7 @@ from sna_det.export import (
     max_feature_difference,
     normalised_batch,
     preprocess_image,
+    read_input_image,
 )
 from sna_det.graph_breaks import explain_graph_breaks
 
@@ -168,12 +169,23 @@ def test_svd_mode_refuses_onnx_export(tmp_path):
     assert "mode='power'" in message and not (tmp_path / "model.onnx").exists()
 
 
+def test_read_input_image_reads_a_dicom_as_pydicom_displays_it():
+    image = read_input_image(get_testdata_file("RG1_UNCR.dcm", download=False), "BGR")
+    assert image.shape == (1955, 1841, 3) and image.dtype == np.uint8
+    assert np.abs(image.astype(int) - real_radiograph().astype(int)).max() <= 1  # rounding
+
+
 def test_export_tool_bad_input(tmp_path):
     main = export_tool_main()
     missing = tmp_path / "missing.png"
     with pytest.raises(SystemExit) as stop:
         main(["--config-file", str(ROOT / DEMO_SNA), "--sample-image", str(missing), "--output", str(tmp_path)])
     assert str(stop.value.code).startswith(f"error: {missing}: cannot read the image")
+    not_dicom = tmp_path / "scan.dcm"
+    not_dicom.write_text("not a DICOM")
+    with pytest.raises(SystemExit) as stop:
+        main(["--config-file", str(ROOT / DEMO_SNA), "--output", str(tmp_path), "--check", str(not_dicom)])
+    assert str(stop.value.code).startswith(f"error: {not_dicom}: cannot read the image")
     with pytest.raises(SystemExit) as stop:
         main(["--config-file", str(tmp_path / "none.yaml"), "--output", str(tmp_path)])
     assert str(stop.value.code) == f"error: {tmp_path / 'none.yaml'}: no such config file"
