@@ -89,14 +89,15 @@ def calibrate_batch_norm(model, images) -> None:
     model.eval()
 
 
-def detector(config: str, *opts):
+@functools.lru_cache(maxsize=2)  # built once per module: the tests only read it
+def detector(config: str):
     """A detector of ``config`` with random weights made to detect: BatchNorm calibrated on demo
     images and the radiograph (untrained, 9 SNA blocks in a row amplify the radiograph's features
     to ~1e7), a box predictor whose scores and boxes depend strongly on the features."""
     cfg = get_cfg()
     add_sna_config(cfg)
     cfg.merge_from_file(str(ROOT / config))
-    cfg.merge_from_list([str(v) for v in SMALL + list(opts)])
+    cfg.merge_from_list([str(v) for v in SMALL])
     model = build_eager_model(cfg)
     demo = [gray_to_bgr(render_demo_image("train", i)[0]) for i in range(3)]
     calibrate_batch_norm(model, [preprocess_image(cfg, image) for image in demo + [real_radiograph()]])

@@ -12,8 +12,8 @@ models (sna_det only compares outputs).
    and width, and onnxruntime reproduces eager on another image size: what tools/export_model.py does.
 3. The TorchScript-based exporter on the adapter as detectron2's tool leaves it (training mode; the
    detector inside in eval mode) exports, but restores the adapter's training mode recursively: the
-   detector is left in training mode, and the next export or inference fails on
-   ``assert not self.training`` (rcnn.py). tools/export_model.py puts the adapter in eval mode.
+   detector is left in training mode, and running it afterwards fails on ``assert not self.training``
+   (rcnn.py). tools/export_model.py puts the adapter in eval mode.
 4. torch's dynamo exporter also fails on an in-place add to a diagonal view (SNA's Gram matrix gets
    its ``+ eps * I`` that way): ``ConversionError`` in its decomposition step, on a five-line module.
 """
@@ -107,9 +107,7 @@ def main(argv=None):
     print("- 3. TorchScript-based exporter on the adapter in training mode (the detector in eval mode)")
     torch.onnx.export(adapter, (image,), str(tmp / "again.onnx"), dynamo=False)
     print(f"    exports; afterwards the detector's training flag is {model.training}")
-    attempt(
-        "   the same export again", lambda: torch.onnx.export(adapter, (image,), str(tmp / "again.onnx"), dynamo=False)
-    )
+    attempt("   then the eager detector on the same image", lambda: inference(model, [{"image": image}]))
     model.eval()
     small = (torch.randn(2, 3, 4),)
     attempt("4. torch.onnx.export(dynamo=True) of a bmm followed by gram.diagonal().add_(eps), no detectron2",
