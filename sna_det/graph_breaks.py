@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, List
+from typing import Callable, List, Set
 
 import torch
 
@@ -25,15 +25,18 @@ class GraphBreakSite:
 
 @dataclass
 class GraphBreaks:
-    """``graphs`` captured, ``breaks`` in all, and their ``sites``, most frequent first."""
+    """``graphs`` captured, ``breaks`` (dynamo's count), the break reasons dynamo gives grouped into
+    ``sites`` (most frequent first), and for each reason the files of its whole user stack."""
 
     graphs: int
     breaks: int
     sites: List[GraphBreakSite]
+    stacks: List[Set[str]]
 
     def in_file(self, name: str) -> int:
-        """Breaks at lines of files whose path contains ``name`` (e.g. ``spectral_norm_attention.py``)."""
-        return sum(site.count for site in self.sites if name in site.file)
+        """Break reasons with a frame, at any depth, in a file whose path contains ``name``
+        (e.g. ``spectral_norm_attention.py``: breaks inside SNA or in anything it calls)."""
+        return sum(any(name in file for file in files) for files in self.stacks)
 
 
 def explain_graph_breaks(fn: Callable, *inputs) -> GraphBreaks:
@@ -48,4 +51,5 @@ def explain_graph_breaks(fn: Callable, *inputs) -> GraphBreaks:
         file = frame.filename.split("site-packages/")[-1] if frame else "?"
         counts[(file, frame.lineno if frame else 0, reason.reason.strip().splitlines()[0])] += 1
     sites = [GraphBreakSite(file, line, reason, n) for (file, line, reason), n in counts.most_common()]
-    return GraphBreaks(explanation.graph_count, explanation.graph_break_count, sites)
+    stacks = [{frame.filename for frame in reason.user_stack} for reason in explanation.break_reasons]
+    return GraphBreaks(explanation.graph_count, explanation.graph_break_count, sites, stacks)

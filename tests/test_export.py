@@ -232,7 +232,7 @@ def test_compiled_sna_has_no_graph_break_and_matches_eager():
     cfg, model = detector(TABLE4_SNA)
     x = normalised_batch(model, [preprocess_image(cfg, default_sample_image())])
     found = explain_graph_breaks(model.backbone, x)
-    assert (found.graphs, found.breaks, found.sites) == (1, 0, [])
+    assert (found.graphs, found.breaks, found.sites, found.stacks) == (1, 0, [], [])
     torch._dynamo.reset()
     block = SpectralNormAttention()
     compiled = torch.compile(block, dynamic=True)
@@ -254,3 +254,4 @@ def test_explain_graph_breaks_names_the_line():
     assert found.breaks == 1 and found.graphs == 2
     assert [(s.file, s.line, s.count) for s in found.sites] == [(__file__, line, 1)]
     assert found.in_file("test_export.py") == 1 and found.in_file("spectral_norm_attention.py") == 0
+    assert found.stacks == [{__file__}]

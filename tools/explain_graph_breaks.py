@@ -44,8 +44,10 @@ def main(argv=None):
     if rows:
         print(tabulate(rows, headers=["breaks", "where", "why (dynamo)"], tablefmt="github"))
     sna = found.in_file("spectral_norm_attention.py")
+    reasons = sum(site.count for site in found.sites)
     print(f"{args.module} of {args.config_file}, input {tuple(image.shape)}: {found.graphs} graphs, "
-          f"{found.breaks} graph breaks, {sna} inside SNA (spectral_norm_attention.py)")  # fmt: skip
+          f"{found.breaks} graph breaks ({reasons} break reasons at {len(found.sites)} source lines), "
+          f"{sna} with SNA (spectral_norm_attention.py) in their stack")  # fmt: skip
 
 
 if __name__ == "__main__":
