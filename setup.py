@@ -33,7 +33,7 @@ setup(
         "timm>=1.0",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout", "hypothesis>=6", "pydicom-data", "onnx", "onnxruntime", "onnxscript"],
+        "test": ["pytest>=7", "pytest-timeout", "hypothesis>=6", "pydicom-data", "onnx", "onnxruntime"],
         # tools/export_model.py --format onnx, tools/onnx_upstream_repro.py (onnxscript: torch's dynamo exporter)
         "export": ["onnx", "onnxruntime", "onnxscript"],
         "dev": ["pytest>=7", "pytest-timeout", "hypothesis>=6", "ruff"],
