@@ -5,6 +5,7 @@ paper's Table 4 model (SNA after the stem and in every residual block), small in
 
 import functools
 import importlib.util
+import re
 from pathlib import Path
 
 import cv2
@@ -255,3 +256,19 @@ def test_explain_graph_breaks_names_the_line():
     assert [(s.file, s.line, s.count) for s in found.sites] == [(__file__, line, 1)]
     assert found.in_file("test_export.py") == 1 and found.in_file("spectral_norm_attention.py") == 0
     assert found.stacks == [{__file__}]
+
+
+def test_export_tool_writes_the_model_and_checks_it(tmp_path, capsys):
+    sample, other = tmp_path / "sample.png", tmp_path / "other.png"
+    cv2.imwrite(str(sample), render_demo_image("val", 3)[0])
+    cv2.imwrite(str(other), cv2.resize(render_demo_image("val", 4)[0], (320, 200)))
+    main = export_tool_main()
+    main(["--config-file", str(ROOT / DEMO_SNA), "--format", "torchscript", "--output", str(tmp_path / "out"),
+          "--sample-image", str(sample), "--check", str(other), *map(str, SMALL)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert f"wrote {tmp_path / 'out' / 'model.ts'} (traced on {sample}, input (3, 128, 128))" in out
+    check = re.search(rf"{re.escape(str(other))} \(120x192\): eager (\d+), exported (\d+), matched (\d+) ", out)
+    eager, exported, matched = map(int, check.groups())  # 320x200 -> shortest edge 128, longest at most 192
+    assert eager == exported == matched > 0
+    assert "over 1 images: max box difference" in out
+    assert torch.jit.load(str(tmp_path / "out" / "model.ts")) is not None
