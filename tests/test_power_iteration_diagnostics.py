@@ -13,6 +13,7 @@ import pytest
 import torch
 from detectron2.engine import SimpleTrainer
 from detectron2.engine.hooks import IterationTimer, PeriodicWriter
+from markdown_tables import markdown_rows
 from torch import nn
 
 import sna_det.layers.spectral_norm_attention as sna_module
@@ -171,8 +172,9 @@ def test_summary_statistics_per_placement():
     assert stem.capped_fraction == pytest.approx(1 / 6)
     assert stem.sigma1_mean == pytest.approx(6.5) and stem.sigma_ratio_median == pytest.approx(3.25)
     assert res2.sigma_ratio_median == float("inf")
-    table = format_summary_table([stem, res2])
-    assert "| stem | 6 | 8 x 6 | 5.33 | 2.5 |" in table and "| res2.0 | 1 |" in table
+    rows = markdown_rows(format_summary_table([stem, res2]))
+    assert rows[1][:5] == ["stem", "6", "8 x 6", "5.33", "2.5"] and rows[2][:2] == ["res2.0", "1"]
+    assert rows[1][7] == "16.7% (cap 20)" and rows[2][10] == "inf"
     assert summary_csv([stem]).splitlines()[1].startswith("stem,6,3,8,6,20,5.333")
 
 
@@ -194,7 +196,7 @@ def test_train_net_logs_diagnostics_and_the_tool_summarizes_them(tmp_path):
     demo = ROOT / "configs" / "demo" / "faster_rcnn_R_18_FPN_sna_demo.yaml"
     opts = "SOLVER.IMS_PER_BATCH 2 SOLVER.MAX_ITER 3 SOLVER.WARMUP_ITERS 1 DATASETS.TEST () "
     opts += "INPUT.MIN_SIZE_TRAIN (128,) INPUT.MAX_SIZE_TRAIN 128 MODEL.SNA.DIAGNOSTICS_PERIOD 2 "
-    opts += f'MODEL.SNA.STAGES ["res4"] OUTPUT_DIR {tmp_path / "run"}'
+    opts += f'MODEL.ATTENTION.STAGES ["res4"] OUTPUT_DIR {tmp_path / "run"}'
     subprocess.run(
         [sys.executable, str(ROOT / "tools" / "train_net.py"), "--config-file", str(demo), *opts.split()],
         cwd=ROOT,

@@ -23,6 +23,7 @@ from typing import Dict, List, NamedTuple, Sequence
 
 import numpy as np
 import torch
+from tabulate import tabulate
 from torch import Tensor
 
 from ..layers.spectral_norm_attention import dominant_singular_triple
@@ -211,20 +212,30 @@ def summarize_power_iteration(records: Sequence[dict]) -> List[PlacementSummary]
 
 def format_summary_table(summaries: Sequence[PlacementSummary]) -> str:
     """A Markdown table of ``summaries``, one row per placement."""
-    header = (
-        "| placement | images | map H x W | iterations mean | median | p90 | max | at cap | "
-        "sigma1 | sigma2 | sigma1/sigma2 (median) | rank-1 energy | sigma1 rel. error (max) |"
-    )
-    lines = [header, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for s in summaries:
-        ratio = "inf" if math.isinf(s.sigma_ratio_median) else f"{s.sigma_ratio_median:.2f}"
-        lines.append(
-            f"| {s.placement} | {s.images} | {s.map_height} x {s.map_width} | {s.iterations_mean:.2f} | "
-            f"{s.iterations_median:g} | {s.iterations_p90:g} | {s.iterations_max} | "
-            f"{s.capped_fraction:.1%} (cap {s.max_iters}) | {s.sigma1_mean:.4g} | {s.sigma2_mean:.4g} | {ratio} | "
-            f"{s.rank1_energy_mean:.3f} | {s.sigma1_power_rel_error_max:.1e} |"
-        )
-    return "\n".join(lines)
+    headers = [
+        "placement", "images", "map H x W", "iterations mean", "median", "p90", "max", "at cap",
+        "sigma1", "sigma2", "sigma1/sigma2 (median)", "rank-1 energy", "sigma1 rel. error (max)",
+    ]  # fmt: skip
+    rows = [
+        [
+            s.placement,
+            s.images,
+            f"{s.map_height} x {s.map_width}",
+            f"{s.iterations_mean:.2f}",
+            f"{s.iterations_median:g}",
+            f"{s.iterations_p90:g}",
+            s.iterations_max,
+            f"{s.capped_fraction:.1%} (cap {s.max_iters})",
+            f"{s.sigma1_mean:.4g}",
+            f"{s.sigma2_mean:.4g}",
+            "inf" if math.isinf(s.sigma_ratio_median) else f"{s.sigma_ratio_median:.2f}",
+            f"{s.rank1_energy_mean:.3f}",
+            f"{s.sigma1_power_rel_error_max:.1e}",
+        ]
+        for s in summaries
+    ]
+    align = ("left", "right", "left", *["right"] * 10)
+    return tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True, colalign=align)
 
 
 def summary_csv(summaries: Sequence[PlacementSummary]) -> str:
