@@ -198,17 +198,11 @@ def benchmark_block(
 
 def build_detector(config_file: str | Path, device: str, seed: int = 0) -> nn.Module:
     """A detectron2 model from an sna_det config, randomly initialised from ``seed``, no weights loaded."""
-    from detectron2.config import get_cfg
     from detectron2.modeling import build_model
 
-    from .config import add_sna_config
+    from .engine.defaults import setup_cfg
 
-    cfg = get_cfg()
-    add_sna_config(cfg)
-    cfg.merge_from_file(str(config_file))
-    cfg.MODEL.WEIGHTS = ""
-    cfg.MODEL.DEVICE = device
-    cfg.freeze()
+    cfg = setup_cfg(config_file, ["MODEL.WEIGHTS", "", "MODEL.DEVICE", device], cpu_fallback=False)
     torch.manual_seed(seed)
     return build_model(cfg)
 

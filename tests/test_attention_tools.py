@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from detectron2.config import get_cfg
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import build_backbone
 from fvcore.nn import FlopCountAnalysis
+from markdown_tables import markdown_rows
 from timm.layers import SEModule
 
-from sna_det import add_sna_config
 from sna_det.attention_benchmark import benchmark_attention, format_attention_table
+from sna_det.engine import setup_cfg
 from sna_det.run_comparison import comparison_csv, comparison_markdown, load_run_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
-R18 = ROOT / "configs" / "vincxr_faster_R18.yaml"
+R18 = ROOT / "configs" / "VinDr-CXR" / "faster_rcnn_R_18_FPN.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +30,7 @@ def tiny_result():
 
 
 def plain_r18_backbone():
-    cfg = get_cfg()
-    add_sna_config(cfg)
-    cfg.merge_from_file(str(R18))
-    cfg.MODEL.BACKBONE.NAME = "build_resnet_fpn_backbone"
+    cfg = setup_cfg(R18)  # the baseline: MODEL.ATTENTION.TYPE none
     return build_backbone(cfg, ShapeSpec(channels=3))
 
 
@@ -55,9 +52,11 @@ def test_benchmark_counts_match_independent_counts(tiny_result):
     for v in variants.values():
         assert v["inference_ms"] > 0 and v["train_step_ms"] > 0 and len(v["samples"]["inference"]) == 1
 
-    table = format_attention_table(tiny_result)
-    assert "| sna | stem | 13.78 (+0.00) |" in table.replace(f"{plain_params / 1e6:.2f}", "13.78")
-    assert table.count("\n") == 2 + 3
+    rows = markdown_rows(format_attention_table(tiny_result))
+    assert rows[0][:3] == ["attention", "where", "params (M)"] and len(rows) == 1 + 4
+    assert rows[2][:3] == ["sna", "stem", f"{plain_params / 1e6:.2f} (+0.00)"]
+    se = f"{(plain_params + se_params) / 1e6:.2f} (+{se_params / 1e6:.2f})"
+    assert rows[3][:3] == ["se", "res2, res3, res4, res5", se]
 
 
 def test_nonlocal_that_cannot_fit_is_skipped_with_the_reason():
@@ -93,12 +92,15 @@ def load_tool(name: str):
 def test_benchmark_tool_writes_json_and_prints_the_table(tmp_path, capsys):
     """A width the FPN cannot halve 5 times (90) is padded, as the detector pads its images."""
     out = tmp_path / "bench.json"
-    code = load_tool("benchmark_attention").main(
-        ["--config-file", str(R18), "--kind", "backbone", "--size", "64", "90", "--repeats", "1", "--warmup", "0"]
-        + ["--types", "none", "eca", "--output", str(out)]
+    tool = load_tool("benchmark_attention")
+    code = tool.main(
+        tool.parse_args(
+            ["--config-file", str(R18), "--kind", "backbone", "--size", "64", "90", "--repeats", "1", "--warmup", "0"]
+            + ["--types", "none", "eca", "--output", str(out)]
+        )
     )
     assert code == 0
-    assert "| eca | res2, res3, res4, res5 |" in capsys.readouterr().out
+    assert ["eca", "res2, res3, res4, res5"] in [row[:2] for row in markdown_rows(capsys.readouterr().out)]
     saved = json.loads(out.read_text())
     assert [v["attn_type"] for v in saved["variants"]] == ["none", "eca"] and saved["machine"]["threads"] >= 1
 

@@ -1,4 +1,5 @@
-"""tools/train_net.py with configs/vincxr_faster_sna.yaml on a tiny prepared synthetic VinDr-CXR copy."""
+"""`make train` (tools/train_net.py --main) with a tiny prepared synthetic VinDr-CXR copy given in ARGS:
+configs/vincxr_faster_sna.yaml trains and evaluates on it."""
 
 import json
 import os
@@ -30,7 +31,7 @@ def test_trains_and_evaluates_per_class_ap_at_iou_04(tmp_path):
     env = dict(os.environ, PYTHONWARNINGS="ignore", SNA_VINDR_CXR_ROOT=str(tmp_path / "not_here"))
     env.pop("CUDA_VISIBLE_DEVICES", None)
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "train_net.py"), "--config-file", "configs/vincxr_faster_sna.yaml"]
+        [sys.executable, str(ROOT / "tools" / "train_net.py"), "--main"]
         + [*TINY, "DATASETS.ROOTS.VINDR_CXR", str(prepared), "OUTPUT_DIR", str(output)],
         cwd=ROOT,
         env=env,
@@ -40,6 +41,7 @@ def test_trains_and_evaluates_per_class_ap_at_iou_04(tmp_path):
     )
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
+    assert "training configs/vincxr_faster_sna.yaml" in proc.stderr and "demo" not in proc.stderr.split("\n")[0]
     assert (output / "model_final.pth").exists()
     assert "Per-class AP at IoU 0.4 on vindr_cxr_val" in log
     table = log[log.index("Per-class AP at IoU 0.4") :]

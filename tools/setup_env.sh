@@ -60,7 +60,7 @@ fi
 # detectron2's own dependencies (model_zoo imports pkg_resources: setuptools < 81), then sna_det.
 "${pip[@]}" "setuptools<81" wheel fvcore iopath pycocotools "omegaconf>=2.1,<2.4" "hydra-core>=1.1" \
   termcolor yacs tabulate cloudpickle tqdm tensorboard matplotlib packaging Pillow
-"${pip[@]}" --no-build-isolation -e "$root[test]"
+"${pip[@]}" --no-build-isolation -e "$root[all,test]"
 
 log "ready: $py"
 echo "$py"
