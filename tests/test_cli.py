@@ -119,6 +119,20 @@ def test_config_file_mistakes_name_the_file(tmp_path):
         setup_cfg(config)
 
 
+def test_main_config_choice_falls_back_only_when_not_prepared(tmp_path):
+    """A dataset that is not prepared means the fallback, with the reason; one that is not registered is an error."""
+    from sna_det.engine import choose_main_config
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    main = ROOT / "configs" / "vincxr_faster_sna.yaml"
+    chosen, why = choose_main_config(main, ROOT / DEMO, ["DATASETS.ROOTS.VINDR_CXR", str(empty)])
+    assert chosen == str(ROOT / DEMO)
+    assert why.startswith(f"dataset 'vindr_cxr_train': json_file {empty}/annotations/train.json does not exist")
+    with pytest.raises(KeyError, match="'nope' is not registered"):
+        choose_main_config(main, ROOT / DEMO, ["DATASETS.TRAIN", "('nope',)"])
+
+
 def test_unwritable_output_dir_is_one_line(tmp_path):
     (tmp_path / "a_file").write_text("")
     output = tmp_path / "a_file" / "run"

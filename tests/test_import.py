@@ -17,10 +17,9 @@ sys.meta_path.insert(0, BlockCOps())
 
 USE_SNA_DET = """
 import torch, sna_det
-from detectron2.config import get_cfg
 from detectron2.modeling import build_model
-cfg = get_cfg(); sna_det.add_sna_config(cfg)
-cfg.merge_from_file("configs/demo/faster_rcnn_R_18_FPN_sna_demo.yaml"); cfg.MODEL.DEVICE = "cpu"
+from sna_det.engine import setup_cfg
+cfg = setup_cfg("configs/demo/faster_rcnn_R_18_FPN_sna_demo.yaml", ["MODEL.DEVICE", "cpu"])
 model = build_model(cfg).eval()
 with torch.no_grad():
     model([{"image": torch.rand(3, 64, 64) * 255}])

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """One table of the final metrics of several runs, like the paper's Tables 3 and 4.
 
-    python tools/compare_runs.py output/vincxr_faster_R18 output/vincxr_faster_sna --names R18 R18+SNA \\
+    python tools/compare_runs.py output/VinDr-CXR/faster_rcnn_R_18_FPN output/vincxr_faster_sna --names R18 R18+SNA \\
         --output-md comparison.md --output-csv comparison.csv
 
 Each argument is a tools/train_net.py OUTPUT_DIR; its metrics come from inference/results.json
@@ -43,4 +43,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sna_det.cli import run_tool
+
+    run_tool(main)

@@ -86,17 +86,17 @@ def run(args) -> int:
     from sna_det.cli import CommandError, check_writable_dir
     from sna_det.engine import choose_main_config, setup_cfg
 
-    if args.main:
-        args.config_file, why_not = choose_main_config(MAIN_CONFIG, DEMO_CONFIG, args.opts)
-        if why_not:
-            print(f"{MAIN_CONFIG.relative_to(ROOT)} is not ready: {why_not}", file=sys.stderr)
-            print(f"training the demo instead: {Path(args.config_file).relative_to(ROOT)}", file=sys.stderr)
-        else:
-            print(f"training {MAIN_CONFIG.relative_to(ROOT)}", file=sys.stderr)
-    cfg = setup_cfg(args.config_file, args.opts)
     try:
+        if args.main:
+            args.config_file, why_not = choose_main_config(MAIN_CONFIG, DEMO_CONFIG, args.opts)
+            if why_not:
+                print(f"{MAIN_CONFIG.relative_to(ROOT)} is not ready: {why_not}", file=sys.stderr)
+                print(f"training the demo instead: {Path(args.config_file).relative_to(ROOT)}", file=sys.stderr)
+            else:
+                print(f"training {MAIN_CONFIG.relative_to(ROOT)}", file=sys.stderr)
+        cfg = setup_cfg(args.config_file, args.opts)
         check_datasets_ready(cfg.DATASETS.TEST if args.eval_only else cfg.DATASETS.TRAIN + cfg.DATASETS.TEST)
-    except (DatasetNotPreparedError, KeyError) as error:
+    except (DatasetNotPreparedError, KeyError) as error:  # KeyError: a dataset name that is not registered
         raise CommandError(error.args[0]) from None
     if cfg.OUTPUT_DIR and args.machine_rank == 0:
         check_writable_dir(cfg.OUTPUT_DIR, "OUTPUT_DIR")
