@@ -43,7 +43,11 @@ def parse_args(argv=None):
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="processes converting images (default: CPU count)"
     )
-    parser.add_argument("--rebuild", action="store_true", help="replace an --output-dir prepared with other settings")
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="start over in --output-dir (needed when it was prepared with other settings)",
+    )
     parser.add_argument("--image-dir", help="already-converted <image_id>.png/.jpg instead of the DICOMs")
     parser.add_argument("--sizes-csv", help="with --image-dir: image_id,width,height (or dim0,dim1) of the DICOMs")
     return parser.parse_args(argv)

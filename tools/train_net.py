@@ -18,7 +18,7 @@ from detectron2.engine import DefaultTrainer, default_argument_parser, default_s
 from detectron2.utils import comm
 
 from sna_det import DatasetNotPreparedError, add_sna_config, build_evaluator, check_datasets_ready
-from sna_det.data.datasets import register_datasets_from_config
+from sna_det.data.datasets import check_num_classes, register_datasets_from_config
 from sna_det.engine import (
     PowerIterationDiagnostics,
     SafeCheckpointer,
@@ -80,7 +80,14 @@ def setup(args):
     if cpu_fallback:
         cfg.MODEL.DEVICE = "cpu"
     cfg.freeze()
-    register_datasets_from_config(cfg)
+    # the datasets are checked before default_setup, so a run that stops here leaves OUTPUT_DIR untouched
+    names = cfg.DATASETS.TEST if args.eval_only else cfg.DATASETS.TRAIN + cfg.DATASETS.TEST
+    try:
+        register_datasets_from_config(cfg)
+        check_datasets_ready(names)
+        check_num_classes(cfg, names)
+    except (DatasetNotPreparedError, KeyError, ValueError) as error:
+        raise SystemExit(f"error: {error.args[0]}") from None
     default_setup(cfg, args)
     if cpu_fallback:
         logging.getLogger("detectron2").info("CUDA is not available: running on the CPU (MODEL.DEVICE=cpu).")
@@ -89,10 +96,6 @@ def setup(args):
 
 def main(args):
     cfg = setup(args)
-    try:
-        check_datasets_ready(cfg.DATASETS.TEST if args.eval_only else cfg.DATASETS.TRAIN + cfg.DATASETS.TEST)
-    except (DatasetNotPreparedError, KeyError) as error:
-        raise SystemExit(f"error: {error.args[0]}") from None
     try:
         if args.eval_only:
             model = Trainer.build_model(cfg)

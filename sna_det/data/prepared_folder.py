@@ -7,8 +7,8 @@ A preparer calls ``open_prepared_folder`` once, before decoding anything. It
    folder or a parent that is a file is found at once (``PreparedFolderError`` naming the path);
 2. compares ``settings`` with those recorded in ``prepare_settings.json`` by an earlier run: the same
    -> the earlier run's finished files are kept (resume); different -> refused, naming each differing
-   setting, unless ``rebuild``, which first removes the earlier outputs (``outputs`` globs, the
-   annotation files first, so the folder never looks complete meanwhile);
+   setting. ``rebuild`` starts over instead: it first removes the earlier outputs (``outputs`` globs,
+   the annotation files first, so the folder never looks complete meanwhile);
 3. removes temporary files (``.*.tmp``) a killed run left beside its outputs;
 4. records ``settings``.
 
@@ -105,9 +105,9 @@ def open_prepared_folder(
     elif old is None and earlier:
         refusal = f"holds prepared files ({earlier[0].relative_to(path)}, ...) but no {SETTINGS_FILE}"
     rebuilt = 0
-    if refusal is not None:
-        if not rebuild:
-            raise PreparedFolderError(f"{path}: {refusal}; --rebuild replaces them, or choose another output folder")
+    if refusal is not None and not rebuild:
+        raise PreparedFolderError(f"{path}: {refusal}; --rebuild replaces them, or choose another output folder")
+    if rebuild:  # start over, whatever the earlier settings
         settings_file.unlink(missing_ok=True)
         for output in earlier:  # annotation files first: the folder never looks complete meanwhile
             output.unlink()
@@ -116,7 +116,7 @@ def open_prepared_folder(
     stale = [p for folder in sorted(folders) if folder.is_dir() for p in folder.glob(".*.tmp") if p.is_file()]
     for p in stale:
         p.unlink()
-    resumed = old == settings and not rebuilt
+    resumed = old == settings and not rebuild
     if not resumed:
         atomic_write_json(settings_file, settings)
     return PreparedFolder(path=path, resumed=resumed, stale_removed=len(stale), rebuilt=rebuilt)

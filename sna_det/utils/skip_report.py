@@ -61,10 +61,6 @@ class SkipReport:
         counts.update((reason, n) for reason, n in self._counts.items() if reason not in counts)
         return counts
 
-    @property
-    def total_skipped(self) -> int:
-        return len(self.skipped)
-
     def examples(self, per_reason: Optional[int] = None) -> Dict[str, List[str]]:
         """{reason: ["<where>: <reason>: <detail>", ...]}, the first ``per_reason`` of each (None: all)."""
         found: Dict[str, List[str]] = {}
@@ -78,16 +74,3 @@ class SkipReport:
     def as_dict(self) -> dict:
         """JSON-able: ``{"read", "kept", "skipped": {reason: count}, "skipped_items": [every skipped item]}``."""
         return {"read": self.read, "kept": self.kept, "skipped": self.counts, "skipped_items": list(self.skipped)}
-
-    def format(self, what: str = "items", examples: int = 3) -> str:
-        """Console lines: ``<what>: R read, K kept, S skipped (reason n, ...)``, then ``examples`` per reason."""
-        nonzero = {reason: n for reason, n in self.counts.items() if n}
-        line = f"{what}: {self.read:,} read, {self.kept:,} kept, {self.total_skipped:,} skipped"
-        if nonzero:
-            line += " (" + ", ".join(f"{reason} {n:,}" for reason, n in nonzero.items()) + ")"
-        lines = [line]
-        for reason, messages in self.examples(examples).items():
-            lines += [f"  e.g. {m}" for m in messages]
-            if self._counts[reason] > len(messages):
-                lines.append(f"  ... {self._counts[reason] - len(messages):,} more {reason}")
-        return "\n".join(lines)

@@ -83,7 +83,7 @@ class PrepareOptions:
     workers: int = 1
     """Processes converting images."""
     rebuild: bool = False
-    """Replace a folder prepared with other settings (by default such a folder is refused)."""
+    """Start over: remove what an earlier run wrote (a folder prepared with other settings is refused otherwise)."""
     progress: bool = False
     """A progress bar (tqdm: images/s, ETA) on stderr while converting."""
 
