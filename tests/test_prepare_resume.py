@@ -3,13 +3,18 @@ refusal of other settings, failure when nothing is kept, real public DICOMs of e
 
 import csv
 import importlib.util
+import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from pydicom.data import get_testdata_file
-from vindr_cxr_synthetic import IMAGES, KAGGLE_HEADER, write_vinbigdata
+from vindr_cxr_synthetic import IMAGES, KAGGLE_HEADER, ROWS, write_vinbigdata
 
 import sna_det.data.vindr_cxr.prepare as prepare_module
 from sna_det.data.datasets import DatasetNotPreparedError, check_datasets_ready, register_vindr_cxr_datasets
@@ -197,7 +202,7 @@ def test_real_dicoms_of_every_syntax_convert_and_the_rest_is_named(tmp_path, cap
     assert script().main(argv) == 0
     printed = capsys.readouterr().out
     assert "unreadable image 3" in printed
-    report = __import__("json").loads((out / "prepare_report.json").read_text())
+    report = json.loads((out / "prepare_report.json").read_text())
     reasons = {Path(item["where"]).stem: item["detail"] for item in report["skipped_items"]}
     assert set(reasons) == {"multi_frame", "colour", "no_pixels"}
     assert "10 frames" in reasons["multi_frame"] and "PhotometricInterpretation is RGB" in reasons["colour"]
@@ -212,3 +217,27 @@ def test_bad_options_are_refused_before_reading(tmp_path):
     with pytest.raises(VinDrInputError):  # the root is checked before the output folder is made
         prepare_vindr_cxr(tmp_path / "nowhere", tmp_path / "out", SMALL)
     assert not (tmp_path / "out").exists()
+
+
+def test_sigkill_mid_run_then_the_same_command_gives_the_clean_runs_bytes(tmp_path):
+    """A real kill -9 of the script while it converts (first PNG seen), then a re-run."""
+    extra = [f"extra{i:03d}" for i in range(150)]
+    root = write_vinbigdata(tmp_path / "copy", rows=[*ROWS, *((i, "No finding", "R1", None) for i in extra)],
+                            images=[*IMAGES, *extra])  # fmt: skip
+    command = [sys.executable, str(ROOT / "datasets" / "prepare_vindr_cxr.py"), "--vindr-root", str(root),
+               "--max-size", "40", "--workers", "1"]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = tmp_path / "out"
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = subprocess.Popen([*command, "--output-dir", str(out)], env=env, **quiet)
+    deadline = time.monotonic() + 600
+    while not ((out / "images").is_dir() and any((out / "images").glob("*.png"))):
+        assert run.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.005)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    done = len(list((out / "images").glob("*.png")))
+    assert 0 < done < len(IMAGES) + len(extra) and not (out / "annotations").exists()
+    subprocess.run([*command, "--output-dir", str(out)], env=env, check=True, capture_output=True)
+    prepare_vindr_cxr(root, tmp_path / "clean", PrepareOptions(max_size=40))  # the same settings, uninterrupted
+    assert files_of(out) == files_of(tmp_path / "clean")
