@@ -82,6 +82,10 @@ def add_sna_config(cfg: CN) -> None:
     _C.DATASETS.ROOTS.VOC_2012_COCO = ""
     # vindr_cxr_{train,val,test}: the --output-dir of datasets/prepare_vindr_cxr.py.
     _C.DATASETS.ROOTS.VINDR_CXR = ""
+    # Your own COCO-format datasets by name, registered by tools/train_net.py (sna_det/data/datasets/own_coco.py):
+    # my_train: {JSON: "data/train.json", IMAGES: "data/images"}, optionally EVALUATOR: "per_class_ap"
+    # (default "coco") and EVAL_IOU (its IoU threshold, default 0.5). Then DATASETS.TRAIN: ("my_train",).
+    _C.DATASETS.REGISTER = CN(new_allowed=True)
 
     # The keys of SNA's placement before MODEL.ATTENTION was the one surface: a config that still sets
     # them stops at the merge with one line naming the key to write instead.

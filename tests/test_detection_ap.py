@@ -5,6 +5,7 @@ COCO-style: precision made non-increasing, then read at the 101 recall threshold
 VOC2010: the area under the non-increasing precision envelope, summed over the recall steps.
 """
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -201,10 +202,10 @@ def test_unknown_images_and_categories_are_skipped_and_counted():
     assert result["detections"] == {"read": 6, "evaluated": 2}
     assert (
         result["skipped_examples"]["unknown image_id"][0]
-        == "detections: detection 0: image_id 7 is not in the ground truth"
+        == "detections: detection 0: unknown image_id: image_id 7 is not in the ground truth"
     )
     assert result["skipped_examples"]["unknown category_id"] == [
-        "detections: detection 2: category_id 9 is not in the ground truth"
+        "detections: detection 2: unknown category_id: category_id 9 is not in the ground truth"
     ]
     assert result["images_without_detections"] == 1  # image 3
     # the skipped detections, high scores though they have, change nothing: "a" recall 1/3 at precision 1
@@ -303,3 +304,20 @@ def test_dataset_evaluator_without_predictions(tmp_path):
     saved = json.loads((tmp_path / "out" / f"per_class_ap_{name}.json").read_text())
     assert saved["detections"] == {"read": 0, "evaluated": 0} and saved["images_without_detections"] == 3
     assert json.loads((tmp_path / "out" / f"coco_instances_results_{name}.json").read_text()) == []
+
+
+@pytest.mark.parametrize(
+    "gt, missing",
+    [({"foo": 1}, "images, annotations, categories"), ({"images": [], "categories": []}, "annotations")],
+)
+def test_evaluate_detections_refuses_ground_truth_that_is_not_coco(tmp_path, capsys, gt, missing):
+    tool = Path(__file__).parents[1] / "tools" / "evaluate_detections.py"
+    spec = importlib.util.spec_from_file_location("evaluate_detections", tool)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "dt.json").write_text("[]")
+    assert script.main(["--gt", str(tmp_path / "gt.json"), "--dt", str(tmp_path / "dt.json")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    expected = f"not COCO ground truth: lacks {missing} (COCO has images, annotations, categories)"
+    assert err == [f"error: {tmp_path / 'gt.json'}: {expected}"]

@@ -29,7 +29,7 @@ from voc_tree import (
 from sna_det import build_evaluator
 from sna_det.data.datasets import VOC_CLASSES, register_datasets_from_config, register_voc_2012_coco
 from sna_det.data.mask_encoding import decode_segmentation, encode_mask
-from sna_det.data.voc2012_coco import VocInputError, convert_voc2012
+from sna_det.data.voc_coco import VocInputError, convert_voc2012
 from sna_det.engine import setup_cfg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,7 +131,7 @@ def test_output_is_deterministic_and_images_are_linked(voc, tmp_path):
         assert (first / "annotations" / name).read_bytes() == (second / "annotations" / name).read_bytes()
     assert (first / "JPEGImages").resolve() == (root / "JPEGImages").resolve()
     assert not [p for p in first.rglob("*") if p.name.startswith(".")]  # no temporary files left
-    convert_voc2012(root, first)  # again into the same folder: the link is replaced, not nested
+    convert_voc2012(root, first, rebuild=True)  # again into the same folder: the link is replaced, not nested
     assert (first / "JPEGImages" / "2008_000001.jpg").is_file()
 
 

@@ -84,6 +84,7 @@ def run(args) -> int:
 
     from sna_det import DatasetNotPreparedError, check_datasets_ready
     from sna_det.cli import CommandError, check_writable_dir
+    from sna_det.data.datasets import check_num_classes
     from sna_det.engine import choose_main_config, setup_cfg
 
     try:
@@ -95,8 +96,11 @@ def run(args) -> int:
             else:
                 print(f"training {MAIN_CONFIG.relative_to(ROOT)}", file=sys.stderr)
         cfg = setup_cfg(args.config_file, args.opts)
-        check_datasets_ready(cfg.DATASETS.TEST if args.eval_only else cfg.DATASETS.TRAIN + cfg.DATASETS.TEST)
-    except (DatasetNotPreparedError, KeyError) as error:  # KeyError: a dataset name that is not registered
+        names = cfg.DATASETS.TEST if args.eval_only else cfg.DATASETS.TRAIN + cfg.DATASETS.TEST
+        check_datasets_ready(names)
+        check_num_classes(cfg, names)
+    # KeyError: a dataset name that is not registered; ValueError: NUM_CLASSES against the dataset's classes
+    except (DatasetNotPreparedError, KeyError, ValueError) as error:
         raise CommandError(error.args[0]) from None
     if cfg.OUTPUT_DIR and args.machine_rank == 0:
         check_writable_dir(cfg.OUTPUT_DIR, "OUTPUT_DIR")

@@ -34,6 +34,7 @@ from detectron2.evaluation.pascal_voc_evaluation import voc_ap
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from ..utils.skip_report import SkipReport
 from .class_table import format_class_table
 
 __all__ = [
@@ -105,7 +106,13 @@ def _checked_gt(data, name: str) -> dict:
     ``iscrowd`` defaults to 0 and ``area`` to the box area.
     """
     if not isinstance(data, dict):
-        raise ValueError(f"{name}: expected a COCO object with images, annotations, categories")
+        kind = type(data).__name__
+        raise ValueError(f"{name}: not COCO ground truth: a {kind}, not an object with images, annotations, categories")
+    missing = [key for key in ("images", "annotations", "categories") if key not in data]
+    if missing:
+        raise ValueError(
+            f"{name}: not COCO ground truth: lacks {', '.join(missing)} (COCO has images, annotations, categories)"
+        )
     images = _records(data, "images", ["id"], name)
     categories = _records(data, "categories", ["id", "name"], name)
     annotations = _records(data, "annotations", ["image_id", "category_id", "bbox"], name)
@@ -155,11 +162,11 @@ def load_coco_gt(gt: Json) -> COCO:
 
 
 def _usable_detections(gt: COCO, detections, name: str) -> tuple:
-    """(detections of GT images and categories, {reason: count}, {reason: [examples]}); ValueError if broken."""
+    """(detections of GT images and categories, ``SkipReport`` of the others); ValueError if broken."""
     if not isinstance(detections, list):
         raise ValueError(f"{name}: expected a list of COCO results (image_id, category_id, bbox, score)")
     images, categories = set(gt.getImgIds()), set(gt.getCatIds())
-    usable, counts, examples = [], dict.fromkeys(SKIPPED_REASONS, 0), {r: [] for r in SKIPPED_REASONS}
+    usable, skipped = [], SkipReport(SKIPPED_REASONS)
     for i, d in enumerate(detections):
         where = f"{name}: detection {i}"
         if not isinstance(d, dict):
@@ -181,10 +188,8 @@ def _usable_detections(gt: COCO, detections, name: str) -> tuple:
         if reason is None:
             usable.append(d)
             continue
-        counts[reason] += 1
-        if len(examples[reason]) < MAX_EXAMPLES:
-            examples[reason].append(f"{where}: {reason[8:]} {value!r} is not in the ground truth")
-    return usable, counts, examples
+        skipped.skip(reason, where, f"{reason[8:]} {value!r} is not in the ground truth")
+    return usable, skipped
 
 
 def _results(gt: COCO, detections: List[dict]) -> COCO:
@@ -193,7 +198,7 @@ def _results(gt: COCO, detections: List[dict]) -> COCO:
         with contextlib.redirect_stdout(io.StringIO()):
             # only the result fields: loadRes picks its mode by the first result's keys (e.g. "caption")
             return gt.loadRes([{k: d[k] for k in ("image_id", "category_id", "bbox", "score")} for d in detections])
-    return load_coco_gt({"images": gt.dataset["images"], "categories": gt.dataset["categories"]})
+    return load_coco_gt({"images": gt.dataset["images"], "annotations": [], "categories": gt.dataset["categories"]})
 
 
 def coco_ap_per_class(gt: COCO, detections: List[dict], iou: float, max_dets: int = 100) -> Dict[int, Optional[float]]:
@@ -300,7 +305,7 @@ def evaluate_detections(gt: Json, detections: Json, iou: float = 0.4, max_dets: 
         raise ValueError(f"iou must be in [0, 1] and max_dets >= 1, not {iou} and {max_dets}")
     coco_gt = gt if isinstance(gt, COCO) else load_coco_gt(gt)
     raw, name = _read_json(detections, "detections")
-    dets, skipped, examples = _usable_detections(coco_gt, raw, name)
+    dets, skipped = _usable_detections(coco_gt, raw, name)
     cat_ids = sorted(coco_gt.getCatIds())
     names = {c: coco_gt.cats[c]["name"] for c in cat_ids}
     coco = coco_ap_per_class(coco_gt, dets, iou, max_dets)
@@ -312,8 +317,8 @@ def evaluate_detections(gt: Json, detections: Json, iou: float = 0.4, max_dets: 
         "gt_boxes": {names[c]: len(coco_gt.getAnnIds(catIds=[c])) for c in cat_ids},
         "detections": {"read": len(raw), "evaluated": len(dets)},
         "images_without_detections": len(set(coco_gt.getImgIds()) - {d["image_id"] for d in dets}),
-        "skipped": skipped,
-        "skipped_examples": {reason: found for reason, found in examples.items() if found},
+        "skipped": skipped.counts,
+        "skipped_examples": skipped.examples(MAX_EXAMPLES),
     }
 
 
