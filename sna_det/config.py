@@ -28,6 +28,12 @@ def add_sna_config(cfg: CN) -> None:
     # iterations to converge and sigma1/sigma2 of each SNA block's channel-mean map are logged to
     # EventStorage (metrics.json, TensorBoard) and <OUTPUT_DIR>/power_iteration.jsonl; 0 = off.
     _C.MODEL.SNA.DIAGNOSTICS_PERIOD = 0
+    # Which SNA the "sna" attention type builds: "paper" (the block the paper describes,
+    # sna_det/layers/spectral_norm_attention.py, with the keys above) or "authors_code" (what the
+    # authors' public code computes, sna_det/layers/sna_authors_code.py: channel max, one matrix per
+    # mini-batch, 10 power steps from a seeded random start, x + A; RANK/MODE/MAX_ITERS/TOL/WEIGHTING
+    # do not apply). An ablation, to train what their Table 4 run used (README, "Table 4 as measured").
+    _C.MODEL.SNA.VARIANT = "paper"
 
     # Checkpoints (MODEL.WEIGHTS, --resume) are loaded without running code from the file (torch's
     # weights_only; an allowlist for model-zoo .pkl files); True also loads files that need code:

@@ -19,6 +19,7 @@ from detectron2.modeling.backbone.resnet import build_resnet_backbone
 from torch import nn
 
 from ...layers.attention_factory import ATTENTION_TYPES, create_attention
+from ...layers.sna_authors_code import SpectralNormAttentionAuthorsCode
 from ..attention_injection import AttentionFactory, add_attention_to_backbone
 from .densenet import build_densenet_backbone, build_densenet_fpn_backbone
 
@@ -52,6 +53,10 @@ def attention_factory_from_cfg(cfg: CfgNode, attn_type: str) -> Optional[Attenti
         raise ValueError(f"MODEL.ATTENTION.GC.FUSION {a.GC.FUSION!r} is not 'add' or 'scale'")
     if options is None:
         return None
+    if attn_type == "sna" and sna.VARIANT != "paper":
+        if sna.VARIANT != "authors_code":
+            raise ValueError(f"MODEL.SNA.VARIANT {sna.VARIANT!r} is not 'paper' or 'authors_code'")
+        return SpectralNormAttentionAuthorsCode
     return lambda channels: create_attention(attn_type, channels, **options)
 
 
