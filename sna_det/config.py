@@ -1,10 +1,12 @@
-"""The project's config keys: ``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET`` and ``DATASETS.ROOTS``."""
+"""The project's config keys: ``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET``, ``DATASETS.ROOTS``
+and ``SOLVER.OPTIMIZER``."""
 
 from detectron2.config import CfgNode as CN
 
 
 def add_sna_config(cfg: CN) -> None:
-    """Add the project's keys (``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET``, ``DATASETS.ROOTS``), in place."""
+    """Add the project's keys (``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET``, ``DATASETS.ROOTS``,
+    ``SOLVER.OPTIMIZER``), in place."""
     _C = cfg
     _C.MODEL.SNA = CN()
     # SNA on the stem's output, before res2 (the paper's placement on every dataset).
@@ -77,3 +79,12 @@ def add_sna_config(cfg: CN) -> None:
     _C.DATASETS.ROOTS.VOC_2012_COCO = ""
     # vindr_cxr_{train,val,test}: the --output-dir of datasets/prepare_vindr_cxr.py.
     _C.DATASETS.ROOTS.VINDR_CXR = ""
+
+    # The optimizer (sna_det/solver/build.py, through Trainer.build_optimizer in tools/train_net.py):
+    # "SGD" (detectron2's, with SOLVER.MOMENTUM / NESTEROV), "ADAM" (torch.optim.Adam, weight decay as
+    # L2 in the gradient) or "ADAMW" (decoupled weight decay). BASE_LR, WEIGHT_DECAY(_NORM/_BIAS),
+    # BIAS_LR_FACTOR and CLIP_GRADIENTS apply to all three.
+    _C.SOLVER.OPTIMIZER = "SGD"
+    # Adam / AdamW only: the moving-average coefficients and the denominator's epsilon (torch's defaults).
+    _C.SOLVER.BETAS = (0.9, 0.999)
+    _C.SOLVER.EPS = 1e-8

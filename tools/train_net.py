@@ -27,6 +27,7 @@ from sna_det.engine import (
     insert_before_writers,
     trim_metrics_for_resume,
 )
+from sna_det.solver import build_optimizer
 from sna_det.utils import atomic_write_json
 
 
@@ -55,6 +56,11 @@ class Trainer(DefaultTrainer):
             diagnostics = PowerIterationDiagnostics(self.cfg.MODEL.SNA.DIAGNOSTICS_PERIOD, self.cfg.OUTPUT_DIR)
             insert_before_writers(hooks, diagnostics)
         return hooks
+
+    @classmethod
+    def build_optimizer(cls, cfg, model):
+        """``SOLVER.OPTIMIZER``: SGD, Adam or AdamW (sna_det/solver/build.py)."""
+        return build_optimizer(cfg, model)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
