@@ -34,7 +34,7 @@ import json
 import math
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from detectron2.evaluation.pascal_voc_evaluation import voc_ap
@@ -51,7 +51,9 @@ __all__ = [
     "format_skipped",
     "boxes_hit",
     "hit_rate_per_class",
+    "hits_per_image",
     "load_coco_gt",
+    "matched_coco_eval",
     "voc2010_ap",
     "voc2010_ap_per_class",
 ]
@@ -209,14 +211,22 @@ def _results(gt: COCO, detections: List[dict]) -> COCO:
     return load_coco_gt({"images": gt.dataset["images"], "categories": gt.dataset["categories"]})
 
 
-def coco_ap_per_class(gt: COCO, detections: List[dict], iou: float, max_dets: int = 100) -> Dict[int, Optional[float]]:
-    """{category id: COCO-style AP in [0, 1] at IoU >= ``iou``, None without ground truth} (module docstring)."""
+def matched_coco_eval(gt: COCO, detections: List[dict], iou: float, max_dets: int = 100) -> COCOeval:
+    """pycocotools' ``COCOeval`` at the one IoU ``iou``, all areas, ``max_dets`` per image and class, after
+    ``evaluate()`` (its ``evalImgs`` hold each image's matches), before ``accumulate()``."""
     evaluation = COCOeval(gt, _results(gt, detections), "bbox")
     evaluation.params.iouThrs = np.array([iou], dtype=np.float64)
     evaluation.params.maxDets = [max_dets]
     evaluation.params.areaRng, evaluation.params.areaRngLbl = [evaluation.params.areaRng[0]], ["all"]
     with contextlib.redirect_stdout(io.StringIO()):
         evaluation.evaluate()
+    return evaluation
+
+
+def coco_ap_per_class(gt: COCO, detections: List[dict], iou: float, max_dets: int = 100) -> Dict[int, Optional[float]]:
+    """{category id: COCO-style AP in [0, 1] at IoU >= ``iou``, None without ground truth} (module docstring)."""
+    evaluation = matched_coco_eval(gt, detections, iou, max_dets)
+    with contextlib.redirect_stdout(io.StringIO()):
         evaluation.accumulate()
     precision = evaluation.eval["precision"][0, :, :, 0, 0]  # (101 recall points, K)
     return {
@@ -304,11 +314,8 @@ def boxes_hit(gt_boxes: np.ndarray, detected_boxes: np.ndarray, iou: float) -> n
     return np.array([_iou(box, detected_boxes).max() > iou for box in np.asarray(gt_boxes, np.float64)], dtype=bool)
 
 
-def hit_rate_per_class(gt: COCO, detections: List[dict], iou: float) -> Dict[int, Optional[float]]:
-    """{category id: share in [0, 1] of its (non-crowd) ground-truth boxes hit, None without any}.
-
-    The paper's Table 4 metric (module docstring): every detection counts, whatever its score.
-    """
+def hits_per_image(gt: COCO, detections: List[dict], iou: float) -> Dict[tuple, Tuple[int, int]]:
+    """{(image id, category id): (boxes hit, non-crowd boxes)} for every image and class with ground truth."""
     detected: Dict[tuple, list] = defaultdict(list)
     for d in detections:
         detected[d["image_id"], d["category_id"]].append(_xyxy(d["bbox"]))
@@ -316,10 +323,21 @@ def hit_rate_per_class(gt: COCO, detections: List[dict], iou: float) -> Dict[int
     for a in gt.dataset["annotations"]:
         if not a.get("iscrowd", 0):
             truth[a["image_id"], a["category_id"]].append(_xyxy(a["bbox"]))
+    return {
+        key: (int(boxes_hit(np.array(boxes), np.array(detected[key]), iou).sum()), len(boxes))
+        for key, boxes in truth.items()
+    }
+
+
+def hit_rate_per_class(gt: COCO, detections: List[dict], iou: float) -> Dict[int, Optional[float]]:
+    """{category id: share in [0, 1] of its (non-crowd) ground-truth boxes hit, None without any}.
+
+    The paper's Table 4 metric (module docstring): every detection counts, whatever its score.
+    """
     hits, totals = Counter(), Counter()
-    for (image, cat), boxes in truth.items():
-        hits[cat] += int(boxes_hit(np.array(boxes), np.array(detected[image, cat]), iou).sum())
-        totals[cat] += len(boxes)
+    for (_, cat), (hit, boxes) in hits_per_image(gt, detections, iou).items():
+        hits[cat] += hit
+        totals[cat] += boxes
     return {cat: (hits[cat] / totals[cat] if totals[cat] else None) for cat in gt.getCatIds()}
 
 
