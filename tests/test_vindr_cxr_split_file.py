@@ -73,7 +73,7 @@ def test_authors_split_gives_table_4_counts(tmp_path):
     # the authors' lists are the 4,394 images with findings; the 10,606 'No finding' images are in none
     assert report["ids_per_split"] == {"train": 3515, "test": 879}
     assert report["images_in_no_list"] == 15000 - 4394 and report["unknown_ids"] == {"train": 0, "test": 0}
-    assert "images in no list (left out): 10,606" in proc.stdout
+    assert "images in no list (left out): 10,606 (0 finding rows)" in proc.stdout
 
 
 def test_custom_names_left_out_images_and_unknown_ids(tmp_path):
@@ -85,6 +85,8 @@ def test_custom_names_left_out_images_and_unknown_ids(tmp_path):
     # img2, img4, img5, img7 are in no list; ghost1/ghost2 are not in the CSV
     assert list(result.summary) == ["fold_b", "fold_a"]
     assert result.report["split_file"]["images_in_no_list"] == 4
+    # their finding rows, from vindr_cxr_synthetic.ROWS: img2 3, img4 3, img5 2, img7 0
+    assert result.report["split_file"]["finding_rows_of_images_in_no_list"] == 8
     assert result.report["split_file"]["unknown_id_list"] == {"fold_b": ["ghost1"], "fold_a": ["ghost2"]}
     files = {p.stem: json.loads(p.read_text()) for p in (out / "annotations").glob("*.json")}
     assert set(files) == {"fold_a", "fold_b"}

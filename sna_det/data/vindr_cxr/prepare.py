@@ -273,6 +273,7 @@ def prepare_vindr_cxr(
             "file": str(options.split_file),
             "ids_per_split": {name: len(ids) for name, ids in split_lists.items()},
             "images_in_no_list": from_file.left_out,
+            "finding_rows_of_images_in_no_list": sum(len(boxes_of[i]) for i in table.image_split if i not in split_of),
             "unknown_ids": {name: len(ids) for name, ids in from_file.unknown_ids.items()},
             "unknown_id_list": from_file.unknown_ids,
         },
@@ -316,7 +317,8 @@ def format_prepare_summary(result: PrepareResult) -> str:
         lines.append(
             f"split file {given['file']}: "
             + ", ".join(f"{name} {n:,} ids" for name, n in given["ids_per_split"].items())
-            + f"; images in no list (left out): {given['images_in_no_list']:,}; ids not in the annotations: "
+            + f"; images in no list (left out): {given['images_in_no_list']:,}"
+            + f" ({given['finding_rows_of_images_in_no_list']:,} finding rows); ids not in the annotations: "
             + ", ".join(f"{name} {n:,}" for name, n in given["unknown_ids"].items())
         )
         named = [i for ids in given["unknown_id_list"].values() for i in ids]
