@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from detectron2.data import DatasetCatalog
 from real_vinbigdata import real_vinbigdata_csv
 from vindr_cxr_synthetic import write_vinbigdata
 
+from sna_det.data.datasets import register_vindr_cxr_datasets
 from sna_det.data.vindr_cxr import PrepareOptions, VinDrInputError, prepare_vindr_cxr
 from sna_det.data.vindr_cxr.split_file import assign_split_file, read_pickled_id_list, read_split_file
 
@@ -94,6 +96,8 @@ def test_custom_names_left_out_images_and_unknown_ids(tmp_path):
     assert sorted(i["file_name"] for i in files["fold_a"]["images"]) == ["img1.png", "img6.png"]
     # per finding: img0 AE + Cardiomegaly, img3 AE + Cardiomegaly + Nodule/Mass
     assert sum(result.summary["fold_b"].values()) == 5 and len(files["fold_b"]["annotations"]) == 5
+    register_vindr_cxr_datasets(out)
+    assert len(DatasetCatalog.get("vindr_cxr_fold_a")) == 2 and "vindr_cxr_fold_b" in DatasetCatalog.list()
 
 
 def test_assignment_counts():
