@@ -3,6 +3,8 @@
 
     python datasets/prepare_vindr_cxr.py --vindr-root <download> --output-dir datasets/vindr_cxr
     python datasets/prepare_vindr_cxr.py --vindr-root <download> --stats-only --fusion wbf
+    python datasets/prepare_vindr_cxr.py --vindr-root <download> --stats-only \
+        --split-file datasets/splits/vindr_cxr_sfsattention.json
     python datasets/prepare_vindr_cxr.py --vindr-root <csv folder> --image-dir <pngs> --sizes-csv <sizes.csv> ...
 
 A re-run with the same settings continues where a killed or stopped run left off; other settings
@@ -36,6 +38,9 @@ def parse_args(argv=None):
         "--val-fraction", type=float, default=defaults.val_fraction, help="share of train images in val"
     )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the train/val split")
+    parser.add_argument(
+        "--split-file", help="JSON {split name: [image ids]}: these splits instead of the seeded train/val split"
+    )
     parser.add_argument("--all-labels", action="store_true", help="keep every label, not only the paper's 14 findings")
     parser.add_argument("--drop-no-finding", action="store_true", help="leave out images without boxes")
     parser.add_argument("--stats-only", action="store_true", help="read the CSVs only and print the per-class summary")
@@ -69,6 +74,7 @@ def main(argv=None) -> int:
         workers=args.workers,
         rebuild=args.rebuild,
         progress=True,
+        split_file=args.split_file,
     )
     try:
         result = prepare_vindr_cxr(args.vindr_root, args.output_dir, options, args.image_dir, args.sizes_csv)

@@ -10,7 +10,6 @@ The conversion itself is sna_det.data.voc_coco.
 """
 
 import argparse
-import sys
 
 from sna_det.data.voc_coco import DIFFICULT_POLICIES, convert_voc2012, run_conversion
 

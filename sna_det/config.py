@@ -1,5 +1,5 @@
-"""The project's config keys (``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET``, ``DATASETS.ROOTS``)
-and the check of their values."""
+"""The project's config keys (``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET``, ``DATASETS.ROOTS``,
+``DATASETS.REGISTER``, ``SOLVER.OPTIMIZER``) and the check of their values."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from .cli import CommandError
 __all__ = ["ConfigError", "add_sna_config", "validate_config"]
 
 _MOVED_TO_ATTENTION = "placement of every attention type is MODEL.ATTENTION: also write MODEL.ATTENTION.TYPE sna"
-_FIXED_SQUARINGS = "SNA's power iteration has no stopping test: 2^SQUARINGS steps (default 8 = 256), the same on every input"
+_FIXED_SQUARINGS = "SNA's power iteration has no stopping test: 2^SQUARINGS steps (default 8 = 256) on every input"
 
 
 class ConfigError(CommandError, ValueError):
@@ -18,7 +18,8 @@ class ConfigError(CommandError, ValueError):
 
 
 def add_sna_config(cfg: CN) -> None:
-    """Add the project's keys (``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET``, ``DATASETS.ROOTS``), in place."""
+    """Add the project's keys (``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET``, ``DATASETS.ROOTS``,
+    ``SOLVER.OPTIMIZER``), in place."""
     _C = cfg
     # SNA's own options; where SNA goes is MODEL.ATTENTION (TYPE "sna", STEM, STAGES), as for every type.
     _C.MODEL.SNA = CN()
@@ -39,6 +40,12 @@ def add_sna_config(cfg: CN) -> None:
     # of the rank-one map against the SVD's and sigma1/sigma2 of each SNA block's channel-mean map are logged to
     # EventStorage (metrics.json, TensorBoard) and <OUTPUT_DIR>/power_iteration.jsonl; 0 = off.
     _C.MODEL.SNA.DIAGNOSTICS_PERIOD = 0
+    # Which SNA the "sna" attention type builds: "paper" (the block the paper describes,
+    # sna_det/layers/spectral_norm_attention.py, with the keys above) or "authors_code" (what the
+    # authors' public code computes, sna_det/layers/sna_authors_code.py: channel max, one matrix per
+    # mini-batch, 10 power steps from a seeded random start, x + A; RANK/MODE/SQUARINGS/WEIGHTING
+    # do not apply). An ablation, to train what their Table 4 run used (README, "Table 4 as measured").
+    _C.MODEL.SNA.VARIANT = "paper"
 
     # Checkpoints (MODEL.WEIGHTS, --resume) are loaded without running code from the file (torch's
     # weights_only; an allowlist for model-zoo .pkl files); True also loads files that need code:
@@ -87,6 +94,15 @@ def add_sna_config(cfg: CN) -> None:
     # (default "coco") and EVAL_IOU (its IoU threshold, default 0.5). Then DATASETS.TRAIN: ("my_train",).
     _C.DATASETS.REGISTER = CN(new_allowed=True)
 
+    # The optimizer (sna_det/solver/build.py, through Trainer.build_optimizer in tools/train_net.py):
+    # "SGD" (detectron2's, with SOLVER.MOMENTUM / NESTEROV), "ADAM" (torch.optim.Adam, weight decay as
+    # L2 in the gradient) or "ADAMW" (decoupled weight decay). BASE_LR, WEIGHT_DECAY(_NORM/_BIAS),
+    # BIAS_LR_FACTOR and CLIP_GRADIENTS apply to all three.
+    _C.SOLVER.OPTIMIZER = "SGD"
+    # Adam / AdamW only: the moving-average coefficients and the denominator's epsilon (torch's defaults).
+    _C.SOLVER.BETAS = (0.9, 0.999)
+    _C.SOLVER.EPS = 1e-8
+
     # The keys of SNA's placement before MODEL.ATTENTION was the one surface: a config that still sets
     # them stops at the merge with one line naming the key to write instead.
     for key in ("STEM", "STAGES"):
@@ -116,6 +132,7 @@ def validate_config(cfg: CN) -> None:
     from detectron2.modeling import BACKBONE_REGISTRY
 
     from .layers import ATTENTION_TYPES, MODES, WEIGHTINGS
+    from .solver import OPTIMIZERS
 
     sna, attention = cfg.MODEL.SNA, cfg.MODEL.ATTENTION
     _allowed("MODEL.SNA.MODE", sna.MODE, MODES)
@@ -123,6 +140,8 @@ def validate_config(cfg: CN) -> None:
     _at_least("MODEL.SNA.RANK", sna.RANK, 1)
     _at_least("MODEL.SNA.SQUARINGS", sna.SQUARINGS, 0)
     _at_least("MODEL.SNA.DIAGNOSTICS_PERIOD", sna.DIAGNOSTICS_PERIOD, 0)
+    _allowed("MODEL.SNA.VARIANT", sna.VARIANT, ("paper", "authors_code"))
+    _allowed("SOLVER.OPTIMIZER", cfg.SOLVER.OPTIMIZER.upper(), OPTIMIZERS)
     _allowed("MODEL.ATTENTION.TYPE", attention.TYPE, ATTENTION_TYPES)
     _allowed("MODEL.ATTENTION.GC.FUSION", attention.GC.FUSION, ("add", "scale"))
 

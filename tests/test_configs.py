@@ -13,11 +13,14 @@ from timm.layers import get_attn
 
 from sna_det import SpectralNormAttention
 from sna_det.engine import setup_cfg
-from sna_det.layers import TIMM_ATTENTION
+from sna_det.layers import TIMM_ATTENTION, SpectralNormAttentionAuthorsCode
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 CONFIGS = sorted(CONFIG_DIR.rglob("*.yaml"))
-ATTENTION_CLASSES = {"sna": SpectralNormAttention, **{t: get_attn(name) for t, name in TIMM_ATTENTION.items()}}
+ATTENTION_CLASSES = {
+    "sna": (SpectralNormAttention, SpectralNormAttentionAuthorsCode),
+    **{t: get_attn(name) for t, name in TIMM_ATTENTION.items()},
+}
 FOLDERS = {
     "COCO-Detection",
     "COCO-InstanceSegmentation",

@@ -62,7 +62,10 @@ DETECTOR_PAIRS = {
         ROOT / "configs" / "VinDr-CXR" / "faster_rcnn_R_18_FPN.yaml",
         ROOT / "configs" / "VinDr-CXR" / "faster_rcnn_R_18_FPN_sna.yaml",
     ),
-    "R50-FPN, SNA after the stem": (CONFIGS / "faster_rcnn_R_50_FPN_1x.yaml", CONFIGS / "faster_rcnn_R_50_FPN_sna_1x.yaml"),
+    "R50-FPN, SNA after the stem": (
+        CONFIGS / "faster_rcnn_R_50_FPN_1x.yaml",
+        CONFIGS / "faster_rcnn_R_50_FPN_sna_1x.yaml",
+    ),
 }
 GOALS = {"R18-FPN, SNA in the stem and every block (Table 4)": 1.05, "R50-FPN, SNA after the stem": 1.02}
 """SNA / baseline time each detector pair is held to on an accelerator."""

@@ -23,6 +23,7 @@ from ..config import ConfigError, add_sna_config, validate_config
 from ..data import DatasetNotPreparedError, check_datasets_ready
 from ..data.datasets import register_datasets_from_config
 from ..evaluation import build_evaluator
+from ..solver import build_optimizer
 from ..utils import atomic_write_json
 from .power_iteration_diagnostics import PowerIterationDiagnostics, insert_before_writers
 from .safe_checkpointer import SafeCheckpointer
@@ -115,6 +116,11 @@ class Trainer(DefaultTrainer):
             diagnostics = PowerIterationDiagnostics(self.cfg.MODEL.SNA.DIAGNOSTICS_PERIOD, self.cfg.OUTPUT_DIR)
             insert_before_writers(hooks, diagnostics)
         return hooks
+
+    @classmethod
+    def build_optimizer(cls, cfg, model):
+        """``SOLVER.OPTIMIZER``: SGD, Adam or AdamW (sna_det/solver/build.py)."""
+        return build_optimizer(cfg, model)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):

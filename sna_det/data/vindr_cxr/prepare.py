@@ -18,6 +18,7 @@ training looks for, are written last. Other settings into the same folder are re
 
 Splits: ``test`` = the official test annotations when present (PhysioNet); the training annotations
 are split into ``train`` / ``val`` by ``split.stratified_split`` (``val_fraction`` 0: no val).
+With ``split_file``, the splits are the file's instead (``split_file.py``), for every image.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from .fusion import FUSIONS, fuse_boxes
 from .images import render_png
 from .problems import BOX_OUTSIDE_IMAGE, UNKNOWN_IMAGE_ID, UNREADABLE_IMAGE, InputProblems, VinDrInputError
 from .split import stratified_split
+from .split_file import assign_split_file, read_split_file
 
 __all__ = ["PrepareOptions", "PrepareResult", "format_prepare_summary", "prepare_vindr_cxr"]
 
@@ -86,6 +88,8 @@ class PrepareOptions:
     """Start over: remove what an earlier run wrote (a folder prepared with other settings is refused otherwise)."""
     progress: bool = False
     """A progress bar (tqdm: images/s, ETA) on stderr while converting."""
+    split_file: Optional[str] = None
+    """JSON ``{split name: [image ids]}`` replacing the stratified split (``split_file.py``)."""
 
 
 RUN_OPTIONS = ("strict", "workers", "rebuild", "progress")
@@ -243,6 +247,7 @@ def prepare_vindr_cxr(
     check_options(options)
     if output_dir is None and not options.stats_only:
         raise ValueError("output_dir is needed unless stats_only")
+    split_lists = read_split_file(options.split_file) if options.split_file else None
     source = find_source(vindr_root, image_dir, sizes_csv)
     problems = InputProblems(options.strict)
     table = read_annotations(source.csv_files, problems, options.all_labels)
@@ -269,6 +274,7 @@ def prepare_vindr_cxr(
                 problems.skip(UNKNOWN_IMAGE_ID, table.image_where[image_id], f"image_id {image_id}: {detail}")
                 unknown.add(image_id)
         image_file.update({i: index[i] for i, s in table.image_split.items() if s == split and i in index})
+    ids_read = list(table.image_split)
     _drop_images(table, unknown)
 
     # The output folder: writable, same settings as an earlier run (resume) or none, before any decoding.
@@ -280,7 +286,13 @@ def prepare_vindr_cxr(
     boxes_of: Dict[str, List[FindingBox]] = defaultdict(list)
     for box in table.boxes:
         boxes_of[box.image_id].append(box)
-    split_of = assign_splits(table, boxes_of, options)
+    split_names, from_file = SPLITS, None
+    if split_lists is None:
+        split_of = assign_splits(table, boxes_of, options)
+    else:
+        from_file = assign_split_file(split_lists, ids_read)
+        split_names = from_file.splits
+        split_of = {i: s for i, s in from_file.split_of.items() if i in table.image_split}
     negatives_dropped = 0
     if options.drop_no_finding:
         negatives = {i for i in split_of if not boxes_of[i]}
@@ -326,8 +338,8 @@ def prepare_vindr_cxr(
     )
 
     # Boxes: checked against the image, fused, scaled; COCO per split; the summary.
-    coco = {s: {"images": [], "annotations": []} for s in SPLITS}
-    summary = {s: dict.fromkeys(table.classes, 0) for s in SPLITS}
+    coco = {s: {"images": [], "annotations": []} for s in split_names}
+    summary = {s: dict.fromkeys(table.classes, 0) for s in split_names}
     kept_rows, images_kept, negatives_kept = 0, Counter(), Counter()
     for image_id in image_ids:
         split = split_of[image_id]
@@ -356,7 +368,7 @@ def prepare_vindr_cxr(
     problems.count_read(read["images"])
     problems.count_kept(sum(images_kept.values()))
 
-    present = [s for s in SPLITS if images_kept[s]]
+    present = [s for s in split_names if images_kept[s]]
     summary = {s: summary[s] for s in present}
     report = {
         "layout": source.layout + (" (pre-converted images)" if sizes is not None else ""),
@@ -369,6 +381,16 @@ def prepare_vindr_cxr(
         "other_labels_dropped": dict(sorted(table.dropped_labels.items())),
         "finding_rows_of_skipped_images": lost_rows,
         "no_finding_images_dropped": negatives_dropped,
+        "split_file": None
+        if from_file is None
+        else {
+            "file": str(options.split_file),
+            "ids_per_split": {name: len(ids) for name, ids in split_lists.items()},
+            "images_in_no_list": from_file.left_out,
+            "finding_rows_of_images_in_no_list": sum(len(boxes_of[i]) for i in table.image_split if i not in split_of),
+            "unknown_ids": {name: len(ids) for name, ids in from_file.unknown_ids.items()},
+            "unknown_id_list": from_file.unknown_ids,
+        },
         "kept": {
             "finding_rows": kept_rows,
             "images": {s: images_kept[s] for s in present},
@@ -416,6 +438,18 @@ def format_prepare_summary(result: PrepareResult) -> str:
         + ", ".join(f"{reason} {count:,}" for reason, count in report["skipped"].items())
         + f"; finding rows of skipped images {report['finding_rows_of_skipped_images']:,}",
     ]
+    if report.get("split_file"):
+        given = report["split_file"]
+        lines.append(
+            f"split file {given['file']}: "
+            + ", ".join(f"{name} {n:,} ids" for name, n in given["ids_per_split"].items())
+            + f"; images in no list (left out): {given['images_in_no_list']:,}"
+            + f" ({given['finding_rows_of_images_in_no_list']:,} finding rows); ids not in the annotations: "
+            + ", ".join(f"{name} {n:,}" for name, n in given["unknown_ids"].items())
+        )
+        named = [i for ids in given["unknown_id_list"].values() for i in ids]
+        if named:
+            lines.append("  not in the annotations: " + ", ".join(named[:5]) + (", ..." if len(named) > 5 else ""))
     if report["no_finding_images_dropped"]:
         lines.append(f"dropped (--drop-no-finding): {report['no_finding_images_dropped']:,} images without boxes")
     shown = Counter()

@@ -24,6 +24,7 @@ from detectron2.modeling.backbone.resnet import build_resnet_backbone
 from torch import nn
 
 from ...layers.attention_factory import ATTENTION_TYPES, create_attention
+from ...layers.sna_authors_code import SpectralNormAttentionAuthorsCode
 from ..attention_injection import AttentionFactory, add_attention_to_backbone
 from .densenet import build_densenet_backbone, build_densenet_fpn_backbone
 
@@ -54,6 +55,8 @@ def attention_factory_from_cfg(cfg: CfgNode) -> Optional[AttentionFactory]:
         raise ValueError(f"MODEL.ATTENTION.TYPE {a.TYPE!r} is not one of {list(ATTENTION_TYPES)}")
     if a.GC.FUSION not in ("add", "scale"):
         raise ValueError(f"MODEL.ATTENTION.GC.FUSION {a.GC.FUSION!r} is not 'add' or 'scale'")
+    if sna.VARIANT not in ("paper", "authors_code"):
+        raise ValueError(f"MODEL.SNA.VARIANT {sna.VARIANT!r} is not 'paper' or 'authors_code'")
     options = {
         "none": None,
         "sna": dict(rank=sna.RANK, mode=sna.MODE, squarings=sna.SQUARINGS, weighting=sna.WEIGHTING),
@@ -65,6 +68,8 @@ def attention_factory_from_cfg(cfg: CfgNode) -> Optional[AttentionFactory]:
     }[a.TYPE]
     if options is None:
         return None
+    if a.TYPE == "sna" and sna.VARIANT == "authors_code":
+        return SpectralNormAttentionAuthorsCode
     return lambda channels: create_attention(a.TYPE, channels, **options)
 
 
