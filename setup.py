@@ -1,7 +1,10 @@
 """sna-det: Spectral Norm Attention for detectron2.
 
-torch, torchvision and detectron2 are not listed in ``install_requires``, as in detectron2's own
-projects: they must match your CUDA and are installed by ``tools/setup_env.sh`` (or by you).
+``pip install sna-det`` is the block alone (``from sna_det.layers import SpectralNormAttention``),
+which needs torch only. Extras: ``[detectron2]`` the detectron2 plugin (backbones, datasets,
+evaluation, tools), ``[data]`` the dataset preparation (DICOM, box fusion), ``[all]`` both.
+detectron2 itself and torchvision are not listed, as in detectron2's own projects: they must match
+your torch and CUDA, and ``tools/setup_env.sh`` installs them (or you do).
 """
 
 from pathlib import Path
@@ -10,6 +13,52 @@ from setuptools import find_packages, setup
 
 version = {}
 exec((Path(__file__).parent / "sna_det" / "version.py").read_text(), version)
+
+# One requirement per line, so that additions merge.
+extras = {
+    "detectron2": [
+        "numpy",
+        "Pillow",
+        "timm>=1.0",
+        "pycocotools",
+        "fvcore",
+        "opencv-python-headless",
+        "matplotlib",
+        "tabulate",
+        "tqdm",
+        "PyYAML",
+    ],
+    "data": [
+        "numpy",
+        "Pillow",
+        "pydicom>=3.0",
+        "pylibjpeg>=2.0",
+        "pylibjpeg-libjpeg>=2.1",
+        "pylibjpeg-openjpeg>=2.3",
+        "pylibjpeg-rle>=2.0",
+        "tqdm",
+        "ensemble-boxes>=1.0.9",
+    ],
+    "test": [
+        "pytest>=7",
+        "pytest-timeout",
+        "hypothesis>=6",
+        "pydicom-data",
+        "imgviz>=1.7",
+        "onnx",
+        "onnxruntime",
+    ],
+    # tools/export_model.py --format onnx; tools/onnx_upstream_repro.py (onnxscript: torch's dynamo exporter)
+    "export": [
+        "onnx",
+        "onnxruntime",
+        "onnxscript",
+    ],
+    "dev": [
+        "ruff",
+    ],
+}
+extras["all"] = sorted(set(extras["detectron2"] + extras["data"]))
 
 setup(
     name="sna-det",
@@ -22,20 +71,7 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["sna_det", "sna_det.*"]),
     install_requires=[
-        "numpy",
-        "Pillow",
-        "pycocotools",
-        "fvcore",
-        "matplotlib",
-        "opencv-python-headless",
-        "pydicom>=2.4",
-        "ensemble-boxes>=1.0.9",
-        "timm>=1.0",
+        "torch",
     ],
-    extras_require={
-        "test": ["pytest>=7", "pytest-timeout", "hypothesis>=6", "pydicom-data", "onnx", "onnxruntime"],
-        # tools/export_model.py --format onnx, tools/onnx_upstream_repro.py (onnxscript: torch's dynamo exporter)
-        "export": ["onnx", "onnxruntime", "onnxscript"],
-        "dev": ["pytest>=7", "pytest-timeout", "hypothesis>=6", "ruff"],
-    },
+    extras_require=extras,
 )

@@ -3,12 +3,17 @@
 
     python datasets/prepare_vindr_cxr.py --vindr-root <download> --output-dir datasets/vindr_cxr
     python datasets/prepare_vindr_cxr.py --vindr-root <download> --stats-only --fusion wbf
+    python datasets/prepare_vindr_cxr.py --vindr-root <download> --stats-only \
+        --split-file datasets/splits/vindr_cxr_sfsattention.json
     python datasets/prepare_vindr_cxr.py --vindr-root <csv folder> --image-dir <pngs> --sizes-csv <sizes.csv> ...
 
-The logic is in sna_det/data/vindr_cxr/; the layouts and options in datasets/README.md ('VinDr-CXR').
+A re-run with the same settings continues where a killed or stopped run left off; other settings
+into the same --output-dir are refused unless --rebuild. The logic is in sna_det/data/vindr_cxr/;
+the layouts and options in datasets/README.md ('VinDr-CXR').
 """
 
 import argparse
+import os
 import sys
 
 from sna_det.data.vindr_cxr import FUSIONS, PrepareOptions, VinDrInputError, format_prepare_summary, prepare_vindr_cxr
@@ -25,16 +30,29 @@ def parse_args(argv=None):
         "--fusion", choices=FUSIONS, default=defaults.fusion, help="readers' boxes of a finding on an image"
     )
     parser.add_argument("--iou-thr", type=float, default=defaults.iou_thr, help="IoU threshold of wbf and nms")
-    parser.add_argument("--max-size", type=int, default=defaults.max_size, help="long side of the PNGs (0: original)")
+    parser.add_argument(
+        "--max-size", type=int, default=defaults.max_size, help="long side of the PNGs at most (0: original size)"
+    )
+    parser.add_argument("--upscale", action="store_true", help="also enlarge images smaller than --max-size")
     parser.add_argument(
         "--val-fraction", type=float, default=defaults.val_fraction, help="share of train images in val"
     )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the train/val split")
+    parser.add_argument(
+        "--split-file", help="JSON {split name: [image ids]}: these splits instead of the seeded train/val split"
+    )
     parser.add_argument("--all-labels", action="store_true", help="keep every label, not only the paper's 14 findings")
     parser.add_argument("--drop-no-finding", action="store_true", help="leave out images without boxes")
     parser.add_argument("--stats-only", action="store_true", help="read the CSVs only and print the per-class summary")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad input")
-    parser.add_argument("--workers", type=int, default=defaults.workers, help="processes converting images")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="processes converting images (default: CPU count)"
+    )
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="start over in --output-dir (needed when it was prepared with other settings)",
+    )
     parser.add_argument("--image-dir", help="already-converted <image_id>.png/.jpg instead of the DICOMs")
     parser.add_argument("--sizes-csv", help="with --image-dir: image_id,width,height (or dim0,dim1) of the DICOMs")
     return parser.parse_args(argv)
@@ -46,6 +64,7 @@ def main(argv=None) -> int:
         fusion=args.fusion,
         iou_thr=args.iou_thr,
         max_size=args.max_size,
+        upscale=args.upscale,
         val_fraction=args.val_fraction,
         seed=args.seed,
         all_labels=args.all_labels,
@@ -53,12 +72,20 @@ def main(argv=None) -> int:
         stats_only=args.stats_only,
         strict=args.strict,
         workers=args.workers,
+        rebuild=args.rebuild,
+        progress=True,
+        split_file=args.split_file,
     )
     try:
         result = prepare_vindr_cxr(args.vindr_root, args.output_dir, options, args.image_dir, args.sizes_csv)
-    except (VinDrInputError, ValueError) as error:
+    except (VinDrInputError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    if result.resumed or result.stale_removed:
+        print(
+            f"resumed: {result.resumed:,} images finished by an earlier run kept, {result.converted:,} converted now, "
+            f"{result.stale_removed:,} temporary files of a killed run removed"
+        )
     print(format_prepare_summary(result))
     if args.output_dir:
         print(
@@ -69,4 +96,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sna_det.cli import run_tool
+
+    run_tool(main)

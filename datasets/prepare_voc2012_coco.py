@@ -6,13 +6,12 @@
 Writes annotations/{train,val}.json (ImageSets/Segmentation, boxes and masks), with
 --detection-splits also annotations/detection_{train,val,trainval}.json (ImageSets/Main, boxes),
 a JPEGImages link and summary.json. Registered as voc_2012_coco_* (see datasets/README.md).
-The conversion itself is sna_det.data.voc2012_coco.
+The conversion itself is sna_det.data.voc_coco.
 """
 
 import argparse
-import sys
 
-from sna_det.data.voc2012_coco import DIFFICULT_POLICIES, VocInputError, convert_voc2012, format_problems
+from sna_det.data.voc_coco import DIFFICULT_POLICIES, convert_voc2012, run_conversion
 
 
 def main(argv=None) -> int:
@@ -27,25 +26,24 @@ def main(argv=None) -> int:
         help="difficult objects: ignored by evaluation and training (iscrowd=1, default), kept, or dropped",
     )
     parser.add_argument("--strict", action="store_true", help="stop at the first bad input instead of skipping it")
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="start over in --output-dir (needed when it was converted with other settings)",
+    )
     args = parser.parse_args(argv)
-    try:
-        summary = convert_voc2012(
-            args.voc_root,
-            args.output_dir,
-            detection_splits=args.detection_splits,
-            difficult=args.difficult,
-            strict=args.strict,
-            log=lambda line: print(line, flush=True),
-        )
-    except VocInputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    problems = format_problems(summary)
-    if problems:
-        print(problems)
-    print(f"summary: {args.output_dir}/summary.json")
-    return 0
+    return run_conversion(
+        convert_voc2012,
+        args.voc_root,
+        args.output_dir,
+        detection_splits=args.detection_splits,
+        difficult=args.difficult,
+        strict=args.strict,
+        rebuild=args.rebuild,
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sna_det.cli import run_tool
+
+    run_tool(main)

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from detectron2.config import CfgNode, get_cfg
+from detectron2.config import CfgNode
 from detectron2.layers import ShapeSpec
-from detectron2.modeling import build_backbone, build_model
+from detectron2.modeling import BACKBONE_REGISTRY, build_backbone, build_model
 from detectron2.utils.events import EventStorage
+from tabulate import tabulate
 from torch import nn
 
 from .benchmark import (
@@ -30,7 +31,7 @@ from .benchmark import (
     training_case,
     use_anchors_as_proposals,
 )
-from .config import add_sna_config
+from .engine.defaults import setup_cfg
 from .layers import ATTENTION_TYPES
 
 __all__ = [
@@ -43,19 +44,6 @@ __all__ = [
     "format_attention_table",
     "largest_affinity_gib",
 ]
-
-ATTENTION_BACKBONES = {
-    "build_resnet_backbone": "build_resnet_attention_backbone",
-    "build_resnet_sna_backbone": "build_resnet_attention_backbone",
-    "build_resnet_fpn_backbone": "build_resnet_attention_fpn_backbone",
-    "build_resnet_sna_fpn_backbone": "build_resnet_attention_fpn_backbone",
-    "build_retinanet_resnet_fpn_backbone": "build_retinanet_resnet_attention_fpn_backbone",
-    "build_retinanet_resnet_sna_fpn_backbone": "build_retinanet_resnet_attention_fpn_backbone",
-    "build_densenet_backbone": "build_densenet_attention_backbone",
-    "build_densenet_fpn_backbone": "build_densenet_attention_fpn_backbone",
-}
-"""A plain (or SNA) backbone builder -> its ``MODEL.ATTENTION`` counterpart."""
-
 
 PLACEMENTS = ("stem", "blocks", "stem+blocks")
 
@@ -80,14 +68,16 @@ def default_placement(
 
 
 def attention_variant_cfg(base: CfgNode, attn_type: str, stem: bool, stages: Sequence[str]) -> CfgNode:
-    """``base`` with its backbone switched to the attention builder and ``MODEL.ATTENTION`` set."""
+    """``base`` with ``MODEL.ATTENTION`` set; its backbone must place every type (a ``*_attention_*`` builder)."""
+    name = base.MODEL.BACKBONE.NAME
+    builder = BACKBONE_REGISTRY.get(name)
+    if not hasattr(builder, "attention_stages") or hasattr(builder, "attention_type"):
+        placing = sorted(
+            n for n, b in BACKBONE_REGISTRY if hasattr(b, "attention_stages") and not hasattr(b, "attention_type")
+        )
+        raise ValueError(f"MODEL.BACKBONE.NAME {name!r} does not place every attention type; use one of {placing}")
     cfg = base.clone()
     cfg.defrost()
-    name = cfg.MODEL.BACKBONE.NAME
-    if name not in ATTENTION_BACKBONES.values():
-        if name not in ATTENTION_BACKBONES:
-            raise ValueError(f"backbone {name!r} has no attention counterpart; known: {sorted(ATTENTION_BACKBONES)}")
-        cfg.MODEL.BACKBONE.NAME = ATTENTION_BACKBONES[name]
     cfg.MODEL.ATTENTION.TYPE = attn_type
     cfg.MODEL.ATTENTION.STEM = stem
     cfg.MODEL.ATTENTION.STAGES = list(stages)
@@ -170,7 +160,7 @@ def benchmark_attention(
     """Measure every attention type of ``types`` on the config's backbone or detector.
 
     Args:
-        config_file: any project config; its backbone is switched to the attention builder.
+        config_file: a project config whose backbone places MODEL.ATTENTION (a ``*_attention_*`` builder).
         kind: "detector" (inference of one image, training step on two, RPN proposals = anchors as
             in ``benchmark_sna``) or "backbone" (the bottom-up + FPN alone, a batch of two, the input
             padded to the backbone's size divisibility as the detector pads it).
@@ -186,12 +176,7 @@ def benchmark_attention(
     unknown = sorted(set(types) - set(ATTENTION_TYPES))
     if unknown:
         raise ValueError(f"unknown attention types {unknown}; known: {list(ATTENTION_TYPES)}")
-    base = get_cfg()
-    add_sna_config(base)
-    base.merge_from_file(str(config_file))
-    base.merge_from_list(list(opts))
-    base.MODEL.WEIGHTS = ""
-    base.MODEL.DEVICE = device
+    base = setup_cfg(config_file, [*opts, "MODEL.WEIGHTS", "", "MODEL.DEVICE", device], cpu_fallback=False)
     torch_device = torch.device(device)
 
     plain = _build(attention_variant_cfg(base, "none", False, []), kind, seed)
@@ -274,21 +259,25 @@ def format_attention_table(result: Dict[str, Any]) -> str:
         value = base[key] / v[key] if inverse else v[key] / base[key]
         return f" ({value:.{digits}f}×)"
 
-    lines = [
-        "| attention | where | params (M) | backbone GFLOPs | images/s | train step (ms) |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
+    rows = []
     for v in variants:
         where = ", ".join((["stem"] if v["stem"] else []) + v["stages"]) or "-"
         if v["skipped"]:
-            lines.append(f"| {v['attn_type']} | {where} | skipped: {v['skipped']} | | | |")
+            rows.append([v["attn_type"], where, f"skipped: {v['skipped']}", "", "", ""])
             continue
         params = f"{v['parameters'] / 1e6:.2f}"
         if base is not None and v is not base:
             params += f" ({(v['parameters'] - base['parameters']) / 1e6:+.2f})"
-        lines.append(
-            f"| {v['attn_type']} | {where} | {params} | {v['gflops']:.2f}{ratio(v, 'gflops', digits=3)} | "
-            f"{1e3 / v['inference_ms']:.2f}{ratio(v, 'inference_ms', inverse=True)} | "
-            f"{v['train_step_ms']:.0f}{ratio(v, 'train_step_ms')} |"
+        rows.append(
+            [
+                v["attn_type"],
+                where,
+                params,
+                f"{v['gflops']:.2f}{ratio(v, 'gflops', digits=3)}",
+                f"{1e3 / v['inference_ms']:.2f}{ratio(v, 'inference_ms', inverse=True)}",
+                f"{v['train_step_ms']:.0f}{ratio(v, 'train_step_ms')}",
+            ]
         )
-    return "\n".join(lines)
+    headers = ["attention", "where", "params (M)", "backbone GFLOPs", "images/s", "train step (ms)"]
+    align = ("left", "left", "right", "right", "right", "right")
+    return tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True, colalign=align)

@@ -41,6 +41,9 @@ __all__ = [
     "inference_case",
     "training_case",
     "machine_info",
+    "PRECISIONS",
+    "compile_backbone",
+    "benchmark_detector_grid",
 ]
 
 
@@ -146,7 +149,8 @@ def benchmark_block(
     The input is ReLU(N(0, 1)) noise of ``shape`` (B, C, H, W), non-negative like a stem's output.
     Forward runs on ``x`` without grad; forward+backward on a copy that requires grad.
 
-    Returns a JSON-ready dict: ``input_shape``, ``power_steps`` (2^squarings), ``floor`` and ``sna[weighting][mode]`` with ``forward_ms``,
+    Returns a JSON-ready dict: ``input_shape``, ``power_steps`` (2^squarings), ``floor`` and
+    ``sna[weighting][mode]`` with ``forward_ms``,
     ``forward_backward_ms`` and, for SNA, the ratios ``forward_x_floor`` and
     ``forward_backward_x_floor``; ``sna[weighting]["svd_over_power"]`` holds the svd/power ratios.
     """
@@ -194,17 +198,11 @@ def benchmark_block(
 
 def build_detector(config_file: str | Path, device: str, seed: int = 0) -> nn.Module:
     """A detectron2 model from an sna_det config, randomly initialised from ``seed``, no weights loaded."""
-    from detectron2.config import get_cfg
     from detectron2.modeling import build_model
 
-    from .config import add_sna_config
+    from .engine.defaults import setup_cfg
 
-    cfg = get_cfg()
-    add_sna_config(cfg)
-    cfg.merge_from_file(str(config_file))
-    cfg.MODEL.WEIGHTS = ""
-    cfg.MODEL.DEVICE = device
-    cfg.freeze()
+    cfg = setup_cfg(config_file, ["MODEL.WEIGHTS", "", "MODEL.DEVICE", device], cpu_fallback=False)
     torch.manual_seed(seed)
     return build_model(cfg)
 
@@ -272,25 +270,38 @@ def synthetic_training_batch(
     return batch
 
 
-def inference_case(name: str, model: nn.Module, inputs: Any, seed: int) -> Case:
-    """``model(inputs)`` under no_grad (the model in eval mode), torch seeded before each run."""
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def inference_case(
+    name: str, model: nn.Module, inputs: Any, seed: int, autocast_dtype: torch.dtype | None = None
+) -> Case:
+    """``model(inputs)`` under no_grad (the model in eval mode), torch seeded before each run;
+    under autocast to ``autocast_dtype`` if given (on the device of the model's parameters)."""
+    device = next(model.parameters()).device
 
     def run() -> None:
-        with torch.no_grad():
+        with torch.no_grad(), _autocast(device, autocast_dtype):
             model(inputs)
 
     return Case(name, run, prepare=lambda: torch.manual_seed(seed))
 
 
-def training_case(name: str, model: nn.Module, batch: Any, seed: int) -> Case:
-    """Forward and backward of ``model(batch)``: the sum of its losses (a dict) or of its outputs' means."""
+def training_case(
+    name: str, model: nn.Module, batch: Any, seed: int, autocast_dtype: torch.dtype | None = None
+) -> Case:
+    """Forward and backward of ``model(batch)``: the sum of its losses (a dict) or of its outputs' means;
+    the forward under autocast to ``autocast_dtype`` if given."""
+    device = next(model.parameters()).device
 
     def prepare() -> None:
         model.zero_grad(set_to_none=True)
         torch.manual_seed(seed)  # the same proposal sampling in the ROI heads for both models
 
     def run() -> None:
-        outputs = model(batch)
+        with _autocast(device, autocast_dtype):
+            outputs = model(batch)
         sum(v if v.dim() == 0 else v.float().mean() for v in outputs.values()).backward()
 
     return Case(name, run, prepare=prepare)
@@ -319,8 +330,11 @@ def benchmark_detectors(
     repeats: int,
     warmup: int,
     seed: int = 0,
+    inference_images: int = 1,
+    autocast_dtype: torch.dtype | None = None,
 ) -> dict[str, Any]:
-    """Inference (one image, eval, no_grad) and training-step (two images, forward+backward) times.
+    """Inference (``inference_images`` images, eval, no_grad) and training-step (two images,
+    forward+backward) times, under autocast to ``autocast_dtype`` if given.
 
     Baseline and SNA are interleaved; torch is seeded before every step. Returns a JSON-ready
     dict with ``inference`` and ``train_step``, each with the medians ``baseline_ms``, ``sna_ms``,
@@ -330,18 +344,21 @@ def benchmark_detectors(
     from detectron2.utils.events import EventStorage
 
     models = {"baseline": baseline, "sna": sna}
-    image = synthetic_training_batch(height, width, device, num_images=1, seed=seed)[0]
-    inference_inputs = [{key: image[key] for key in ("image", "height", "width")}]
+    images = synthetic_training_batch(height, width, device, num_images=inference_images, seed=seed)
+    inference_inputs = [{key: image[key] for key in ("image", "height", "width")} for image in images]
     batch = synthetic_training_batch(height, width, device, num_images=2, seed=seed + 1)
 
     for model in models.values():
         model.eval()
-    cases = [inference_case(f"{name}/inference", model, inference_inputs, seed) for name, model in models.items()]
+    cases = [
+        inference_case(f"{name}/inference", model, inference_inputs, seed, autocast_dtype)
+        for name, model in models.items()
+    ]
     inference = interleaved_samples_ms(cases, device, repeats=repeats, warmup=warmup)
 
     for model in models.values():
         model.train()
-    cases = [training_case(f"{name}/train_step", model, batch, seed) for name, model in models.items()]
+    cases = [training_case(f"{name}/train_step", model, batch, seed, autocast_dtype) for name, model in models.items()]
     with EventStorage(0):
         train = interleaved_samples_ms(cases, device, repeats=repeats, warmup=warmup)
     for model in models.values():
@@ -380,3 +397,51 @@ def machine_info(device: torch.device) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
+
+
+# --- detector pairs on an accelerator -----------------------------------------------------------
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+"""Precision name -> autocast dtype (None: plain float32)."""
+
+
+def compile_backbone(model: nn.Module) -> nn.Module:
+    """``model.backbone`` replaced by ``torch.compile`` of it, in place (the backbone, where SNA is, has
+    static shapes for a fixed input size; the ROI heads' data-dependent shapes are left eager)."""
+    model.backbone = torch.compile(model.backbone)
+    return model
+
+
+def benchmark_detector_grid(
+    pairs: Mapping[str, tuple[str | Path, str | Path]],
+    height: int,
+    width: int,
+    device: torch.device,
+    *,
+    precisions: Sequence[str] = ("fp32", "bf16"),
+    compiled: Sequence[bool] = (False, True),
+    inference_images: int = 2,
+    repeats: int,
+    warmup: int,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """:func:`benchmark_detectors` for every (baseline, SNA) config pair, precision and compilation.
+
+    Returns ``{pair label: {"<eager|compiled> <precision>": benchmark_detectors' dict}}``. Eager runs
+    come first: compiling replaces each model's backbone (:func:`compile_backbone`).
+    """
+    results: dict[str, Any] = {}
+    for label, (baseline_config, sna_config) in pairs.items():
+        baseline, sna = build_detector_pair(baseline_config, sna_config, str(device), seed)
+        results[label] = {}
+        for compile_it in sorted(set(compiled)):
+            if compile_it:
+                compile_backbone(baseline)
+                compile_backbone(sna)
+            for precision in precisions:
+                key = f"{'compiled' if compile_it else 'eager'} {precision}"
+                results[label][key] = benchmark_detectors(
+                    baseline, sna, height, width, device, repeats=repeats, warmup=max(warmup, compile_it),
+                    seed=seed, inference_images=inference_images, autocast_dtype=PRECISIONS[precision],
+                )  # fmt: skip
+    return results

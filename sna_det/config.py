@@ -1,17 +1,28 @@
-"""The project's config keys: ``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET`` and ``DATASETS.ROOTS``."""
+"""The project's config keys (``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET``, ``DATASETS.ROOTS``,
+``DATASETS.REGISTER``, ``SOLVER.OPTIMIZER``) and the check of their values."""
+
+from __future__ import annotations
 
 from detectron2.config import CfgNode as CN
 
+from .cli import CommandError
+
+__all__ = ["ConfigError", "add_sna_config", "validate_config"]
+
+_MOVED_TO_ATTENTION = "placement of every attention type is MODEL.ATTENTION: also write MODEL.ATTENTION.TYPE sna"
+_FIXED_SQUARINGS = "SNA's power iteration has no stopping test: 2^SQUARINGS steps (default 8 = 256) on every input"
+
+
+class ConfigError(CommandError, ValueError):
+    """A config key or value the project cannot use; the message names the key and what it accepts."""
+
 
 def add_sna_config(cfg: CN) -> None:
-    """Add the project's keys (``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET``, ``DATASETS.ROOTS``), in place."""
+    """Add the project's keys (``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET``, ``DATASETS.ROOTS``,
+    ``SOLVER.OPTIMIZER``), in place."""
     _C = cfg
+    # SNA's own options; where SNA goes is MODEL.ATTENTION (TYPE "sna", STEM, STAGES), as for every type.
     _C.MODEL.SNA = CN()
-    # SNA on the stem's output, before res2 (the paper's placement on every dataset).
-    _C.MODEL.SNA.STEM = True
-    # Residual stages whose blocks get SNA on the residual branch, after its last conv + norm and
-    # before the addition; any of "res2", "res3", "res4", "res5" (the paper does all four on VinDr-CXR).
-    _C.MODEL.SNA.STAGES = []
     # Number of singular terms in the attention map: 1 in the paper (its Fig. 4 ablates more).
     _C.MODEL.SNA.RANK = 1
     # "power": batched power iteration (the paper's Algorithm 1); "svd": exact torch.linalg.svd, the
@@ -25,19 +36,25 @@ def add_sna_config(cfg: CN) -> None:
     # "softmax_mean1": features times H*W*softmax(map), which averages 1 (the default, chosen on
     # the demo data, see README); "softmax": times softmax(map) itself, as written in the paper.
     _C.MODEL.SNA.WEIGHTING = "softmax_mean1"
-    # Power-iteration diagnostics while training (tools/train_net.py): every N iterations, the
-    # iterations to converge and sigma1/sigma2 of each SNA block's channel-mean map are logged to
+    # Power-iteration diagnostics while training (tools/train_net.py): every N iterations, the error
+    # of the rank-one map against the SVD's and sigma1/sigma2 of each SNA block's channel-mean map are logged to
     # EventStorage (metrics.json, TensorBoard) and <OUTPUT_DIR>/power_iteration.jsonl; 0 = off.
     _C.MODEL.SNA.DIAGNOSTICS_PERIOD = 0
+    # Which SNA the "sna" attention type builds: "paper" (the block the paper describes,
+    # sna_det/layers/spectral_norm_attention.py, with the keys above) or "authors_code" (what the
+    # authors' public code computes, sna_det/layers/sna_authors_code.py: channel max, one matrix per
+    # mini-batch, 10 power steps from a seeded random start, x + A; RANK/MODE/SQUARINGS/WEIGHTING
+    # do not apply). An ablation, to train what their Table 4 run used (README, "Table 4 as measured").
+    _C.MODEL.SNA.VARIANT = "paper"
 
     # Checkpoints (MODEL.WEIGHTS, --resume) are loaded without running code from the file (torch's
     # weights_only; an allowlist for model-zoo .pkl files); True also loads files that need code:
     # only for files you trust.
     _C.MODEL.ALLOW_UNSAFE_WEIGHTS = False
 
-    # Attention blocks of any type for the *_attention_* backbones (build_resnet_attention_fpn_backbone,
-    # build_densenet_attention_fpn_backbone, ...), placed by the same mechanism as SNA. The *_sna_*
-    # backbones keep reading MODEL.SNA.STEM / STAGES (type "sna"); both take SNA's options from MODEL.SNA.
+    # Where attention goes, for every type, read by the *_attention_* backbones
+    # (build_resnet_attention_fpn_backbone, build_densenet_attention_fpn_backbone, ...; see
+    # sna_det/modeling/backbone/attention_backbones.py). SNA's options are in MODEL.SNA.
     _C.MODEL.ATTENTION = CN()
     # One of "none", "sna", "se", "eca", "nonlocal", "cbam", "gc" (sna_det/layers/attention_factory.py).
     _C.MODEL.ATTENTION.TYPE = "none"
@@ -72,3 +89,81 @@ def add_sna_config(cfg: CN) -> None:
     _C.DATASETS.ROOTS.VOC_2012_COCO = ""
     # vindr_cxr_{train,val,test}: the --output-dir of datasets/prepare_vindr_cxr.py.
     _C.DATASETS.ROOTS.VINDR_CXR = ""
+    # Your own COCO-format datasets by name, registered by tools/train_net.py (sna_det/data/datasets/own_coco.py):
+    # my_train: {JSON: "data/train.json", IMAGES: "data/images"}, optionally EVALUATOR: "per_class_ap"
+    # (default "coco") and EVAL_IOU (its IoU threshold, default 0.5). Then DATASETS.TRAIN: ("my_train",).
+    _C.DATASETS.REGISTER = CN(new_allowed=True)
+
+    # The optimizer (sna_det/solver/build.py, through Trainer.build_optimizer in tools/train_net.py):
+    # "SGD" (detectron2's, with SOLVER.MOMENTUM / NESTEROV), "ADAM" (torch.optim.Adam, weight decay as
+    # L2 in the gradient) or "ADAMW" (decoupled weight decay). BASE_LR, WEIGHT_DECAY(_NORM/_BIAS),
+    # BIAS_LR_FACTOR and CLIP_GRADIENTS apply to all three.
+    _C.SOLVER.OPTIMIZER = "SGD"
+    # Adam / AdamW only: the moving-average coefficients and the denominator's epsilon (torch's defaults).
+    _C.SOLVER.BETAS = (0.9, 0.999)
+    _C.SOLVER.EPS = 1e-8
+
+    # The keys of SNA's placement before MODEL.ATTENTION was the one surface: a config that still sets
+    # them stops at the merge with one line naming the key to write instead.
+    for key in ("STEM", "STAGES"):
+        _C.register_renamed_key(f"MODEL.SNA.{key}", f"MODEL.ATTENTION.{key}", _MOVED_TO_ATTENTION)
+    # The stopping test's keys before the power iteration became a fixed number of squarings.
+    for key in ("MAX_ITERS", "TOL"):
+        _C.register_renamed_key(f"MODEL.SNA.{key}", "MODEL.SNA.SQUARINGS", _FIXED_SQUARINGS)
+
+
+def _allowed(key: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} {value!r} is not one of {list(allowed)}")
+
+
+def _at_least(key: str, value, minimum) -> None:
+    if not value >= minimum:
+        raise ConfigError(f"{key} {value!r} must be >= {minimum}")
+
+
+def validate_config(cfg: CN) -> None:
+    """Raise ``ConfigError`` naming the first ``MODEL.SNA`` / ``MODEL.ATTENTION`` value that cannot work.
+
+    Checked right after merging (before anything is built or logged): SNA's options, the attention
+    type and its options, that the backbone (``MODEL.BACKBONE.NAME``, registered) places attention
+    when a type is set, and that the stages are ones its family has.
+    """
+    from detectron2.modeling import BACKBONE_REGISTRY
+
+    from .layers import ATTENTION_TYPES, MODES, WEIGHTINGS
+    from .solver import OPTIMIZERS
+
+    sna, attention = cfg.MODEL.SNA, cfg.MODEL.ATTENTION
+    _allowed("MODEL.SNA.MODE", sna.MODE, MODES)
+    _allowed("MODEL.SNA.WEIGHTING", sna.WEIGHTING, WEIGHTINGS)
+    _at_least("MODEL.SNA.RANK", sna.RANK, 1)
+    _at_least("MODEL.SNA.SQUARINGS", sna.SQUARINGS, 0)
+    _at_least("MODEL.SNA.DIAGNOSTICS_PERIOD", sna.DIAGNOSTICS_PERIOD, 0)
+    _allowed("MODEL.SNA.VARIANT", sna.VARIANT, ("paper", "authors_code"))
+    _allowed("SOLVER.OPTIMIZER", cfg.SOLVER.OPTIMIZER.upper(), OPTIMIZERS)
+    _allowed("MODEL.ATTENTION.TYPE", attention.TYPE, ATTENTION_TYPES)
+    _allowed("MODEL.ATTENTION.GC.FUSION", attention.GC.FUSION, ("add", "scale"))
+
+    name = cfg.MODEL.BACKBONE.NAME
+    if name not in BACKBONE_REGISTRY:
+        registered = sorted(dict(BACKBONE_REGISTRY))
+        raise ConfigError(f"MODEL.BACKBONE.NAME {name!r} is not registered; registered: {registered}")
+    builder = BACKBONE_REGISTRY.get(name)
+    stages = getattr(builder, "attention_stages", None)
+    if stages is None:
+        if attention.TYPE != "none":
+            placing = sorted(n for n, b in BACKBONE_REGISTRY if hasattr(b, "attention_stages"))
+            raise ConfigError(
+                f"MODEL.ATTENTION.TYPE {attention.TYPE!r} needs a backbone that places attention, and "
+                f"MODEL.BACKBONE.NAME {name!r} does not; one of {placing}"
+            )
+        return
+    unknown = [stage for stage in attention.STAGES if stage not in stages]
+    if unknown:
+        raise ConfigError(f"MODEL.ATTENTION.STAGES {unknown} are not stages of {name!r}: it has {list(stages)}")
+    preset = getattr(builder, "attention_type", None)
+    if preset is not None and attention.TYPE not in ("none", preset):
+        raise ConfigError(
+            f"MODEL.BACKBONE.NAME {name!r} places {preset!r} only, not MODEL.ATTENTION.TYPE {attention.TYPE!r}"
+        )

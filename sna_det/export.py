@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import pydicom
 import torch
-from detectron2.config import CfgNode, get_cfg
+from detectron2.config import CfgNode
 from detectron2.data import transforms as T
 from detectron2.data.detection_utils import read_image
 from detectron2.export import TracingAdapter
@@ -32,9 +31,8 @@ from detectron2.modeling import GeneralizedRCNN, build_model
 from detectron2.structures import Instances
 from torch import Tensor, nn
 
-from .config import add_sna_config
 from .data.demo_dataset import render_demo_image
-from .data.vindr_cxr.dicom import read_dicom_uint8
+from .data.dicom import read_dicom_uint8
 from .engine import SafeCheckpointer
 
 __all__ = [
@@ -43,7 +41,6 @@ __all__ = [
     "DetectionDifference",
     "ExportedModel",
     "build_eager_model",
-    "export_config",
     "compare_detections",
     "default_sample_image",
     "detect",
@@ -63,25 +60,6 @@ MODULES = ("detector", "backbone")
 
 ONNX_OPSET = 17
 FILE_NAMES = {"torchscript": "model.ts", "onnx": "model.onnx"}
-
-
-def export_config(config_file: str, opts: Sequence[str] = ()) -> CfgNode:
-    """The frozen config of ``config_file`` with the project's keys and ``opts`` (KEY VALUE pairs), on the
-    CPU (a traced TorchScript model runs on CUDA after ``.to("cuda")``).
-
-    Raises ValueError naming the file for a missing file or a key or value yacs refuses."""
-    if not os.path.isfile(config_file):
-        raise ValueError(f"{config_file}: no such config file")
-    cfg = get_cfg()
-    add_sna_config(cfg)
-    try:
-        cfg.merge_from_file(config_file)
-        cfg.merge_from_list(list(opts))
-    except (KeyError, ValueError, AssertionError) as error:  # yacs: unknown key, bad value, odd KEY VALUE list
-        raise ValueError(f"{config_file}: {error}") from None
-    cfg.MODEL.DEVICE = "cpu"
-    cfg.freeze()
-    return cfg
 
 
 def build_eager_model(cfg: CfgNode) -> nn.Module:
@@ -109,7 +87,7 @@ def read_input_image(path: str | os.PathLike, input_format: str) -> np.ndarray:
         if str(path).lower().endswith(".dcm"):
             return np.repeat(read_dicom_uint8(path)[:, :, None], 3, axis=2)
         return read_image(str(path), format=input_format)
-    except (OSError, ValueError, SyntaxError, pydicom.errors.InvalidDicomError) as error:  # PIL's, pydicom's
+    except (OSError, ValueError, SyntaxError) as error:  # PIL's; DicomReadError is a ValueError
         raise ValueError(f"{path}: cannot read the image ({error})") from None
 
 

@@ -22,8 +22,20 @@ from torch.utils._python_dispatch import TorchDispatchMode
 __all__ = ["METADATA_OPS", "OpCount", "count_dispatched_ops"]
 
 METADATA_OPS = frozenset(
-    {"detach", "alias", "lift_fresh", "device", "sym_size", "sym_stride", "sym_numel", "is_contiguous",
-     "dim", "numel", "size", "stride"}  # fmt: skip
+    {
+        "detach",
+        "alias",
+        "lift_fresh",
+        "device",
+        "sym_size",
+        "sym_stride",
+        "sym_numel",
+        "is_contiguous",
+        "dim",
+        "numel",
+        "size",
+        "stride",
+    }  # fmt: skip
 )
 """aten operations that only read or relabel metadata: never a kernel launch, not counted."""
 
@@ -56,20 +68,16 @@ def count_dispatched_ops(
     device: str = "cuda",
     dtype: torch.dtype = torch.float32,
     requires_grad: bool = False,
-    autocast_dtype: torch.dtype | None = None,
 ) -> OpCount:
     """Operations ``module`` dispatches on one forward of a (``input_shape``) input on ``device``.
 
     Views and metadata queries (``METADATA_OPS``) are not counted. ``requires_grad=True`` records
-    the autograd graph as training does (the forward's count; backward is not run);
-    ``autocast_dtype`` runs the forward under autocast of that dtype. The module must have no
-    parameters or buffers on another device than ``device`` (SNA has none).
+    the autograd graph as training does (the forward's count; backward is not run). The module
+    must have no parameters or buffers on another device than ``device`` (SNA has none).
     """
     count = OpCount()
     with FakeTensorMode(allow_non_fake_inputs=True):
         x = torch.randn(*input_shape, device=device, dtype=dtype, requires_grad=requires_grad)
-        with torch.autocast(torch.device(device).type, dtype=autocast_dtype or torch.float16,
-                            enabled=autocast_dtype is not None):  # fmt: skip
-            with torch.set_grad_enabled(requires_grad), _CountingMode(count):
-                module(x)
+        with torch.set_grad_enabled(requires_grad), _CountingMode(count):
+            module(x)
     return count

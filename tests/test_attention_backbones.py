@@ -172,12 +172,14 @@ def test_densenet_matches_torchvision_and_builds_only_what_it_returns():
     assert n_params(reference.features) == n_params(model)
 
 
-def test_sna_backbones_and_attention_backbones_agree():
-    """build_resnet_sna_fpn_backbone (MODEL.SNA placement) = build_resnet_attention_fpn_backbone with TYPE sna."""
+def test_sna_preset_and_attention_backbone_agree():
+    """build_resnet_sna_fpn_backbone (nothing placed: the preset's stem) = build_resnet_attention_fpn_backbone
+    with TYPE sna after the stem."""
     cfg_sna = backbone_cfg("R18")
-    cfg_sna.MODEL.BACKBONE.NAME = "build_resnet_sna_backbone"
-    cfg_sna.MODEL.SNA.STEM, cfg_sna.MODEL.SNA.STAGES = True, ["res3"]
-    cfg_attn = backbone_cfg("R18", "sna", stem=True, stages=["res3"])
+    cfg_sna.MODEL.BACKBONE.NAME = "build_resnet_sna_fpn_backbone"
+    cfg_attn = backbone_cfg("R18", "sna", stem=True)
+    cfg_attn.MODEL.BACKBONE.NAME = "build_resnet_attention_fpn_backbone"
+    cfg_sna.MODEL.FPN.IN_FEATURES = cfg_attn.MODEL.FPN.IN_FEATURES = STAGES["R18"]
     torch.manual_seed(0)
     a = build(cfg_sna).eval()
     b = build(cfg_attn).eval()
@@ -185,9 +187,8 @@ def test_sna_backbones_and_attention_backbones_agree():
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert all(torch.equal(a(x)[k], b(x)[k]) for k in a(x))
-    assert [n for n, m in a.named_modules() if isinstance(m, SpectralNormAttention)] == [
-        n for n, m in b.named_modules() if isinstance(m, SpectralNormAttention)
-    ]
+    assert [n for n, m in a.named_modules() if isinstance(m, SpectralNormAttention)] == ["bottom_up.stem.attn"]
+    assert [n for n, m in b.named_modules() if isinstance(m, SpectralNormAttention)] == ["bottom_up.stem.attn"]
 
 
 def test_options_reach_the_blocks():

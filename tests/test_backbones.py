@@ -1,4 +1,5 @@
-"""SNA backbones: registration, placement, and checkpoint compatibility with detectron2's own."""
+"""SNA in the attention backbones: placement, the build_resnet_sna_fpn_backbone preset, and checkpoint
+compatibility with detectron2's own backbones."""
 
 import pytest
 import torch
@@ -9,7 +10,7 @@ from detectron2.modeling import BACKBONE_REGISTRY, build_backbone
 from sna_det import SpectralNormAttention, add_sna_config
 
 
-def backbone_cfg(name: str, depth: int, stem: bool = True, stages=()):
+def backbone_cfg(name: str, depth: int, stem: bool = True, stages=(), attn_type: str = "sna"):
     cfg = get_cfg()
     add_sna_config(cfg)
     cfg.MODEL.BACKBONE.NAME = name
@@ -20,15 +21,17 @@ def backbone_cfg(name: str, depth: int, stem: bool = True, stages=()):
     cfg.MODEL.BACKBONE.FREEZE_AT = 0
     cfg.MODEL.FPN.IN_FEATURES = ["res2", "res3", "res4", "res5"]
     cfg.MODEL.FPN.OUT_CHANNELS = 32
-    cfg.MODEL.SNA.STEM = stem
-    cfg.MODEL.SNA.STAGES = list(stages)
+    cfg.MODEL.ATTENTION.TYPE = attn_type
+    cfg.MODEL.ATTENTION.STEM = stem
+    cfg.MODEL.ATTENTION.STAGES = list(stages)
     return cfg
 
 
-VANILLA = {
-    "build_resnet_sna_backbone": "build_resnet_backbone",
+VANILLA = {  # one builder per family -> detectron2's own builder of that family
+    "build_resnet_attention_backbone": "build_resnet_backbone",
+    "build_resnet_attention_fpn_backbone": "build_resnet_fpn_backbone",
+    "build_retinanet_resnet_attention_fpn_backbone": "build_retinanet_resnet_fpn_backbone",
     "build_resnet_sna_fpn_backbone": "build_resnet_fpn_backbone",
-    "build_retinanet_resnet_sna_fpn_backbone": "build_retinanet_resnet_fpn_backbone",
 }
 
 
@@ -39,6 +42,32 @@ def sna_modules(model):
 def test_builders_are_registered():
     for name in VANILLA:
         assert BACKBONE_REGISTRY.get(name) is not None
+    registered = {name for name, _ in BACKBONE_REGISTRY}
+    assert not {"build_resnet_sna_backbone", "build_retinanet_resnet_sna_fpn_backbone"} & registered
+
+
+@pytest.mark.parametrize("name", [n for n in VANILLA if n != "build_resnet_sna_fpn_backbone"])
+def test_type_none_is_detectron2s_own_backbone(name):
+    torch.manual_seed(0)
+    ours = build_backbone(backbone_cfg(name, 18, stem=True, stages=["res2"], attn_type="none"), ShapeSpec(channels=3))
+    torch.manual_seed(0)
+    theirs = build_backbone(backbone_cfg(VANILLA[name], 18), ShapeSpec(channels=3))
+    assert repr(ours) == repr(theirs)
+    x = torch.randn(1, 3, 64, 64)
+    ours.eval(), theirs.eval()
+    with torch.no_grad():
+        assert all(torch.equal(ours(x)[k], theirs(x)[k]) for k in theirs(x))
+
+
+def test_sna_preset_places_sna_after_the_stem_unless_the_config_places_it():
+    preset = "build_resnet_sna_fpn_backbone"
+    default = backbone_cfg(preset, 18, stem=False, stages=(), attn_type="none")
+    assert sna_modules(build_backbone(default, ShapeSpec(channels=3))) == ["bottom_up.stem.attn"]
+    stages_only = backbone_cfg(preset, 18, stem=False, stages=["res5"], attn_type="sna")
+    placed = sna_modules(build_backbone(stages_only, ShapeSpec(channels=3)))
+    assert placed == ["bottom_up.res5.0.attn", "bottom_up.res5.1.attn"]
+    with pytest.raises(ValueError, match="places 'sna' only, not MODEL.ATTENTION.TYPE 'se'"):
+        build_backbone(backbone_cfg(preset, 18, attn_type="se"), ShapeSpec(channels=3))
 
 
 @pytest.mark.parametrize("depth", [18, 34, 50, 101])
@@ -47,6 +76,7 @@ def test_vanilla_checkpoint_loads_into_sna_backbone(sna_name, depth):
     stages = ["res2", "res3", "res4", "res5"]
     sna = build_backbone(backbone_cfg(sna_name, depth, stem=True, stages=stages), ShapeSpec(channels=3))
     vanilla = build_backbone(backbone_cfg(VANILLA[sna_name], depth), ShapeSpec(channels=3))
+    assert len(sna_modules(sna)) == 1 + {18: 8, 34: 16, 50: 16, 101: 33}[depth]
     assert sum(p.numel() for p in sna.parameters()) == sum(p.numel() for p in vanilla.parameters())
     assert list(sna.state_dict()) == list(vanilla.state_dict())
     missing, unexpected = sna.load_state_dict(vanilla.state_dict(), strict=True)
@@ -54,7 +84,7 @@ def test_vanilla_checkpoint_loads_into_sna_backbone(sna_name, depth):
 
 
 def test_placement_stem_and_every_block_of_chosen_stages():
-    cfg = backbone_cfg("build_resnet_sna_fpn_backbone", 18, stem=True, stages=["res3", "res5"])
+    cfg = backbone_cfg("build_resnet_attention_fpn_backbone", 18, stem=True, stages=["res3", "res5"])
     names = sna_modules(build_backbone(cfg, ShapeSpec(channels=3)))
     assert names == [
         "bottom_up.stem.attn",
@@ -63,12 +93,12 @@ def test_placement_stem_and_every_block_of_chosen_stages():
         "bottom_up.res5.0.attn",
         "bottom_up.res5.1.attn",
     ]
-    cfg = backbone_cfg("build_resnet_sna_backbone", 50, stem=False, stages=["res2"])
+    cfg = backbone_cfg("build_resnet_attention_backbone", 50, stem=False, stages=["res2"])
     assert sna_modules(build_backbone(cfg, ShapeSpec(channels=3))) == ["res2.0.attn", "res2.1.attn", "res2.2.attn"]
 
 
 def test_stem_sna_applies_to_the_stem_output():
-    cfg = backbone_cfg("build_resnet_sna_backbone", 18, stem=True)
+    cfg = backbone_cfg("build_resnet_attention_backbone", 18, stem=True)
     sna = build_backbone(cfg, ShapeSpec(channels=3)).eval()
     vanilla = build_backbone(backbone_cfg("build_resnet_backbone", 18), ShapeSpec(channels=3)).eval()
     vanilla.load_state_dict(sna.state_dict())
@@ -81,7 +111,7 @@ def test_stem_sna_applies_to_the_stem_output():
 
 @pytest.mark.parametrize("depth,branch_end", [(18, "conv2"), (50, "conv3")])
 def test_block_sna_sits_on_the_residual_branch_before_the_addition(depth, branch_end):
-    cfg = backbone_cfg("build_resnet_sna_backbone", depth, stem=False, stages=["res3"])
+    cfg = backbone_cfg("build_resnet_attention_backbone", depth, stem=False, stages=["res3"])
     sna = build_backbone(cfg, ShapeSpec(channels=3)).eval()
     vanilla = build_backbone(backbone_cfg("build_resnet_backbone", depth), ShapeSpec(channels=3)).eval()
     vanilla.load_state_dict(sna.state_dict())
@@ -97,13 +127,13 @@ def test_block_sna_sits_on_the_residual_branch_before_the_addition(depth, branch
 
 
 def test_unknown_stage_is_rejected_with_the_stage_names():
-    cfg = backbone_cfg("build_resnet_sna_backbone", 18, stages=["res6"])
+    cfg = backbone_cfg("build_resnet_attention_backbone", 18, stages=["res6"])
     with pytest.raises(ValueError, match="res6"):
         build_backbone(cfg, ShapeSpec(channels=3))
 
 
 def test_sna_options_reach_every_block():
-    cfg = backbone_cfg("build_resnet_sna_fpn_backbone", 18, stem=True, stages=["res4"])
+    cfg = backbone_cfg("build_resnet_attention_fpn_backbone", 18, stem=True, stages=["res4"])
     cfg.MODEL.SNA.RANK, cfg.MODEL.SNA.MODE, cfg.MODEL.SNA.SQUARINGS = 2, "svd", 7
     cfg.MODEL.SNA.WEIGHTING = "softmax"
     model = build_backbone(cfg, ShapeSpec(channels=3))

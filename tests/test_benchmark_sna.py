@@ -42,7 +42,7 @@ def quick_run(tmp_path_factory):
 
 def test_quick_json_has_every_measurement(quick_run):
     _, results = quick_run
-    assert set(results) == {"command", "machine", "settings", "block", "model"}
+    assert set(results) == {"command", "machine", "settings", "ops", "candidates", "block", "model"}
     assert results["machine"]["threads"] >= 1 and results["machine"]["device"] == "cpu"
     assert results["settings"]["quick"] is True
 
@@ -79,6 +79,41 @@ def test_quick_prints_markdown_tables(quick_run):
     assert "| memory floor |" in stdout and "| SNA softmax_mean1, svd |" in stdout
     assert "| inference, 1 image |" in stdout
     assert "SNA block forward per image:" in stdout
+    assert "## Operations per SNA forward on CUDA" in stdout and "## Ways to compute the map" in stdout
+    assert stdout.count("Target:") == 4
+
+
+def test_quick_json_op_counts_and_candidates(quick_run):
+    _, results = quick_run
+    power = results["ops"]["power"]
+    assert len(power) == 8  # 2 shapes x inference/training x fp32/bf16
+    # a fixed computation: the same operations whatever the input size or phase
+    assert len({count for key, count in power.items() if key.endswith("fp32")}) == 1
+    candidates = results["candidates"]["candidates"]
+    default = candidates["squaring k=8 (256 steps, the default)"]
+    assert default["ops"] == power
+    for name, candidate in candidates.items():
+        assert set(candidate["errors"]) == {"1.05", "1.2", "1.5", "4.0"}, name
+    # more squarings, smaller error where the gap is small; the stopping test is the least accurate
+    assert default["errors"]["1.05"]["rank_one"] < candidates["squaring k=6 (64 steps)"]["errors"]["1.05"]["rank_one"]
+    algorithm1 = candidates["algorithm1 (tol 1e-4, <= 20 steps)"]
+    assert algorithm1["errors"]["1.2"]["rank_one"] > 10 * default["errors"]["1.2"]["rank_one"]
+
+
+def test_detector_grid_quick(tmp_path):
+    output = tmp_path / "grid.json"
+    proc = subprocess.run(
+        [sys.executable, str(TOOL), "--quick", "--threads", "1", "--parts", "detectors", "--grid-size", "64",
+         "--output", str(output)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    grid = json.loads(output.read_text())["detectors"]
+    assert len(grid) == 2 and all(set(runs) == {"eager fp32"} for runs in grid.values())
+    for runs in grid.values():
+        for step in ("inference", "train_step"):
+            assert runs["eager fp32"][step]["sna_ms"] > 0 and runs["eager fp32"][step]["baseline_ms"] > 0
+    assert proc.stdout.count("Goal for") == 2
 
 
 def test_stem_output_shape_of_coco_input():

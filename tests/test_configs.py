@@ -1,34 +1,52 @@
-"""Every config of the project builds a model that trains a step and infers on a tiny image."""
+"""Every config of the project builds a model that trains a step and infers on a tiny image; the
+configs follow one scheme (a baseline is the _BASE_ of its treatments, which set MODEL.ATTENTION only)."""
 
 from pathlib import Path
 
 import pytest
 import torch
-from detectron2.config import get_cfg
+import yaml
 from detectron2.modeling import build_model
 from detectron2.structures import BitMasks, Boxes, Instances
 from detectron2.utils.events import EventStorage
 from timm.layers import get_attn
 
-from sna_det import SpectralNormAttention, add_sna_config
-from sna_det.layers import TIMM_ATTENTION
+from sna_det import SpectralNormAttention
+from sna_det.engine import setup_cfg
+from sna_det.layers import TIMM_ATTENTION, SpectralNormAttentionAuthorsCode
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 CONFIGS = sorted(CONFIG_DIR.rglob("*.yaml"))
-ATTENTION_CLASSES = {"sna": SpectralNormAttention, **{t: get_attn(name) for t, name in TIMM_ATTENTION.items()}}
+ATTENTION_CLASSES = {
+    "sna": (SpectralNormAttention, SpectralNormAttentionAuthorsCode),
+    **{t: get_attn(name) for t, name in TIMM_ATTENTION.items()},
+}
+FOLDERS = {
+    "COCO-Detection",
+    "COCO-InstanceSegmentation",
+    "VOC-Detection",
+    "VOC-InstanceSegmentation",
+    "VinDr-CXR",
+    "demo",
+}
+ALIASES = {"vincxr_faster_sna.yaml": "VinDr-CXR/faster_rcnn_R_18_FPN_sna.yaml"}
+"""Paths README users type, kept as one-line configs over the file they name."""
 
 
 def load_cfg(path: Path):
-    cfg = get_cfg()
-    add_sna_config(cfg)
-    cfg.merge_from_file(str(path))
-    cfg.MODEL.WEIGHTS = ""
-    cfg.MODEL.DEVICE = "cpu"
     # fewer proposals and sampled RoIs: the same architecture, a fraction of the CPU time
-    cfg.MODEL.RPN.PRE_NMS_TOPK_TRAIN = cfg.MODEL.RPN.PRE_NMS_TOPK_TEST = 200
-    cfg.MODEL.RPN.POST_NMS_TOPK_TRAIN = cfg.MODEL.RPN.POST_NMS_TOPK_TEST = 50
-    cfg.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = 64
-    return cfg
+    opts = ["MODEL.WEIGHTS", "", "MODEL.DEVICE", "cpu", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "64"]
+    for key, value in (("PRE_NMS_TOPK", 200), ("POST_NMS_TOPK", 50)):
+        opts += [f"MODEL.RPN.{key}_TRAIN", str(value), f"MODEL.RPN.{key}_TEST", str(value)]
+    return setup_cfg(path, opts)
+
+
+def relative(path: Path) -> str:
+    return path.relative_to(CONFIG_DIR).as_posix()
+
+
+def leaves():
+    return [p for p in CONFIGS if not p.name.startswith("Base") and relative(p) not in ALIASES]
 
 
 def tiny_batch(cfg, size=(96, 128)):
@@ -48,17 +66,55 @@ def tiny_batch(cfg, size=(96, 128)):
 
 
 def test_there_are_configs():
-    names = {p.relative_to(CONFIG_DIR).as_posix() for p in CONFIGS}
+    names = {relative(p) for p in CONFIGS}
     for expected in (
-        "Base-SNA-RCNN-FPN.yaml",
+        "Base-RCNN-FPN.yaml",
         "COCO-Detection/faster_rcnn_R_50_FPN_sna_1x.yaml",
         "COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml",
         "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_sna_1x.yaml",
         "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_1x.yaml",
+        "VOC-Detection/faster_rcnn_R_50_FPN_sna.yaml",
+        "VOC-InstanceSegmentation/mask_rcnn_R_50_FPN_sna.yaml",
+        "VinDr-CXR/faster_rcnn_R_18_FPN_sna.yaml",
         "vincxr_faster_sna.yaml",
         "demo/faster_rcnn_R_18_FPN_sna_demo.yaml",
     ):
         assert expected in names
+
+
+def test_one_naming_scheme_and_treatments_are_short_leaves_over_their_baseline():
+    """<Dataset-Task>/<meta_arch>_<backbone>[_<attention>][_<schedule>].yaml; a treatment's _BASE_ is the
+    same name without the attention, and it sets MODEL.ATTENTION (and its OUTPUT_DIR) only."""
+    treatments = 0
+    for path in leaves():
+        assert path.parent.name in FOLDERS, relative(path)
+        assert path.stem.split("_")[0] in ("faster", "mask"), relative(path)
+        loaded = yaml.safe_load(path.read_text())
+        words = path.stem.split("_")
+        attention = [w for w in words if w in ATTENTION_CLASSES]
+        if not attention:
+            continue
+        treatments += 1
+        (attn,) = attention
+        baseline = "_".join(w for w in words if w != attn) + ".yaml"
+        assert loaded["_BASE_"] == baseline, relative(path)
+        assert set(loaded) == {"_BASE_", "MODEL", "OUTPUT_DIR"} and set(loaded["MODEL"]) == {"ATTENTION"}
+        assert loaded["MODEL"]["ATTENTION"]["TYPE"] == attn
+    assert treatments == 27
+
+
+def test_every_run_writes_to_its_own_output_dir():
+    dirs = {relative(p): yaml.safe_load(p.read_text())["OUTPUT_DIR"] for p in leaves()}
+    assert len(set(dirs.values())) == len(dirs)
+
+
+def test_aliases_are_the_configs_they_name():
+    for alias, target in ALIASES.items():
+        a, b = load_cfg(CONFIG_DIR / alias), load_cfg(CONFIG_DIR / target)
+        assert a.OUTPUT_DIR != b.OUTPUT_DIR
+        a.defrost(), b.defrost()
+        a.OUTPUT_DIR = b.OUTPUT_DIR
+        assert a.dump() == b.dump()
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.relative_to(CONFIG_DIR).as_posix() for p in CONFIGS])
@@ -66,12 +122,8 @@ def test_config_builds_trains_a_step_and_infers(path):
     cfg = load_cfg(path)
     model = build_model(cfg)
     present = {t for t, cls in ATTENTION_CLASSES.items() if any(isinstance(m, cls) for m in model.modules())}
-    if "sna" in cfg.MODEL.BACKBONE.NAME:
-        expected = {"sna"} if cfg.MODEL.SNA.STEM or cfg.MODEL.SNA.STAGES else set()
-    elif "attention" in cfg.MODEL.BACKBONE.NAME and cfg.MODEL.ATTENTION.TYPE != "none":
-        expected = {cfg.MODEL.ATTENTION.TYPE} if cfg.MODEL.ATTENTION.STEM or cfg.MODEL.ATTENTION.STAGES else set()
-    else:
-        expected = set()
+    a = cfg.MODEL.ATTENTION
+    expected = {a.TYPE} if a.TYPE != "none" and (a.STEM or a.STAGES) else set()
     assert present == expected
     if not path.name.startswith("Base"):
         named = set(path.stem.split("_")) & set(ATTENTION_CLASSES)

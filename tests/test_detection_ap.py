@@ -5,6 +5,7 @@ COCO-style: precision made non-increasing, then read at the 101 recall threshold
 VOC2010: the area under the non-increasing precision envelope, summed over the recall steps.
 """
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -201,10 +202,10 @@ def test_unknown_images_and_categories_are_skipped_and_counted():
     assert result["detections"] == {"read": 6, "evaluated": 2}
     assert (
         result["skipped_examples"]["unknown image_id"][0]
-        == "detections: detection 0: image_id 7 is not in the ground truth"
+        == "detections: detection 0: unknown image_id: image_id 7 is not in the ground truth"
     )
     assert result["skipped_examples"]["unknown category_id"] == [
-        "detections: detection 2: category_id 9 is not in the ground truth"
+        "detections: detection 2: unknown category_id: category_id 9 is not in the ground truth"
     ]
     assert result["images_without_detections"] == 1  # image 3
     # the skipped detections, high scores though they have, change nothing: "a" recall 1/3 at precision 1
@@ -231,10 +232,16 @@ def test_empty_predictions_and_images_without_predictions_by_hand():
 def test_table_layout():
     text = format_ap_table(evaluate_detections(GT, [det(1, 1, A1, 0.9)]))
     lines = text.splitlines()
-    assert [c.strip() for c in lines[0].strip("|").split("|")] == ["class", "GT boxes", "AP@0.4 coco", "AP@0.4 voc2010"]
+    assert [c.strip() for c in lines[0].strip("|").split("|")] == [
+        "class",
+        "GT boxes",
+        "AP@0.4 coco",
+        "AP@0.4 voc2010",
+        "hit@0.4 (Table 4)",
+    ]
     assert [line.split("|")[1].strip() for line in lines[2:5]] == ["a", "b", "c"]
     assert lines[4].split("|")[3].strip() == "-"  # c: no ground truth
-    assert lines[5].startswith("| Total (AP: mean)")
+    assert lines[5].startswith("| Total (mean)")
 
 
 def test_evaluate_detections_tool(tmp_path):
@@ -253,7 +260,7 @@ def test_evaluate_detections_tool(tmp_path):
     # "a": one of 3 found first: recall 1/3 at precision 1 -> VOC 1/3, COCO 34/101; "b": found
     assert written["voc2010"]["per_class"] == {"a": pytest.approx(100 / 3), "b": 100.0, "c": None}
     assert written["coco"]["per_class"]["a"] == pytest.approx(100 * 34 / 101)
-    assert "| a " in proc.stdout and "Total (AP: mean)" in proc.stdout
+    assert "| a " in proc.stdout and "Total (mean)" in proc.stdout
     assert "detections: 2 read, 2 evaluated, skipped: unknown image_id 0, unknown category_id 0" in proc.stdout
     assert written["images_without_detections"] == 1  # image 3
 
@@ -284,6 +291,9 @@ def test_dataset_evaluator_maps_classes_and_reports_nan_for_no_gt(tmp_path):
     assert metrics["AP-b"] == pytest.approx(100.0) and metrics["AP_voc2010-a"] == pytest.approx(100 / 3)
     assert np.isnan(metrics["AP-c"]) and np.isnan(metrics["AP_voc2010-c"])
     assert metrics["AP"] == pytest.approx((100 * 34 / 101 + 100) / 2)
+    # hit rate: a 1 of 3 boxes, b 1 of 1, c none
+    assert (metrics["hit_rate-a"], metrics["hit_rate-b"]) == (pytest.approx(100 / 3), 100.0)
+    assert np.isnan(metrics["hit_rate-c"]) and metrics["hit_rate"] == pytest.approx((100 / 3 + 100) / 2)
     saved = json.loads((tmp_path / "out" / f"per_class_ap_{name}.json").read_text())
     assert saved["coco"]["per_class"]["c"] is None and saved["iou"] == 0.4
     results = json.loads((tmp_path / "out" / f"coco_instances_results_{name}.json").read_text())
@@ -303,3 +313,20 @@ def test_dataset_evaluator_without_predictions(tmp_path):
     saved = json.loads((tmp_path / "out" / f"per_class_ap_{name}.json").read_text())
     assert saved["detections"] == {"read": 0, "evaluated": 0} and saved["images_without_detections"] == 3
     assert json.loads((tmp_path / "out" / f"coco_instances_results_{name}.json").read_text()) == []
+
+
+@pytest.mark.parametrize(
+    "gt, missing",
+    [({"foo": 1}, "images, annotations, categories"), ({"images": [], "categories": []}, "annotations")],
+)
+def test_evaluate_detections_refuses_ground_truth_that_is_not_coco(tmp_path, capsys, gt, missing):
+    tool = Path(__file__).parents[1] / "tools" / "evaluate_detections.py"
+    spec = importlib.util.spec_from_file_location("evaluate_detections", tool)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "dt.json").write_text("[]")
+    assert script.main(["--gt", str(tmp_path / "gt.json"), "--dt", str(tmp_path / "dt.json")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    expected = f"not COCO ground truth: lacks {missing} (COCO has images, annotations, categories)"
+    assert err == [f"error: {tmp_path / 'gt.json'}: {expected}"]

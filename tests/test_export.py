@@ -20,6 +20,7 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from torch.export import Dim
 
 from sna_det import SpectralNormAttention, add_sna_config
+from sna_det.cli import CommandError
 from sna_det.data.demo_dataset import render_demo_image
 from sna_det.export import (
     build_eager_model,
@@ -42,10 +43,11 @@ SMALL = ["INPUT.MIN_SIZE_TEST", 128, "INPUT.MAX_SIZE_TEST", 192, "MODEL.DEVICE",
 
 
 def export_tool_main():
+    """tools/export_model.py's main on a command line (a list of arguments)."""
     spec = importlib.util.spec_from_file_location("export_model", ROOT / "tools" / "export_model.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.main
+    return lambda argv: module.main(module.parse_args(argv))
 
 
 def gray_to_bgr(gray: np.ndarray) -> np.ndarray:
@@ -163,11 +165,11 @@ def test_svd_mode_refuses_onnx_export(tmp_path):
     block = SpectralNormAttention(mode="svd")
     with pytest.raises(RuntimeError, match="cannot be exported to ONNX.*mode='power'"):
         torch.onnx.export(block, (torch.randn(1, 4, 8, 8),), str(tmp_path / "svd.onnx"), dynamo=False)
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises(CommandError) as stop:
         export_tool_main()(["--config-file", str(ROOT / DEMO_SNA), "--format", "onnx", "--output", str(tmp_path),
               *map(str, SMALL), "MODEL.SNA.MODE", "svd"])  # fmt: skip
-    message = str(stop.value.code)
-    assert message.startswith(f"error: {ROOT / DEMO_SNA}: cannot export:") and "\n" not in message
+    message = str(stop.value)
+    assert message.startswith(f"{ROOT / DEMO_SNA}: cannot export:") and "\n" not in message
     assert "mode='power'" in message and not (tmp_path / "model.onnx").exists()
 
 
@@ -180,20 +182,20 @@ def test_read_input_image_reads_a_dicom_as_pydicom_displays_it():
 def test_export_tool_bad_input(tmp_path):
     main = export_tool_main()
     missing = tmp_path / "missing.png"
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises(CommandError) as stop:
         main(["--config-file", str(ROOT / DEMO_SNA), "--sample-image", str(missing), "--output", str(tmp_path)])
-    assert str(stop.value.code).startswith(f"error: {missing}: cannot read the image")
+    assert str(stop.value).startswith(f"{missing}: cannot read the image")
     not_dicom = tmp_path / "scan.dcm"
     not_dicom.write_text("not a DICOM")
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises(CommandError) as stop:
         main(["--config-file", str(ROOT / DEMO_SNA), "--output", str(tmp_path), "--check", str(not_dicom)])
-    assert str(stop.value.code).startswith(f"error: {not_dicom}: cannot read the image")
-    with pytest.raises(SystemExit) as stop:
+    assert str(stop.value).startswith(f"{not_dicom}: cannot read the image")
+    with pytest.raises(CommandError) as stop:
         main(["--config-file", str(tmp_path / "none.yaml"), "--output", str(tmp_path)])
-    assert str(stop.value.code) == f"error: {tmp_path / 'none.yaml'}: no such config file"
-    with pytest.raises(SystemExit) as stop:
+    assert str(stop.value) == f"{tmp_path / 'none.yaml'}: no such config file"
+    with pytest.raises(CommandError) as stop:
         main(["--config-file", str(ROOT / DEMO_SNA), "--output", str(tmp_path), "MODEL.WEIGHTS", str(missing)])
-    assert str(stop.value.code) == f"error: {missing}: MODEL.WEIGHTS: no such file"
+    assert str(stop.value) == f"{missing}: MODEL.WEIGHTS: no such file"
     assert not any(tmp_path.glob("model.*"))
 
 

@@ -71,8 +71,11 @@ def corrupt_csv(draw, root: Path) -> None:
     if kind == "bytes":
         path.write_bytes(corrupt_bytes(draw, path.read_bytes()))
         return
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except UnicodeDecodeError:  # already corrupted by an earlier step
+        return
     header = list(KAGGLE_HEADER)
     if kind == "missing column":
         header.remove(draw(st.sampled_from(header)))
@@ -152,7 +155,13 @@ def test_corrupted_vindr_copy_gives_a_named_error_or_counted_skips(template, dat
     with corrupted_copy(template, "vindr", CORRUPTIONS, kinds, data.draw) as (root, out):
         try:
             result = prepare_vindr_cxr(root, out, options)
-        except VinDrInputError as error:  # only a CSV that cannot be read at all stops the preparation
+        except VinDrInputError as error:  # a CSV that cannot be read at all, or no image kept, stops it
+            if str(error).startswith(f"{out}: no image kept"):
+                event("error: no image kept")
+                report = json.loads((out / "prepare_report.json").read_text())
+                assert sum(report["kept"]["images"].values()) == 0 and not (out / "annotations").exists()
+                assert len(report["skipped_items"]) == sum(report["skipped"].values()) > 0
+                return
             assert str(error).startswith(f"{root / 'train.csv'}"), error
             event("error: unreadable CSV")
             assert not (out / "prepare_report.json").exists()

@@ -24,7 +24,7 @@ from PIL import Image
 from voc_tree import MAIN_SPLITS, SEGMENTATION_SPLITS, write_voc_tree
 
 from sna_det.data.mask_encoding import decode_segmentation
-from sna_det.data.voc2012_coco import VocInputError, convert_voc2012
+from sna_det.data.voc_coco import VocInputError, convert_voc2012
 
 FUZZ = settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 IMAGE_IDS = sorted({i for ids in MAIN_SPLITS.values() for i in ids})

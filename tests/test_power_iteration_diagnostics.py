@@ -191,7 +191,7 @@ def test_train_net_logs_diagnostics_and_the_tool_summarizes_them(tmp_path):
     demo = ROOT / "configs" / "demo" / "faster_rcnn_R_18_FPN_sna_demo.yaml"
     opts = "SOLVER.IMS_PER_BATCH 2 SOLVER.MAX_ITER 3 SOLVER.WARMUP_ITERS 1 DATASETS.TEST () "
     opts += "INPUT.MIN_SIZE_TRAIN (128,) INPUT.MAX_SIZE_TRAIN 128 MODEL.SNA.DIAGNOSTICS_PERIOD 2 "
-    opts += f'MODEL.SNA.STAGES ["res4"] OUTPUT_DIR {tmp_path / "run"}'
+    opts += f'MODEL.ATTENTION.STAGES ["res4"] OUTPUT_DIR {tmp_path / "run"}'
     subprocess.run(
         [sys.executable, str(ROOT / "tools" / "train_net.py"), "--config-file", str(demo), *opts.split()],
         cwd=ROOT,

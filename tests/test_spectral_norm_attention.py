@@ -92,7 +92,9 @@ def spectrum(b: int, h: int, w: int, ratio: float, seed: int, dtype=torch.float6
     q1, _ = torch.linalg.qr(torch.randn(b, h, h, generator=g, dtype=torch.float64))
     q2, _ = torch.linalg.qr(torch.randn(b, w, w, generator=g, dtype=torch.float64))
     n = min(h, w)
-    s = torch.cat([torch.tensor([ratio, 1.0], dtype=torch.float64), torch.linspace(0.9, 0.01, n - 2, dtype=torch.float64)])
+    s = torch.cat(
+        [torch.tensor([ratio, 1.0], dtype=torch.float64), torch.linspace(0.9, 0.01, n - 2, dtype=torch.float64)]
+    )
     return ((q1[:, :, :n] * s) @ q2[:, :, :n].transpose(1, 2)).to(dtype)
 
 

@@ -65,13 +65,21 @@ def iterations(output: Path) -> list:
 
 @pytest.fixture(scope="module")
 def trained(env, tmp_path_factory):
-    output = tmp_path_factory.mktemp("run")
-    proc = train_net(env, "--config-file", DEMO_CONFIG, *FAST, "SOLVER.MAX_ITER", 4, "OUTPUT_DIR", output)
-    return output, proc.stdout + proc.stderr
+    """`make train` on a machine where VinDr-CXR is not prepared (the root given in ARGS is empty): the demo."""
+    output, empty = tmp_path_factory.mktemp("run"), tmp_path_factory.mktemp("vindr_cxr_empty")
+    opts = [*FAST, "SOLVER.MAX_ITER", 4, "OUTPUT_DIR", output, "DATASETS.ROOTS.VINDR_CXR", empty]
+    proc = train_net(env, "--main", *opts)
+    return output, proc.stdout + proc.stderr, empty
+
+
+def test_main_command_says_why_it_trains_the_demo(trained):
+    _, log, empty = trained
+    assert f"configs/vincxr_faster_sna.yaml is not ready: dataset 'vindr_cxr_train': json_file {empty}" in log
+    assert "training the demo instead: configs/demo/faster_rcnn_R_18_FPN_sna_demo.yaml" in log
 
 
 def test_trains_on_the_cpu_and_evaluates(trained):
-    output, log = trained
+    output, log, _ = trained
     assert "CUDA is not available: running on the CPU" in log
     assert (output / "model_final.pth").exists()
     assert (output / "last_checkpoint").read_text().strip() == "model_final.pth"
@@ -88,7 +96,7 @@ def test_trains_on_the_cpu_and_evaluates(trained):
 
 
 def test_eval_only_reproduces_the_final_evaluation(env, trained, tmp_path):
-    output, log = trained
+    output, log, _ = trained
     proc = train_net(
         env,
         "--config-file",
@@ -105,7 +113,7 @@ def test_eval_only_reproduces_the_final_evaluation(env, trained, tmp_path):
 
 
 def test_resume_continues_from_the_last_checkpoint(env, trained, tmp_path):
-    output, _ = trained
+    output, _, _ = trained
     for name in ("model_final.pth", "last_checkpoint", "metrics.json", "config.yaml"):
         (tmp_path / name).write_bytes((output / name).read_bytes())
     proc = train_net(

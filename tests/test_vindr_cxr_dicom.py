@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 from PIL import Image
-from pydicom.errors import InvalidDicomError
 from vindr_cxr_synthetic import HEIGHT, WIDTH, radiograph, write_dicom
 
-from sna_det.data.vindr_cxr import convert_image, read_dicom_uint8, resized_size
+from sna_det.data.vindr_cxr import DicomReadError, convert_image, read_dicom_uint8, resized_size
 
 
 def stretched(values: np.ndarray) -> np.ndarray:
@@ -55,6 +54,8 @@ def test_twelve_bit_with_rescale_only_and_a_constant_image(tmp_path):
 def test_resized_size_scales_the_long_side(size, expected):
     assert resized_size(*size, 40) == expected
     assert resized_size(*size, 0) == size
+    assert resized_size(*size, 100) == size  # never enlarged by default
+    assert resized_size(20, 16, 80, upscale=True) == (80, 64) and resized_size(20, 16, 80) == (20, 16)
 
 
 def test_convert_writes_a_resized_grayscale_png(tmp_path):
@@ -72,5 +73,5 @@ def test_convert_writes_a_resized_grayscale_png(tmp_path):
 
 def test_not_a_dicom_raises(tmp_path):
     (tmp_path / "g.dicom").write_bytes(b"not a dicom at all")
-    with pytest.raises(InvalidDicomError):
+    with pytest.raises(DicomReadError, match="not a DICOM file"):
         read_dicom_uint8(tmp_path / "g.dicom")

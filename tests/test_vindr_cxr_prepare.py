@@ -290,7 +290,9 @@ def test_bad_input_is_named_counted_and_skipped(bad_copy, tmp_path):
     result = prepare_vindr_cxr(bad_copy, tmp_path, SMALL)
     assert result.report["skipped"] == dict.fromkeys(PROBLEMS, 1)
     assert summed(result.summary) == PAIRS  # the good rows are unaffected
-    examples = result.report["skipped_examples"]
+    examples = {}
+    for item in result.report["skipped_items"]:
+        examples.setdefault(item["reason"], []).append(f"{item['where']}: {item['detail']}")
     assert "train.csv, row 25" in examples["NaN box"][0] and "x_min='nan'" in examples["NaN box"][0]
     assert "train.csv, row 26" in examples["inverted box"][0]
     assert "train.csv, row 27" in examples["box outside the image"][0]

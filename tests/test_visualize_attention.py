@@ -126,7 +126,7 @@ def test_tool_writes_panels_and_index(tmp_path):
         pixels = rng.integers(0, 256, size=(50, 70), dtype=np.uint8)
         Image.fromarray(pixels).convert("RGB").save(images / f"{name}.png")
     out = tmp_path / "out"
-    overrides = 'INPUT.MIN_SIZE_TEST 64 INPUT.MAX_SIZE_TEST 128 MODEL.SNA.STAGES ["res3"] '
+    overrides = 'INPUT.MIN_SIZE_TEST 64 INPUT.MAX_SIZE_TEST 128 MODEL.ATTENTION.STAGES ["res3"] '
     overrides += "MODEL.ROI_HEADS.SCORE_THRESH_TEST 0.0 MODEL.RPN.POST_NMS_TOPK_TEST 20 DATASETS.TEST ()"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "visualize_attention.py")]

@@ -9,7 +9,6 @@ import numpy as np
 import pycocotools.mask as mask_util
 import pytest
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_train_loader
 from detectron2.modeling import build_model
 from detectron2.structures import BitMasks, Boxes, BoxMode, Instances
@@ -27,10 +26,11 @@ from voc_tree import (
     write_voc_tree,
 )
 
-from sna_det import add_sna_config, build_evaluator
+from sna_det import build_evaluator
 from sna_det.data.datasets import VOC_CLASSES, register_datasets_from_config, register_voc_2012_coco
 from sna_det.data.mask_encoding import decode_segmentation, encode_mask
-from sna_det.data.voc2012_coco import VocInputError, convert_voc2012
+from sna_det.data.voc_coco import VocInputError, convert_voc2012
+from sna_det.engine import setup_cfg
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,7 +131,7 @@ def test_output_is_deterministic_and_images_are_linked(voc, tmp_path):
         assert (first / "annotations" / name).read_bytes() == (second / "annotations" / name).read_bytes()
     assert (first / "JPEGImages").resolve() == (root / "JPEGImages").resolve()
     assert not [p for p in first.rglob("*") if p.name.startswith(".")]  # no temporary files left
-    convert_voc2012(root, first)  # again into the same folder: the link is replaced, not nested
+    convert_voc2012(root, first, rebuild=True)  # again into the same folder: the link is replaced, not nested
     assert (first / "JPEGImages" / "2008_000001.jpg").is_file()
 
 
@@ -261,17 +261,15 @@ def test_script_prints_the_summary_and_fails_cleanly(voc, tmp_path):
 # --- registration, evaluation and training on the converted data -------------------------------------------
 
 
-def voc_cfg(config: str, out: Path):
-    cfg = get_cfg()
-    add_sna_config(cfg)
-    cfg.merge_from_file(str(ROOT / "configs" / config))
-    cfg.merge_from_list(["MODEL.WEIGHTS", "", "MODEL.DEVICE", "cpu", "DATASETS.ROOTS.VOC_2012_COCO", str(out)])
-    return cfg
+def voc_cfg(config: str, out: Path, *opts: str):
+    """The project's config (registering the VOC datasets below ``out``), on the CPU, without weights."""
+    overrides = ["MODEL.WEIGHTS", "", "MODEL.DEVICE", "cpu", "DATASETS.ROOTS.VOC_2012_COCO", str(out), *opts]
+    return setup_cfg(ROOT / "configs" / config, overrides)
 
 
 def test_registered_from_config_root(converted):
     out, drawn, _ = converted
-    register_datasets_from_config(voc_cfg("voc_mask_sna.yaml", out))
+    register_datasets_from_config(voc_cfg("VOC-InstanceSegmentation/mask_rcnn_R_50_FPN_sna.yaml", out))
     try:
         dicts = DatasetCatalog.get("voc_2012_coco_train")
         assert MetadataCatalog.get("voc_2012_coco_train").thing_classes == list(VOC_CLASSES)
@@ -286,7 +284,7 @@ def test_registered_from_config_root(converted):
 def test_coco_evaluator_gives_100_ap_to_the_ground_truth(converted, tmp_path, split):
     """Predictions equal to the drawn objects, difficult ones left out (they are ignored), score AP 100."""
     out, drawn, _ = converted
-    cfg = voc_cfg("voc_mask_sna.yaml", out)
+    cfg = voc_cfg("VOC-InstanceSegmentation/mask_rcnn_R_50_FPN_sna.yaml", out)
     register_datasets_from_config(cfg)
     try:
         evaluator = build_evaluator(cfg, f"voc_2012_coco_{split}", str(tmp_path / "eval"))
@@ -308,10 +306,11 @@ def test_coco_evaluator_gives_100_ap_to_the_ground_truth(converted, tmp_path, sp
 
 def test_mask_rcnn_trains_a_step_on_the_converted_data(converted):
     out, _, _ = converted
-    cfg = voc_cfg("voc_mask_sna.yaml", out)
-    cfg.merge_from_list(
-        ["INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "96", "SOLVER.IMS_PER_BATCH", "2"]
-        + ["DATALOADER.NUM_WORKERS", "0"]
+    cfg = voc_cfg(
+        "VOC-InstanceSegmentation/mask_rcnn_R_50_FPN_sna.yaml",
+        out,
+        *("INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "96", "SOLVER.IMS_PER_BATCH", "2"),
+        *("DATALOADER.NUM_WORKERS", "0"),
     )
     register_datasets_from_config(cfg)
     try:

@@ -11,12 +11,6 @@ several --input are compared on the same plots. Writes PNGs and CSVs (sna_det.an
 """
 
 import argparse
-import sys
-
-import numpy as np
-
-import sna_det  # noqa: F401  (registers the datasets)
-from sna_det.analysis.redundancy_report import REPORT_FILES, write_redundancy_report
 
 
 def parse_inputs(values):
@@ -28,7 +22,7 @@ def parse_inputs(values):
     return sources
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", action="append", required=True, help="[label=]dataset name, folder or image")
     parser.add_argument("--output", required=True, help="folder for the PNGs and CSVs")
@@ -37,7 +31,16 @@ def main(argv=None):
     parser.add_argument("--top-k", type=int, default=50, help="singular values in the curves")
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 30], help="ranks of the reconstructions")
     parser.add_argument("--subtract-mean", action="store_true", help="decompose each image minus its mean")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(args) -> int:
+    import numpy as np
+
+    import sna_det  # noqa: F401  (registers the datasets)
+    from sna_det.analysis.redundancy_report import REPORT_FILES, write_redundancy_report
+    from sna_det.cli import CommandError
+
     try:
         results = write_redundancy_report(
             parse_inputs(args.input),
@@ -49,7 +52,7 @@ def main(argv=None):
             subtract_mean=args.subtract_mean,
         )
     except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
+        raise CommandError(str(error)) from None
     for label, rows in results.items():
         max_evr = np.array([r.max_evr for r in rows])
         rank_99 = np.array([r.rank_99 for r in rows])
@@ -59,7 +62,11 @@ def main(argv=None):
         )
     for name in REPORT_FILES.values():
         print(f"wrote {args.output.rstrip('/')}/{name}")
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    arguments = parse_args()
+    from sna_det.cli import run_tool
+
+    run_tool(main, arguments)

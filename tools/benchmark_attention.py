@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Every attention type side by side: parameters, FLOPs, inference images/s and training-step time.
 
-    python tools/benchmark_attention.py --config-file configs/vincxr_faster_R18.yaml --size 512 512
-    python tools/benchmark_attention.py --config-file configs/vincxr_faster_D121.yaml --kind backbone
+    python tools/benchmark_attention.py --config-file configs/VinDr-CXR/faster_rcnn_R_18_FPN.yaml --size 512 512
+    python tools/benchmark_attention.py --config-file configs/VinDr-CXR/faster_rcnn_D_121_FPN.yaml --kind backbone
     python tools/benchmark_attention.py --config-file configs/COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml \\
         --types none sna nonlocal --placement nonlocal=stem  # non-local at the stem: skipped, says why
 
@@ -14,20 +14,14 @@ medians over --repeats rounds. The table gives ratios to "none" (the baseline).
 
 import argparse
 import json
-import sys
 
-import torch
-
-from sna_det.attention_benchmark import benchmark_attention, format_attention_table
-from sna_det.benchmark import machine_info
-from sna_det.layers import ATTENTION_TYPES
-from sna_det.utils import atomic_write_json
+TYPES = ("none", "sna", "se", "eca", "nonlocal", "cbam", "gc")  # sna_det.layers.ATTENTION_TYPES (checked in main)
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", required=True)
-    parser.add_argument("--types", nargs="+", default=list(ATTENTION_TYPES), choices=ATTENTION_TYPES)
+    parser.add_argument("--types", nargs="+", default=list(TYPES), choices=TYPES)
     parser.add_argument("--kind", choices=["detector", "backbone"], default="detector")
     parser.add_argument("--size", nargs=2, type=int, default=[800, 1333], metavar=("H", "W"))
     parser.add_argument("--repeats", type=int, default=3)
@@ -45,11 +39,24 @@ def main(argv=None) -> int:
     parser.add_argument("--output", help="also write the result (with every sample) as JSON here")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE ...")
     args = parser.parse_args(argv)
+    args.placements = dict(item.split("=", 1) for item in args.placement if "=" in item)
+    if len(args.placements) != len(args.placement):
+        parser.error(f"--placement takes TYPE=WHERE items, got {args.placement}")
+    return args
+
+
+def main(args) -> int:
+    import torch
+
+    from sna_det.attention_benchmark import benchmark_attention, format_attention_table
+    from sna_det.benchmark import machine_info
+    from sna_det.cli import CommandError
+    from sna_det.layers import ATTENTION_TYPES
+    from sna_det.utils import atomic_write_json
+
+    assert set(TYPES) == set(ATTENTION_TYPES), "TYPES must list sna_det.layers.ATTENTION_TYPES"
     if args.threads:
         torch.set_num_threads(args.threads)
-    placements = dict(item.split("=", 1) for item in args.placement if "=" in item)
-    if len(placements) != len(args.placement):
-        parser.error(f"--placement takes TYPE=WHERE items, got {args.placement}")
     try:
         result = benchmark_attention(
             args.config_file,
@@ -61,12 +68,11 @@ def main(argv=None) -> int:
             repeats=args.repeats,
             warmup=args.warmup,
             max_affinity_gib=args.max_affinity_gib,
-            placements=placements,
+            placements=args.placements,
             opts=args.opts,
         )
     except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        raise CommandError(str(error)) from None
     result["machine"] = machine_info(torch.device(args.device))
     print(f"{args.config_file}, {args.kind}, input {args.size[0]}x{args.size[1]}, {args.repeats} rounds")
     print(json.dumps(result["machine"]))
@@ -77,4 +83,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    arguments = parse_args()
+    from sna_det.cli import run_tool
+
+    run_tool(main, arguments)

@@ -1,19 +1,26 @@
 #!/usr/bin/env python
-"""Benchmark Spectral Norm Attention: the block alone, then a whole Faster R-CNN R50-FPN.
+"""Benchmark Spectral Norm Attention: how it computes its map, the block alone, whole detectors.
 
-    python tools/benchmark_sna.py                         # 800x1333, CPU: ~5 min on 2 quiet cores
-    python tools/benchmark_sna.py --quick                 # 256x320, one repeat: ~30 s
-    python tools/benchmark_sna.py --device cuda --output bench.json
-    python tools/benchmark_sna.py --parts block --block-repeats 50
+    python tools/benchmark_sna.py                         # 800x1333, CPU: ~7 min on 2 quiet cores
+    python tools/benchmark_sna.py --quick                 # small inputs, one repeat, fp32, eager: a smoke test
+    python tools/benchmark_sna.py --device cuda --output bench.json   # adds the detector grid
+    python tools/benchmark_sna.py --parts ops candidates  # no timing of detectors, < 1 min
 
-Prints a markdown report measured on this machine:
+Prints a markdown report measured on this machine, with the targets each part is held to:
 
+0. ``ops``: aten operations one SNA forward dispatches on CUDA (each launches a kernel), counted
+   without a GPU (``sna_det.op_count``), inference and training, fp32 and bf16, for both modes;
+   ``candidates``: the ways to compute the rank-one map side by side (``power_iteration_candidates``):
+   op counts, error against the SVD at prescribed sigma1/sigma2, forward time against the floor;
 1. the SNA block on a stem-resolution input (batch x 64 x H/4 x W/4), forward and
    forward+backward, in ms and as a multiple of the "memory floor" ``x * x.mean(1, keepdim=True)``,
    for both weightings, power iteration vs exact SVD;
 2. Faster R-CNN R50-FPN with SNA (configs/COCO-Detection/faster_rcnn_R_50_FPN_sna_1x.yaml) vs the
    same model without it (faster_rcnn_R_50_FPN_1x.yaml), sharing one set of random weights:
-   inference on one image and a training step (forward+backward) on two, ms and SNA/baseline.
+   inference on one image and a training step (forward+backward) on two, ms and SNA/baseline;
+3. ``detectors`` (default on CUDA): R18-FPN with SNA in the stem and every block (Table 4) and
+   R50-FPN with SNA after the stem, each against its baseline, ``--grid-size`` (1024x1024), batch 2,
+   fp32 and bf16 autocast, inference and training step, eager and with the backbone compiled.
 
 Cases are warmed up, then run interleaved (A B A B ...) and the median is reported; on a busy
 machine, compare ratios rather than absolute times, and pass ``--threads 1`` when other processes
@@ -33,21 +40,57 @@ from typing import Any
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 
 import torch  # noqa: E402
+from tabulate import tabulate  # noqa: E402
 
+from sna_det.algorithm_benchmark import OP_COUNT_SHAPES, compare_candidates, count_block_ops  # noqa: E402
 from sna_det.benchmark import (  # noqa: E402
     benchmark_block,
+    benchmark_detector_grid,
     benchmark_detectors,
     build_detector_pair,
     count_parameters,
     machine_info,
     stem_output_shape,
 )
+from sna_det.layers import SpectralNormAttention  # noqa: E402
 from sna_det.utils import atomic_write_json  # noqa: E402
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "COCO-Detection"
-FULL = {"height": 800, "width": 1333, "repeats": 3, "warmup": 1, "block_repeats": 20, "block_warmup": 3}
-QUICK = {"height": 256, "width": 320, "repeats": 1, "warmup": 0, "block_repeats": 1, "block_warmup": 1}
-SETTINGS = (*FULL, "batch", "channels", "device", "threads", "parts", "seed", "quick")
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs" / "COCO-Detection"
+DETECTOR_PAIRS = {
+    "R18-FPN, SNA in the stem and every block (Table 4)": (
+        ROOT / "configs" / "VinDr-CXR" / "faster_rcnn_R_18_FPN.yaml",
+        ROOT / "configs" / "VinDr-CXR" / "faster_rcnn_R_18_FPN_sna.yaml",
+    ),
+    "R50-FPN, SNA after the stem": (
+        CONFIGS / "faster_rcnn_R_50_FPN_1x.yaml",
+        CONFIGS / "faster_rcnn_R_50_FPN_sna_1x.yaml",
+    ),
+}
+GOALS = {"R18-FPN, SNA in the stem and every block (Table 4)": 1.05, "R50-FPN, SNA after the stem": 1.02}
+"""SNA / baseline time each detector pair is held to on an accelerator."""
+RATIOS = (1.05, 1.2, 1.5, 4.0)
+TARGETS = {"ops": 40, "svd_error": 1e-3, "stem_x_floor": 1.25, "block_share": 0.02}
+FULL = {
+    "height": 800,
+    "width": 1333,
+    "repeats": 3,
+    "warmup": 1,
+    "block_repeats": 20,
+    "block_warmup": 3,
+    "grid_size": 1024,
+}
+QUICK = {
+    "height": 256,
+    "width": 320,
+    "repeats": 1,
+    "warmup": 0,
+    "block_repeats": 1,
+    "block_warmup": 1,
+    "grid_size": 128,
+}
+SETTINGS = (*FULL, "batch", "channels", "device", "threads", "parts", "seed", "quick", "no_compile")
+PARTS = ("ops", "candidates", "block", "model", "detectors")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,8 +109,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (cpu)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument(
-        "--parts", nargs="+", choices=("block", "model"), default=["block", "model"], help="what to time (both)"
+        "--parts", nargs="+", choices=PARTS, help="what to measure (all but detectors on the CPU; all on CUDA)"
     )
+    parser.add_argument("--grid-size", type=int, help="square image side of the detector grid (1024 / 128)")
+    parser.add_argument("--no-compile", action="store_true", help="detector grid: eager only, no torch.compile")
     parser.add_argument(
         "--config-file", default=str(CONFIGS / "faster_rcnn_R_50_FPN_sna_1x.yaml"), help="the model with SNA"
     )
@@ -80,7 +125,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    if min(args.height, args.width, args.batch, args.channels, args.repeats, args.block_repeats) < 1:
+    if args.parts is None:
+        args.parts = list(PARTS if torch.device(args.device).type == "cuda" else PARTS[:-1])
+    if min(args.height, args.width, args.batch, args.channels, args.repeats, args.block_repeats, args.grid_size) < 1:
         parser.error("sizes and repeats must be >= 1")
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be >= 1")
@@ -101,6 +148,15 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         "machine": machine_info(device),
         "settings": {key: getattr(args, key) for key in SETTINGS},
     }
+    if "ops" in args.parts:
+        print("counting the SNA block's operations ...", file=sys.stderr, flush=True)
+        results["ops"] = {mode: count_block_ops(SpectralNormAttention(mode=mode)) for mode in ("power", "svd")}
+    if "candidates" in args.parts:
+        print("comparing the ways to compute the map ...", file=sys.stderr, flush=True)
+        shape = stem_output_shape(args.height, args.width, args.batch, args.channels)
+        results["candidates"] = compare_candidates(
+            RATIOS, shape, device, repeats=args.block_repeats, warmup=args.block_warmup
+        )
     if "block" in args.parts:
         shape = stem_output_shape(args.height, args.width, args.batch, args.channels)
         print(f"timing the SNA block on {shape} ...", file=sys.stderr, flush=True)
@@ -118,7 +174,93 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
                 baseline, sna, args.height, args.width, device, repeats=args.repeats, warmup=args.warmup, seed=args.seed
             ),
         }
+    if "detectors" in args.parts:
+        size = args.grid_size
+        print(f"timing the detector grid at {size}x{size} ...", file=sys.stderr, flush=True)
+        results["detectors"] = benchmark_detector_grid(
+            {label: tuple(map(str, pair)) for label, pair in DETECTOR_PAIRS.items()}, size, size, device,
+            precisions=("fp32",) if args.quick else ("fp32", "bf16"),  # bf16 on a CPU is slow
+            compiled=(False,) if args.no_compile or args.quick else (False, True), repeats=args.repeats,
+            warmup=args.warmup, seed=args.seed,
+        )  # fmt: skip
     return results
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**NOT met**"
+
+
+def format_ops(ops: dict[str, dict[str, int]]) -> list[str]:
+    keys = list(ops["power"])
+    rows = [[key, ops["power"][key], ops["svd"][key]] for key in keys]
+    worst = max(ops["power"].values())
+    return [
+        "",
+        "## Operations per SNA forward on CUDA (kernel-launching aten ops, counted without a GPU)",
+        "",
+        tabulate(rows, headers=["input, phase, precision", "power (default)", "svd"], tablefmt="github"),
+        "",
+        f"Target: <= {TARGETS['ops']} for the default (power) block: {worst} at most, {_met(worst <= TARGETS['ops'])}. "
+        "An svd op launches many kernels inside cuSOLVER; the count is of aten ops.",
+    ]
+
+
+def format_candidates(c: dict[str, Any]) -> list[str]:
+    ratios = [str(r) for r in c["ratios"]]
+    stem, branch = (f"{tuple(s)} inference fp32" for s in OP_COUNT_SHAPES)
+    rows = []
+    for name, r in c["candidates"].items():
+        errors = [f"{r['errors'][k]['rank_one']:.1e} / {r['errors'][k]['weights']:.1e}" for k in ratios]
+        rows.append([name, r["ops"][stem], r["ops"][branch], *errors, f"{r['forward_ms']:.2f}", f"{r['x_floor']:.2f}"])
+    default = c["candidates"]["squaring k=8 (256 steps, the default)"]
+    worst = max(default["errors"][k]["rank_one"] for k in ratios if float(k) >= 1.2)
+    return [
+        "",
+        f"## Ways to compute the map, side by side (timing input {tuple(c['timing_shape'])})",
+        "",
+        'Error: relative to `mode="svd"` (float64), largest over 4 images (4 x 32 x 48 x 64 features whose '
+        "channel mean has the given sigma1/sigma2), of the rank-one map / of the applied weights. "
+        f"Memory floor: {c['floor_ms']:.2f} ms.",
+        "",
+        tabulate(
+            rows,
+            headers=[
+                "candidate",
+                "ops (stem)",
+                "ops (res4)",
+                *(f"error at {r}" for r in ratios),
+                "forward ms",
+                "x floor",
+            ],
+            tablefmt="github",
+            disable_numparse=True,
+        ),
+        "",
+        f"Target: the default within {TARGETS['svd_error']:g} of the SVD's map for sigma1/sigma2 >= 1.2: "
+        f"{worst:.1e} at most, {_met(worst <= TARGETS['svd_error'])}.",
+    ]
+
+
+def format_detectors(grid: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    size = settings["grid_size"]
+    lines = ["", f"## Detectors on {size}x{size}, batch 2: SNA / baseline", ""]
+    rows = []
+    for label, runs in grid.items():
+        for key, r in runs.items():
+            inference, train = r["inference"], r["train_step"]
+            rows.append([
+                label, key, f"{inference['baseline_ms']:.1f}", f"{inference['sna_ms']:.1f}",
+                f"{inference['sna_over_baseline']:.3f}", f"{train['baseline_ms']:.1f}", f"{train['sna_ms']:.1f}",
+                f"{train['sna_over_baseline']:.3f}",
+            ])  # fmt: skip
+    headers = ["model", "mode", "inference baseline ms", "SNA ms", "ratio", "train step baseline ms", "SNA ms", "ratio"]
+    lines.append(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
+    for label, runs in grid.items():
+        worst = max(
+            max(r["inference"]["sna_over_baseline"], r["train_step"]["sna_over_baseline"]) for r in runs.values()
+        )
+        lines.append(f"\nGoal for {label}: <= {GOALS[label]:.2f}x; worst {worst:.3f}x, {_met(worst <= GOALS[label])}.")
+    return lines
 
 
 def format_header(results: dict[str, Any]) -> list[str]:
@@ -158,6 +300,12 @@ def format_block(block: dict[str, Any], settings: dict[str, Any]) -> list[str]:
                 f"| SNA {weighting}, {mode} | {t['forward_ms']:.2f} | {t['forward_x_floor']:.2f} "
                 f"| {t['forward_backward_ms']:.2f} | {t['forward_backward_x_floor']:.2f} | {svd_cell} |"
             )
+    ratio = block["sna"]["softmax_mean1"]["power"]["forward_x_floor"]
+    lines += [
+        "",
+        f"Target: the default block's forward <= {TARGETS['stem_x_floor']}x the floor: {ratio:.2f}x, "
+        f"{_met(ratio <= TARGETS['stem_x_floor'])}.",
+    ]
     return lines
 
 
@@ -192,18 +340,25 @@ def format_block_share(block: dict[str, Any], model: dict[str, Any]) -> list[str
     return [
         "",
         f"SNA block forward per image: {per_image_ms:.2f} ms = {100 * per_image_ms / inference_ms:.2f}% "
-        f"of the baseline's inference ({inference_ms:.0f} ms).",
+        f"of the baseline's inference ({inference_ms:.0f} ms). Target: <= {100 * TARGETS['block_share']:g}%, "
+        f"{_met(per_image_ms / inference_ms <= TARGETS['block_share'])}.",
     ]
 
 
 def format_markdown(results: dict[str, Any]) -> str:
     lines = format_header(results)
+    if "ops" in results:
+        lines += format_ops(results["ops"])
+    if "candidates" in results:
+        lines += format_candidates(results["candidates"])
     if "block" in results:
         lines += format_block(results["block"], results["settings"])
     if "model" in results:
         lines += format_model(results["model"], results["settings"])
     if "block" in results and "model" in results:
         lines += format_block_share(results["block"], results["model"])
+    if "detectors" in results:
+        lines += format_detectors(results["detectors"], results["settings"])
     return "\n".join(lines)
 
 
@@ -219,4 +374,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sna_det.cli import run_tool
+
+    run_tool(main)

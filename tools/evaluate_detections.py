@@ -1,15 +1,20 @@
 #!/usr/bin/env python
-"""Per-class AP of any detector's COCO-format results at one IoU threshold (default 0.4, Table 4).
+"""Per-class AP and hit rate of any detector's COCO-format results at one IoU threshold (default 0.4, Table 4).
 
     python tools/evaluate_detections.py --gt datasets/vindr_cxr/annotations/val.json \
         --dt output/vincxr_faster_sna/inference/coco_instances_results.json --iou 0.4 --output ap.json
 
-Prints the table (COCO-style 101-point AP and VOC2010 all-point AP, in percent), then how many
-detections were read, evaluated and skipped (unknown image_id / category_id, with examples) and how
-many images have no detection, and writes {"iou", "coco": {"per_class", "mean"}, "voc2010": {...},
-"gt_boxes", "detections", "images_without_detections", "skipped", "skipped_examples"} to --output.
+Prints the table (COCO-style 101-point AP, VOC2010 all-point AP and the hit rate, in percent), then
+how many detections were read, evaluated and skipped (unknown image_id / category_id, with examples)
+and how many images have no detection, and writes {"iou", "coco": {"per_class", "mean"}, "voc2010":
+{...}, "hit_rate": {"per_class", "mean", "about"}, "gt_boxes", "detections", "images_without_detections",
+"skipped", "skipped_examples"} to --output.
 Input that is not COCO (not JSON, a detection lacking a field, a non-finite box) exits 1 with
 "error: <file>: detection <i>: ..." on stderr. The definitions are in sna_det/evaluation/detection_ap.py.
+
+The hit rate is the metric behind the paper's Table 4 ("AP at IoU > 0.4"), as its authors' code computes
+it: the % of a class's ground-truth boxes that some same-class detection on the image overlaps with
+IoU > --iou, every detection counted whatever its score; the total is the unweighted mean over classes.
 """
 
 import argparse
@@ -41,4 +46,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sna_det.cli import run_tool
+
+    run_tool(main)

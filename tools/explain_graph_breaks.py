@@ -11,30 +11,31 @@ Trailing KEY VALUE pairs override the config.
 """
 
 import argparse
-import logging
-import sys
-
-from tabulate import tabulate
-
-from sna_det.engine import UnsafeCheckpointError
-from sna_det.export import MODULES, build_eager_model, export_config, normalised_batch, preprocess_image, sample_image
-from sna_det.graph_breaks import explain_graph_breaks
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", required=True, metavar="FILE")
-    parser.add_argument("--module", choices=MODULES, default="detector")
+    parser.add_argument("--module", choices=("detector", "backbone"), default="detector")
     parser.add_argument("--sample-image", metavar="PATH", help="image to run (default: demo val image 0)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE pairs")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    return parser.parse_args(argv)
+
+
+def main(args) -> int:
+    from tabulate import tabulate
+
+    from sna_det.cli import CommandError
+    from sna_det.engine import UnsafeCheckpointError, setup_cfg
+    from sna_det.export import build_eager_model, normalised_batch, preprocess_image, sample_image
+    from sna_det.graph_breaks import explain_graph_breaks
+
     try:
-        cfg = export_config(args.config_file, args.opts)
+        cfg = setup_cfg(args.config_file, [*args.opts, "MODEL.DEVICE", "cpu"], cpu_fallback=False)
         sample = sample_image(args.sample_image, cfg.INPUT.FORMAT)
         model = build_eager_model(cfg)
-    except (ValueError, UnsafeCheckpointError) as error:
-        raise SystemExit(f"error: {error}") from None
+    except (ValueError, UnsafeCheckpointError) as error:  # ConfigError is a ValueError
+        raise CommandError(str(error)) from None
     image = preprocess_image(cfg, sample)
     if args.module == "backbone":
         found = explain_graph_breaks(model.backbone, normalised_batch(model, [image]))
@@ -48,7 +49,11 @@ def main(argv=None):
     print(f"{args.module} of {args.config_file}, input {tuple(image.shape)}: {found.graphs} graphs, "
           f"{found.breaks} graph breaks ({reasons} break reasons at {len(found.sites)} source lines), "
           f"{sna} with SNA (spectral_norm_attention.py) in their stack")  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    arguments = parse_args()
+    from sna_det.cli import run_tool
+
+    run_tool(main, arguments)

@@ -20,30 +20,39 @@ differences. Trailing KEY VALUE pairs override the config (MODEL.WEIGHTS ...).
 """
 
 import argparse
-import logging
-import sys
 
-import torch
-
-from sna_det.engine import UnsafeCheckpointError
-from sna_det.export import (
-    FORMATS,
-    MODULES,
-    build_eager_model,
-    compare_detections,
-    detect,
-    export_config,
-    export_model,
-    max_feature_difference,
-    normalised_batch,
-    preprocess_image,
-    read_input_image,
-    sample_image,
-)
+FORMATS = ("torchscript", "onnx")  # sna_det.export.FORMATS, MODULES: here too so that --help needs no torch
+MODULES = ("detector", "backbone")
 
 
-def check(cfg, model, exported, module, paths):
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config-file", required=True, metavar="FILE")
+    parser.add_argument("--export-method", choices=["tracing"], default="tracing", help="detectron2's tracing")
+    parser.add_argument("--format", choices=FORMATS, default="torchscript")
+    parser.add_argument("--module", choices=MODULES, default="detector", help="the whole detector or its backbone")
+    parser.add_argument("--sample-image", metavar="PATH", help="image to trace (default: demo val image 0)")
+    parser.add_argument("--output", required=True, metavar="DIR", help="writes DIR/model.ts or DIR/model.onnx")
+    parser.add_argument(
+        "--check", action="append", default=[], metavar="IMAGE", help="compare exported and eager on IMAGE (repeatable)"
+    )
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE pairs")
+    return parser.parse_args(argv)
+
+
+def check(cfg, model, exported, module, paths) -> None:
     """Print exported against eager for each image, then the largest differences."""
+    import torch
+
+    from sna_det.export import (
+        compare_detections,
+        detect,
+        max_feature_difference,
+        normalised_batch,
+        preprocess_image,
+        read_input_image,
+    )
+
     worst = [0.0, 0.0]
     for path in paths:
         image = preprocess_image(cfg, read_input_image(path, cfg.INPUT.FORMAT))
@@ -70,41 +79,44 @@ def check(cfg, model, exported, module, paths):
         print(f"over {len(paths)} images: max |exported - eager| {worst[0]:.2g} (features up to {worst[1]:.3g})")
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config-file", required=True, metavar="FILE")
-    parser.add_argument("--export-method", choices=["tracing"], default="tracing", help="detectron2's tracing")
-    parser.add_argument("--format", choices=FORMATS, default="torchscript")
-    parser.add_argument("--module", choices=MODULES, default="detector", help="the whole detector or its backbone")
-    parser.add_argument("--sample-image", metavar="PATH", help="image to trace (default: demo val image 0)")
-    parser.add_argument("--output", required=True, metavar="DIR", help="writes DIR/model.ts or DIR/model.onnx")
-    parser.add_argument(
-        "--check", action="append", default=[], metavar="IMAGE", help="compare exported and eager on IMAGE (repeatable)"
+def main(args) -> int:
+    from sna_det.cli import CommandError, check_writable_dir
+    from sna_det.engine import UnsafeCheckpointError, setup_cfg
+    from sna_det.export import (
+        build_eager_model,
+        export_model,
+        normalised_batch,
+        preprocess_image,
+        read_input_image,
+        sample_image,
     )
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE pairs")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    try:
-        cfg = export_config(args.config_file, args.opts)
+
+    try:  # traced on the CPU; a TorchScript file runs on CUDA after .to("cuda")
+        cfg = setup_cfg(args.config_file, [*args.opts, "MODEL.DEVICE", "cpu"], cpu_fallback=False)
         sample = sample_image(args.sample_image, cfg.INPUT.FORMAT)
         for path in args.check:
             read_input_image(path, cfg.INPUT.FORMAT)
         model = build_eager_model(cfg)
-    except (ValueError, UnsafeCheckpointError) as error:
-        raise SystemExit(f"error: {error}") from None
+    except (ValueError, UnsafeCheckpointError) as error:  # ConfigError is a ValueError
+        raise CommandError(str(error)) from None
+    output = check_writable_dir(args.output)
     if not cfg.MODEL.WEIGHTS:
         print("note: no weights given (MODEL.WEIGHTS): the model is randomly initialized")
     image = preprocess_image(cfg, sample)
     traced_input = normalised_batch(model, [image]) if args.module == "backbone" else image
     try:
-        exported = export_model(model, traced_input, args.format, args.output, args.module)
+        exported = export_model(model, traced_input, args.format, output, args.module)
     except RuntimeError as error:  # e.g. MODEL.SNA.MODE svd to ONNX
-        raise SystemExit(f"error: {args.config_file}: cannot export: {str(error).splitlines()[0]}") from None
+        raise CommandError(f"{args.config_file}: cannot export: {str(error).splitlines()[0]}") from None
     traced_on = args.sample_image or "demo val image 0"
     print(f"wrote {exported.path} (traced on {traced_on}, input {tuple(traced_input.shape)})")
     if args.check:
         check(cfg, model, exported, args.module, args.check)
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    arguments = parse_args()
+    from sna_det.cli import run_tool
+
+    run_tool(main, arguments)

@@ -11,9 +11,6 @@ Writes losses.png, ap.png (if evaluated), metrics.png (for --keys) and training_
 
 import argparse
 import os
-import sys
-
-from sna_det.analysis.training_curves import write_training_curves
 
 
 def parse_runs(values):
@@ -32,19 +29,29 @@ def parse_runs(values):
     return runs
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", action="append", required=True, help="[label=]OUTPUT_DIR or metrics.json")
     parser.add_argument("--output", required=True, help="folder for the PNGs and the CSV")
     parser.add_argument("--keys", nargs="*", default=[], help="more scalars to plot (shell patterns) in metrics.png")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(args) -> int:
+    from sna_det.analysis.training_curves import write_training_curves
+    from sna_det.cli import CommandError
+
     try:
         written = write_training_curves(parse_runs(args.run), args.output, args.keys)
     except (FileNotFoundError, ValueError) as error:
-        raise SystemExit(f"error: {error}") from None
+        raise CommandError(str(error)) from None
     for name, keys in written.items():
         print(f"wrote {os.path.join(args.output, name)}: {', '.join(keys)}")
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    arguments = parse_args()
+    from sna_det.cli import run_tool
+
+    run_tool(main, arguments)

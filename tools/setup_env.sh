@@ -60,7 +60,12 @@ fi
 # detectron2's own dependencies (model_zoo imports pkg_resources: setuptools < 81), then sna_det.
 "${pip[@]}" "setuptools<81" wheel fvcore iopath pycocotools "omegaconf>=2.1,<2.4" "hydra-core>=1.1" \
   termcolor yacs tabulate cloudpickle tqdm tensorboard matplotlib packaging Pillow
-"${pip[@]}" --no-build-isolation -e "$root[test]"
+"${pip[@]}" --no-build-isolation -e "$root[all,test]"
+# Test data: the real VinBigData annotations (tests/real_vinbigdata.py) ship inside torchxrayvision's
+# wheel; only its files are read (it is never imported), so its dependencies are not installed.
+if ! "$py" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("torchxrayvision") is None)'; then
+  "${pip[@]}" --no-deps "torchxrayvision==1.5.7"
+fi
 
 log "ready: $py"
 echo "$py"

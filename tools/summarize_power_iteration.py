@@ -11,32 +11,35 @@ and prints a Markdown table: the power steps SNA takes, how far its rank-one map
 
 import argparse
 import os
-import sys
-
-from sna_det.analysis.power_iteration_stats import (
-    POWER_ITERATION_RECORDS,
-    format_summary_table,
-    read_power_iteration_records,
-    summarize_power_iteration,
-    summary_csv,
-)
-from sna_det.utils import atomic_write_text
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", help=f"a training OUTPUT_DIR or its {POWER_ITERATION_RECORDS}")
+    parser.add_argument("run", help="a training OUTPUT_DIR or its power_iteration.jsonl")
     parser.add_argument("--csv", help="also write the summary as CSV to this file")
     parser.add_argument("--from-iteration", type=int, default=0, help="leave out sampled iterations before this")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(args) -> int:
+    from sna_det.analysis.power_iteration_stats import (
+        POWER_ITERATION_RECORDS,
+        format_summary_table,
+        read_power_iteration_records,
+        summarize_power_iteration,
+        summary_csv,
+    )
+    from sna_det.cli import CommandError
+    from sna_det.utils import atomic_write_text
+
     path = os.path.join(args.run, POWER_ITERATION_RECORDS) if os.path.isdir(args.run) else args.run
     try:
         records = read_power_iteration_records(path)
     except (FileNotFoundError, ValueError) as error:
-        raise SystemExit(f"error: {error}") from None
+        raise CommandError(str(error)) from None
     kept = [r for r in records if r["iteration"] >= args.from_iteration]
     if not kept:
-        raise SystemExit(f"error: {path}: no record at iteration >= {args.from_iteration} (of {len(records)} read)")
+        raise CommandError(f"{path}: no record at iteration >= {args.from_iteration} (of {len(records)} read)")
     iterations = sorted({r["iteration"] for r in kept})
     print(
         f"{path}: {len(records)} records read, {len(kept)} kept, "
@@ -47,7 +50,11 @@ def main(argv=None):
     if args.csv:
         atomic_write_text(args.csv, summary_csv(summaries))
         print(f"wrote {args.csv}")
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    arguments = parse_args()
+    from sna_det.cli import run_tool
+
+    run_tool(main, arguments)

@@ -4,95 +4,58 @@
     python tools/train_net.py --config-file configs/demo/faster_rcnn_R_18_FPN_sna_demo.yaml
     python tools/train_net.py --config-file <cfg> --eval-only MODEL.WEIGHTS <output>/model_final.pth
     python tools/train_net.py --config-file <cfg> --num-gpus 8          # DDP through detectron2's launch
+    python tools/train_net.py --main [KEY VALUE ...]                    # what `make train` runs
 
-Without CUDA it runs on the CPU (and --num-gpus N starts N CPU processes over gloo).
+--main trains the paper's main experiment (configs/vincxr_faster_sna.yaml) when its datasets are
+prepared (DATASETS.ROOTS.VINDR_CXR among the overrides counts), else says why and trains the demo
+(configs/demo/faster_rcnn_R_18_FPN_sna_demo.yaml). Without CUDA it runs on the CPU (and --num-gpus N
+starts N CPU processes over gloo).
 """
 
-import logging
-import math
+import argparse
 import os
+import sys
+from pathlib import Path
 
-import torch
-from detectron2.config import get_cfg
-from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
-from detectron2.utils import comm
-
-from sna_det import DatasetNotPreparedError, add_sna_config, build_evaluator, check_datasets_ready
-from sna_det.data.datasets import register_datasets_from_config
-from sna_det.engine import (
-    PowerIterationDiagnostics,
-    SafeCheckpointer,
-    UnsafeCheckpointError,
-    enable_cpu_ddp,
-    insert_before_writers,
-    trim_metrics_for_resume,
-)
-from sna_det.utils import atomic_write_json
+ROOT = Path(__file__).resolve().parents[1]
+MAIN_CONFIG = ROOT / "configs" / "vincxr_faster_sna.yaml"
+DEMO_CONFIG = ROOT / "configs" / "demo" / "faster_rcnn_R_18_FPN_sna_demo.yaml"
 
 
-def _nan_to_none(metrics):
-    """Metrics with NaN (e.g. AP of a class without ground truth) as None, so they are valid JSON."""
-    if isinstance(metrics, dict):
-        return {k: _nan_to_none(v) for k, v in metrics.items()}
-    return None if isinstance(metrics, float) and math.isnan(metrics) else metrics
+def parse_args(argv=None) -> argparse.Namespace:
+    """detectron2's standard training arguments (``default_argument_parser``) and ``--main``; no torch."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--config-file", metavar="FILE", help="path to config file")
+    which.add_argument(
+        "--main",
+        action="store_true",
+        help=f"{MAIN_CONFIG.relative_to(ROOT)} when its datasets are prepared, else {DEMO_CONFIG.relative_to(ROOT)}",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last_checkpoint")
+    parser.add_argument("--eval-only", action="store_true", help="evaluate MODEL.WEIGHTS only")
+    parser.add_argument("--num-gpus", type=int, default=1, help="processes per machine (GPUs, or CPU processes)")
+    parser.add_argument("--num-machines", type=int, default=1, help="total number of machines")
+    parser.add_argument("--machine-rank", type=int, default=0, help="the rank of this machine (unique per machine)")
+    port = 2**15 + 2**14 + hash(os.getuid() if sys.platform != "win32" else 1) % 2**14  # as detectron2's
+    parser.add_argument("--dist-url", default=f"tcp://127.0.0.1:{port}", help="torch.distributed init URL")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE pairs")
+    return parser.parse_args(argv)
 
 
-class Trainer(DefaultTrainer):
-    """DefaultTrainer whose evaluator follows the dataset's ``evaluator_type`` metadata, whose checkpoints
-    load safely and save atomically, with SNA's power-iteration diagnostics when
-    MODEL.SNA.DIAGNOSTICS_PERIOD > 0."""
+def main(cfg, args):
+    """One training (or evaluation) process: detectron2's ``default_setup``, then the Trainer."""
+    import logging
 
-    def build_hooks(self):
-        # DefaultTrainer's checkpointer, made safe: no code from loaded files runs, saves are atomic
-        self.checkpointer = SafeCheckpointer(
-            self.checkpointer.model,
-            self.cfg.OUTPUT_DIR,
-            allow_unsafe=self.cfg.MODEL.ALLOW_UNSAFE_WEIGHTS,
-            **self.checkpointer.checkpointables,
-        )
-        hooks = super().build_hooks()
-        if self.cfg.MODEL.SNA.DIAGNOSTICS_PERIOD > 0:
-            diagnostics = PowerIterationDiagnostics(self.cfg.MODEL.SNA.DIAGNOSTICS_PERIOD, self.cfg.OUTPUT_DIR)
-            insert_before_writers(hooks, diagnostics)
-        return hooks
+    from detectron2.engine import default_setup
+    from detectron2.utils import comm
 
-    @classmethod
-    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
-        return build_evaluator(cfg, dataset_name, output_folder or os.path.join(cfg.OUTPUT_DIR, "inference"))
+    from sna_det.cli import CommandError
+    from sna_det.data.datasets import register_datasets_from_config
+    from sna_det.engine import SafeCheckpointer, Trainer, UnsafeCheckpointError, enable_cpu_ddp, trim_metrics_for_resume
 
-    @classmethod
-    def test(cls, cfg, model, evaluators=None):
-        """Evaluate, and save the metrics as ``OUTPUT_DIR/inference/results.json`` ({dataset: {task: metrics}})."""
-        results = super().test(cfg, model, evaluators)
-        if comm.is_main_process():
-            by_dataset = {cfg.DATASETS.TEST[0]: results} if len(cfg.DATASETS.TEST) == 1 else results
-            path = os.path.join(cfg.OUTPUT_DIR, "inference", "results.json")
-            atomic_write_json(path, _nan_to_none(by_dataset))
-        return results
-
-
-def setup(args):
-    cfg = get_cfg()
-    add_sna_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cpu_fallback = cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available()
-    if cpu_fallback:
-        cfg.MODEL.DEVICE = "cpu"
-    cfg.freeze()
-    register_datasets_from_config(cfg)
+    register_datasets_from_config(cfg)  # again: a process started by launch has only the built-in registrations
     default_setup(cfg, args)
-    if cpu_fallback:
-        logging.getLogger("detectron2").info("CUDA is not available: running on the CPU (MODEL.DEVICE=cpu).")
-    return cfg
-
-
-def main(args):
-    cfg = setup(args)
-    try:
-        check_datasets_ready(cfg.DATASETS.TEST if args.eval_only else cfg.DATASETS.TRAIN + cfg.DATASETS.TEST)
-    except (DatasetNotPreparedError, KeyError) as error:
-        raise SystemExit(f"error: {error.args[0]}") from None
     try:
         if args.eval_only:
             model = Trainer.build_model(cfg)
@@ -103,7 +66,7 @@ def main(args):
         trainer = Trainer(cfg)
         trainer.resume_or_load(resume=args.resume)
     except UnsafeCheckpointError as error:
-        raise SystemExit(f"error: {error}") from None
+        raise CommandError(str(error)) from None
     if args.resume and comm.is_main_process():
         kept, dropped = trim_metrics_for_resume(os.path.join(cfg.OUTPUT_DIR, "metrics.json"), trainer.start_iter)
         if dropped:
@@ -114,13 +77,46 @@ def main(args):
     return trainer.train()
 
 
-if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
+def run(args) -> int:
+    """Choose the config (``--main``), check it, its datasets and OUTPUT_DIR (one line each, before any
+    process starts or anything is written), then ``main`` through detectron2's ``launch``."""
+    from detectron2.engine import launch
+
+    from sna_det import DatasetNotPreparedError, check_datasets_ready
+    from sna_det.cli import CommandError, check_writable_dir
+    from sna_det.data.datasets import check_num_classes
+    from sna_det.engine import choose_main_config, setup_cfg
+
+    try:
+        if args.main:
+            args.config_file, why_not = choose_main_config(MAIN_CONFIG, DEMO_CONFIG, args.opts)
+            if why_not:
+                print(f"{MAIN_CONFIG.relative_to(ROOT)} is not ready: {why_not}", file=sys.stderr)
+                print(f"training the demo instead: {Path(args.config_file).relative_to(ROOT)}", file=sys.stderr)
+            else:
+                print(f"training {MAIN_CONFIG.relative_to(ROOT)}", file=sys.stderr)
+        cfg = setup_cfg(args.config_file, args.opts)
+        names = cfg.DATASETS.TEST if args.eval_only else cfg.DATASETS.TRAIN + cfg.DATASETS.TEST
+        check_datasets_ready(names)
+        check_num_classes(cfg, names)
+    # KeyError: a dataset name that is not registered; ValueError: NUM_CLASSES against the dataset's classes
+    except (DatasetNotPreparedError, KeyError, ValueError) as error:
+        raise CommandError(error.args[0]) from None
+    if cfg.OUTPUT_DIR and args.machine_rank == 0:
+        check_writable_dir(cfg.OUTPUT_DIR, "OUTPUT_DIR")
     launch(
         main,
         args.num_gpus,
         num_machines=args.num_machines,
         machine_rank=args.machine_rank,
         dist_url=args.dist_url,
-        args=(args,),
+        args=(cfg, args),
     )
+    return 0
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    from sna_det.cli import run_tool
+
+    run_tool(run, arguments)

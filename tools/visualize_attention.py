@@ -12,34 +12,9 @@ KEY VALUE pairs override the config, as in tools/train_net.py.
 """
 
 import argparse
-import logging
-import sys
-
-import torch
-from detectron2.config import get_cfg
-from detectron2.data import DatasetCatalog, MetadataCatalog
-
-from sna_det import add_sna_config
-from sna_det.analysis.attention_report import visualize_attention
-from sna_det.analysis.image_sources import resolve_images
-from sna_det.data.datasets import register_datasets_from_config
 
 
-def setup_cfg(args):
-    cfg = get_cfg()
-    add_sna_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    if args.weights:
-        cfg.MODEL.WEIGHTS = args.weights
-    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        cfg.MODEL.DEVICE = "cpu"
-    cfg.freeze()
-    register_datasets_from_config(cfg)
-    return cfg
-
-
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--weights", default="", help="checkpoint (default: the config's MODEL.WEIGHTS)")
@@ -49,9 +24,21 @@ def main(argv=None):
     parser.add_argument("--score-threshold", type=float, default=0.5, help="draw detections at or above this")
     parser.add_argument("--alpha", type=float, default=0.5, help="opacity of the heat maps")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE pairs")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(args) -> int:
+    import logging
+
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    from sna_det.analysis.attention_report import visualize_attention
+    from sna_det.analysis.image_sources import resolve_images
+    from sna_det.cli import CommandError, check_writable_dir
+    from sna_det.engine import setup_cfg
+
     logging.basicConfig(level=logging.WARNING)
-    cfg = setup_cfg(args)
+    cfg = setup_cfg(args.config_file, args.opts + (["MODEL.WEIGHTS", args.weights] if args.weights else []))
     if not cfg.MODEL.WEIGHTS:
         print("note: no weights given (--weights or MODEL.WEIGHTS): the model is randomly initialized")
     datasets = [s for s in args.input if s in DatasetCatalog.list()]
@@ -59,14 +46,19 @@ def main(argv=None):
     try:
         paths = resolve_images(args.input, args.max_images)
     except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
+        raise CommandError(str(error)) from None
+    check_writable_dir(args.output, "--output")
     rows = visualize_attention(
         cfg, paths, args.output, metadata=metadata, score_threshold=args.score_threshold, alpha=args.alpha
     )
     for row in rows:
         print(f"{row.image}: {row.detections} detections, {len(row.panels)} panels -> {row.combined}")
     print(f"wrote {len(rows)} images' panels and {args.output.rstrip('/')}/index.html")
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    arguments = parse_args()
+    from sna_det.cli import run_tool
+
+    run_tool(main, arguments)

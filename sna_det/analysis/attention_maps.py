@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..layers.spectral_norm_attention import SpectralNormAttention, low_rank_approximation
+from ..layers.spectral_norm_attention import SpectralNormAttention
 
 __all__ = [
     "AttentionMapRecorder",
@@ -62,7 +62,7 @@ def _sna_low_rank_map(module: SpectralNormAttention, x: Tensor, output: Tensor) 
     compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     with torch.autocast(device_type=x.device.type, enabled=False):
         m = x.mean(1, dtype=compute_dtype)
-        return low_rank_approximation(m, module.rank, module.mode, module.squarings)
+        return module.low_rank_map(m)
 
 
 def _sna_weights(module: SpectralNormAttention, x: Tensor, output: Tensor) -> Tensor:

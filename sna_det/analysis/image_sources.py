@@ -10,9 +10,12 @@ import numpy as np
 from detectron2.data import DatasetCatalog
 from PIL import Image
 
+from ..data.dicom import read_dicom_values
+
 __all__ = ["IMAGE_SUFFIXES", "load_grayscale", "resolve_images"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm")
+DICOM_SUFFIXES = (".dcm", ".dicom")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff") + DICOM_SUFFIXES
 
 
 def _folder_images(folder: Path) -> List[str]:
@@ -41,20 +44,17 @@ def resolve_images(sources: Sequence[str], max_images: int = 0) -> List[str]:
 
 def load_grayscale(path: str | os.PathLike, max_side: int = 0) -> np.ndarray:
     """An image as a float64 matrix (H, W) in its own intensity units: luma for colour images,
-    the raw values for 8/16-bit grayscale and DICOM (``pixel_array``, via pydicom).
+    the raw values for 8/16-bit grayscale, and for a DICOM the display values of the project's one
+    DICOM reader (``sna_det.data.dicom.read_dicom_values``: modality LUT, VOI LUT or window,
+    MONOCHROME1 mirrored so that larger is brighter).
 
     ``max_side`` > 0 shrinks the image (box filter) so that its longer side is at most that many
     pixels; 0 keeps it as it is.
     """
     path = Path(path)
     try:
-        if path.suffix.lower() == ".dcm":
-            import pydicom
-
-            pixels = np.asarray(pydicom.dcmread(path).pixel_array, dtype=np.float32)
-            if pixels.ndim == 3:
-                pixels = pixels.mean(-1)
-            image = Image.fromarray(pixels)
+        if path.suffix.lower() in DICOM_SUFFIXES:
+            image = Image.fromarray(read_dicom_values(path).astype(np.float32))
         else:
             image = Image.open(path)
             image = image.convert("F") if image.mode not in ("I;16", "I;16B", "I") else image

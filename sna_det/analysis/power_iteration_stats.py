@@ -95,7 +95,9 @@ def measure_power_iteration(x: Tensor, squarings: int) -> PowerIterationMeasurem
     exact_map = singular_values[:, :1, None] * u[:, :, :1] * vh[:, None, 0, :]
     exact_norm = exact_map.norm(dim=(1, 2))
     tiny = torch.finfo(torch.float64).tiny
-    map_rel_error = torch.where(exact_norm > 0, (power_map - exact_map).norm(dim=(1, 2)) / exact_norm.clamp_min(tiny), 0.0)
+    map_rel_error = torch.where(
+        exact_norm > 0, (power_map - exact_map).norm(dim=(1, 2)) / exact_norm.clamp_min(tiny), 0.0
+    )
     sigma1 = singular_values[:, 0]
     sigma2 = singular_values[:, 1] if singular_values.shape[1] > 1 else torch.zeros_like(sigma1)
     energy = singular_values.square().sum(-1)
@@ -220,10 +222,18 @@ def format_summary_table(summaries: Sequence[PlacementSummary]) -> str:
     """A Markdown table of ``summaries``, one row per placement."""
     rows = [
         [
-            s.placement, s.images, f"{s.map_height} x {s.map_width}", s.power_steps,
-            f"{s.map_rel_error_median:.1e}", f"{s.map_rel_error_max:.1e}", f"{s.sigma1_mean:.4g}",
-            f"{s.sigma2_mean:.4g}", _ratio_text(s.sigma_ratio_median), _ratio_text(s.sigma_ratio_min),
-            f"{s.rank1_energy_mean:.3f}", f"{s.sigma1_power_rel_error_max:.1e}",
+            s.placement,
+            s.images,
+            f"{s.map_height} x {s.map_width}",
+            s.power_steps,
+            f"{s.map_rel_error_median:.1e}",
+            f"{s.map_rel_error_max:.1e}",
+            f"{s.sigma1_mean:.4g}",
+            f"{s.sigma2_mean:.4g}",
+            _ratio_text(s.sigma_ratio_median),
+            _ratio_text(s.sigma_ratio_min),
+            f"{s.rank1_energy_mean:.3f}",
+            f"{s.sigma1_power_rel_error_max:.1e}",
         ]  # fmt: skip
         for s in summaries
     ]

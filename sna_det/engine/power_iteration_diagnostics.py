@@ -105,7 +105,12 @@ class PowerIterationDiagnostics(HookBase):
                 record
                 for measurement, height, width in measured
                 for record in measurement_records(
-                    measurement, iteration=iteration, placement=placement, height=height, width=width, squarings=squarings
+                    measurement,
+                    iteration=iteration,
+                    placement=placement,
+                    height=height,
+                    width=width,
+                    squarings=squarings,
                 )
             ]
             sampled.extend(records)

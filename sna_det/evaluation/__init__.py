@@ -1,9 +1,11 @@
 from .class_table import format_class_table
 from .detection_ap import (
+    boxes_hit,
     coco_ap_per_class,
     evaluate_detections,
     format_ap_table,
     format_skipped,
+    hit_rate_per_class,
     load_coco_gt,
     voc2010_ap,
     voc2010_ap_per_class,
@@ -14,12 +16,14 @@ from .per_class_ap_evaluator import PerClassAPEvaluator
 __all__ = [
     "EVALUATORS",
     "PerClassAPEvaluator",
+    "boxes_hit",
     "build_evaluator",
     "coco_ap_per_class",
     "evaluate_detections",
     "format_ap_table",
     "format_class_table",
     "format_skipped",
+    "hit_rate_per_class",
     "load_coco_gt",
     "voc2010_ap",
     "voc2010_ap_per_class",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence, Union
 
+from tabulate import tabulate
+
 __all__ = ["format_class_table"]
 
 Value = Optional[Union[int, float]]
@@ -31,11 +33,5 @@ def format_class_table(
     headers = ["class", *columns]
     rows = [[name, *(_cell(column.get(name)) for column in columns.values())] for name in classes]
     rows.append([total_label, *(_cell(total.get(header)) for header in columns)])
-    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-
-    def line(cells):
-        first, rest = cells[0].ljust(widths[0]), [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
-        return "| " + " | ".join([first, *rest]) + " |"
-
-    rule = "| " + " | ".join(["-" * widths[0], *("-" * (w - 1) + ":" for w in widths[1:])]) + " |"
-    return "\n".join([line(headers), rule, *map(line, rows)])
+    align = ("left", *("right" for _ in columns))
+    return tabulate(rows, headers, tablefmt="pipe", colalign=align, disable_numparse=True)

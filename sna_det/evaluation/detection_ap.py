@@ -9,6 +9,12 @@
   under the precision-recall curve made monotone (precision at recall r = max precision at recall
   >= r). IoU of continuous boxes (no +1 pixel). ``iscrowd`` ground truth counts as VOC "difficult":
   neither found nor missed.
+- ``hit_rate``: the metric behind the paper's Table 4 ("AP at IoU > 0.4"), as its authors' code
+  computes it (``main_vincxr_det.py``, GitHub fjssharpsword/SFSAttention, commit 4d65811): the share of
+  a class's ground-truth boxes that some detection of the same class on the same image overlaps with
+  IoU > ``iou``. Every detection counts, whatever its score (no ranking, no precision term, a detection
+  may hit several boxes); ``iscrowd`` boxes are neither hit nor missed. Not an average precision:
+  detections of a class can only raise it.
 
 A class without ground truth boxes has AP None (reported as null), not 0; means are over the
 other classes. AP is in percent in ``evaluate_detections``' result.
@@ -26,14 +32,16 @@ import contextlib
 import io
 import json
 import math
+from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from detectron2.evaluation.pascal_voc_evaluation import voc_ap
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from ..utils.skip_report import SkipReport
 from .class_table import format_class_table
 
 __all__ = [
@@ -42,7 +50,11 @@ __all__ = [
     "evaluate_detections",
     "format_ap_table",
     "format_skipped",
+    "boxes_hit",
+    "hit_rate_per_class",
+    "hits_per_image",
     "load_coco_gt",
+    "matched_coco_eval",
     "voc2010_ap",
     "voc2010_ap_per_class",
 ]
@@ -52,6 +64,10 @@ Json = Union[str, Path, dict, list]
 
 SKIPPED_REASONS = ("unknown image_id", "unknown category_id")
 """Why a detection is left out of the evaluation (counted in the result's ``skipped``)."""
+HIT_RATE_ABOUT = (
+    "the metric behind the paper's Table 4 ('AP at IoU > 0.4'): % of a class's ground-truth boxes with a "
+    "same-class detection of IoU > {iou:g} on their image, every detection counted; mean over classes with boxes"
+)
 MAX_EXAMPLES = 5
 GT_NAME = "ground truth"
 
@@ -105,7 +121,13 @@ def _checked_gt(data, name: str) -> dict:
     ``iscrowd`` defaults to 0 and ``area`` to the box area.
     """
     if not isinstance(data, dict):
-        raise ValueError(f"{name}: expected a COCO object with images, annotations, categories")
+        kind = type(data).__name__
+        raise ValueError(f"{name}: not COCO ground truth: a {kind}, not an object with images, annotations, categories")
+    missing = [key for key in ("images", "annotations", "categories") if key not in data]
+    if missing:
+        raise ValueError(
+            f"{name}: not COCO ground truth: lacks {', '.join(missing)} (COCO has images, annotations, categories)"
+        )
     images = _records(data, "images", ["id"], name)
     categories = _records(data, "categories", ["id", "name"], name)
     annotations = _records(data, "annotations", ["image_id", "category_id", "bbox"], name)
@@ -155,11 +177,11 @@ def load_coco_gt(gt: Json) -> COCO:
 
 
 def _usable_detections(gt: COCO, detections, name: str) -> tuple:
-    """(detections of GT images and categories, {reason: count}, {reason: [examples]}); ValueError if broken."""
+    """(detections of GT images and categories, ``SkipReport`` of the others); ValueError if broken."""
     if not isinstance(detections, list):
         raise ValueError(f"{name}: expected a list of COCO results (image_id, category_id, bbox, score)")
     images, categories = set(gt.getImgIds()), set(gt.getCatIds())
-    usable, counts, examples = [], dict.fromkeys(SKIPPED_REASONS, 0), {r: [] for r in SKIPPED_REASONS}
+    usable, skipped = [], SkipReport(SKIPPED_REASONS)
     for i, d in enumerate(detections):
         where = f"{name}: detection {i}"
         if not isinstance(d, dict):
@@ -181,10 +203,8 @@ def _usable_detections(gt: COCO, detections, name: str) -> tuple:
         if reason is None:
             usable.append(d)
             continue
-        counts[reason] += 1
-        if len(examples[reason]) < MAX_EXAMPLES:
-            examples[reason].append(f"{where}: {reason[8:]} {value!r} is not in the ground truth")
-    return usable, counts, examples
+        skipped.skip(reason, where, f"{reason[8:]} {value!r} is not in the ground truth")
+    return usable, skipped
 
 
 def _results(gt: COCO, detections: List[dict]) -> COCO:
@@ -193,17 +213,25 @@ def _results(gt: COCO, detections: List[dict]) -> COCO:
         with contextlib.redirect_stdout(io.StringIO()):
             # only the result fields: loadRes picks its mode by the first result's keys (e.g. "caption")
             return gt.loadRes([{k: d[k] for k in ("image_id", "category_id", "bbox", "score")} for d in detections])
-    return load_coco_gt({"images": gt.dataset["images"], "categories": gt.dataset["categories"]})
+    return load_coco_gt({"images": gt.dataset["images"], "annotations": [], "categories": gt.dataset["categories"]})
 
 
-def coco_ap_per_class(gt: COCO, detections: List[dict], iou: float, max_dets: int = 100) -> Dict[int, Optional[float]]:
-    """{category id: COCO-style AP in [0, 1] at IoU >= ``iou``, None without ground truth} (module docstring)."""
+def matched_coco_eval(gt: COCO, detections: List[dict], iou: float, max_dets: int = 100) -> COCOeval:
+    """pycocotools' ``COCOeval`` at the one IoU ``iou``, all areas, ``max_dets`` per image and class, after
+    ``evaluate()`` (its ``evalImgs`` hold each image's matches), before ``accumulate()``."""
     evaluation = COCOeval(gt, _results(gt, detections), "bbox")
     evaluation.params.iouThrs = np.array([iou], dtype=np.float64)
     evaluation.params.maxDets = [max_dets]
     evaluation.params.areaRng, evaluation.params.areaRngLbl = [evaluation.params.areaRng[0]], ["all"]
     with contextlib.redirect_stdout(io.StringIO()):
         evaluation.evaluate()
+    return evaluation
+
+
+def coco_ap_per_class(gt: COCO, detections: List[dict], iou: float, max_dets: int = 100) -> Dict[int, Optional[float]]:
+    """{category id: COCO-style AP in [0, 1] at IoU >= ``iou``, None without ground truth} (module docstring)."""
+    evaluation = matched_coco_eval(gt, detections, iou, max_dets)
+    with contextlib.redirect_stdout(io.StringIO()):
         evaluation.accumulate()
     precision = evaluation.eval["precision"][0, :, :, 0, 0]  # (101 recall points, K)
     return {
@@ -279,6 +307,45 @@ def voc2010_ap_per_class(gt: COCO, detections: List[dict], iou: float) -> Dict[i
     return result
 
 
+def boxes_hit(gt_boxes: np.ndarray, detected_boxes: np.ndarray, iou: float) -> np.ndarray:
+    """Which ground-truth boxes of one class on one image are hit: (G,) bool.
+
+    gt_boxes: (G, 4) xyxy; detected_boxes: (D, 4) xyxy, the same class on the same image. A box is hit
+    when its IoU with some detection is > ``iou`` (continuous coordinates, no +1 pixel).
+    """
+    detected_boxes = np.asarray(detected_boxes, np.float64).reshape(-1, 4)
+    if not len(detected_boxes):
+        return np.zeros(len(gt_boxes), dtype=bool)
+    return np.array([_iou(box, detected_boxes).max() > iou for box in np.asarray(gt_boxes, np.float64)], dtype=bool)
+
+
+def hits_per_image(gt: COCO, detections: List[dict], iou: float) -> Dict[tuple, Tuple[int, int]]:
+    """{(image id, category id): (boxes hit, non-crowd boxes)} for every image and class with ground truth."""
+    detected: Dict[tuple, list] = defaultdict(list)
+    for d in detections:
+        detected[d["image_id"], d["category_id"]].append(_xyxy(d["bbox"]))
+    truth: Dict[tuple, list] = defaultdict(list)
+    for a in gt.dataset["annotations"]:
+        if not a.get("iscrowd", 0):
+            truth[a["image_id"], a["category_id"]].append(_xyxy(a["bbox"]))
+    return {
+        key: (int(boxes_hit(np.array(boxes), np.array(detected[key]), iou).sum()), len(boxes))
+        for key, boxes in truth.items()
+    }
+
+
+def hit_rate_per_class(gt: COCO, detections: List[dict], iou: float) -> Dict[int, Optional[float]]:
+    """{category id: share in [0, 1] of its (non-crowd) ground-truth boxes hit, None without any}.
+
+    The paper's Table 4 metric (module docstring): every detection counts, whatever its score.
+    """
+    hits, totals = Counter(), Counter()
+    for (_, cat), (hit, boxes) in hits_per_image(gt, detections, iou).items():
+        hits[cat] += hit
+        totals[cat] += boxes
+    return {cat: (hits[cat] / totals[cat] if totals[cat] else None) for cat in gt.getCatIds()}
+
+
 def _percent(per_class: Dict[int, Optional[float]], names: Dict[int, str]) -> dict:
     values = [v for v in per_class.values() if v is not None]
     return {
@@ -291,7 +358,8 @@ def evaluate_detections(gt: Json, detections: Json, iou: float = 0.4, max_dets: 
     """Per-class AP of COCO-format ``detections`` against COCO ``gt`` (files, loaded JSON or a ``COCO``), in percent.
 
     Returns ``{"iou": iou, "coco": {"per_class": {name: AP | None}, "mean": AP | None}, "voc2010": ...,
-    "gt_boxes": {name: count}, "detections": {"read": n, "evaluated": n}, "images_without_detections": n,
+    "hit_rate": {"per_class": {name: % | None}, "mean": % | None, "about": text} (the paper's Table 4
+    metric), "gt_boxes": {name: count}, "detections": {"read": n, "evaluated": n}, "images_without_detections": n,
     "skipped": {reason: count}, "skipped_examples": {reason: [message, ...]}}``, classes in category id
     order. Detections of unknown images or categories are skipped and counted (``SKIPPED_REASONS``);
     structurally broken input raises ValueError naming the file and the detection (module docstring).
@@ -300,20 +368,22 @@ def evaluate_detections(gt: Json, detections: Json, iou: float = 0.4, max_dets: 
         raise ValueError(f"iou must be in [0, 1] and max_dets >= 1, not {iou} and {max_dets}")
     coco_gt = gt if isinstance(gt, COCO) else load_coco_gt(gt)
     raw, name = _read_json(detections, "detections")
-    dets, skipped, examples = _usable_detections(coco_gt, raw, name)
+    dets, skipped = _usable_detections(coco_gt, raw, name)
     cat_ids = sorted(coco_gt.getCatIds())
     names = {c: coco_gt.cats[c]["name"] for c in cat_ids}
     coco = coco_ap_per_class(coco_gt, dets, iou, max_dets)
     voc = voc2010_ap_per_class(coco_gt, dets, iou)
+    hits = hit_rate_per_class(coco_gt, dets, iou)
     return {
         "iou": iou,
         "coco": _percent({c: coco[c] for c in cat_ids}, names),
         "voc2010": _percent({c: voc[c] for c in cat_ids}, names),
+        "hit_rate": {**_percent({c: hits[c] for c in cat_ids}, names), "about": HIT_RATE_ABOUT.format(iou=iou)},
         "gt_boxes": {names[c]: len(coco_gt.getAnnIds(catIds=[c])) for c in cat_ids},
         "detections": {"read": len(raw), "evaluated": len(dets)},
         "images_without_detections": len(set(coco_gt.getImgIds()) - {d["image_id"] for d in dets}),
-        "skipped": skipped,
-        "skipped_examples": {reason: found for reason, found in examples.items() if found},
+        "skipped": skipped.counts,
+        "skipped_examples": skipped.examples(MAX_EXAMPLES),
     }
 
 
@@ -330,17 +400,17 @@ def format_skipped(result: dict) -> str:
 
 
 def format_ap_table(result: dict) -> str:
-    """``evaluate_detections``' result as Table 4: class, GT boxes, AP (COCO 101-point), AP (VOC2010)."""
+    """``evaluate_detections``' result as Table 4: class, GT boxes, AP (COCO 101-point), AP (VOC2010), hit rate."""
     iou = result["iou"]
-    columns = {
-        "GT boxes": result["gt_boxes"],
-        f"AP@{iou:g} coco": result["coco"]["per_class"],
-        f"AP@{iou:g} voc2010": result["voc2010"]["per_class"],
+    metrics = {
+        f"AP@{iou:g} coco": result["coco"],
+        f"AP@{iou:g} voc2010": result["voc2010"],
+        f"hit@{iou:g} (Table 4)": result["hit_rate"],
     }
-    total = {
-        "GT boxes": sum(result["gt_boxes"].values()),
-        f"AP@{iou:g} coco": result["coco"]["mean"],
-        f"AP@{iou:g} voc2010": result["voc2010"]["mean"],
-    }
-    table = format_class_table(list(result["gt_boxes"]), columns, total, total_label="Total (AP: mean)")
-    return table + "\n(AP in %; '-': no ground truth boxes of that class, left out of the mean)"
+    columns = {"GT boxes": result["gt_boxes"], **{k: v["per_class"] for k, v in metrics.items()}}
+    total = {"GT boxes": sum(result["gt_boxes"].values()), **{k: v["mean"] for k, v in metrics.items()}}
+    table = format_class_table(list(result["gt_boxes"]), columns, total, total_label="Total (mean)")
+    return table + (
+        "\n(in %; '-': no ground truth boxes of that class, left out of the mean; hit: % of ground-truth boxes"
+        f" with a same-class detection of IoU > {iou:g}, any score: what the paper's Table 4 reports as AP)"
+    )

@@ -1,4 +1,4 @@
-"""A detectron2 ``DatasetEvaluator``: per-class AP at one IoU threshold, printed in Table 4's layout.
+"""A detectron2 ``DatasetEvaluator``: per-class AP and hit rate at one IoU threshold, in Table 4's layout.
 
 Used through ``evaluator_type: "per_class_ap"`` in a dataset's metadata (the VinDr-CXR datasets set
 it, with ``eval_iou_threshold`` 0.4). The dataset needs a COCO ``json_file`` in its metadata.
@@ -26,13 +26,15 @@ logger = logging.getLogger("detectron2")
 
 
 class PerClassAPEvaluator(DatasetEvaluator):
-    """COCO-style (101-point) and VOC2010 (all-point) AP per class at IoU ``iou_threshold``.
+    """COCO-style (101-point) and VOC2010 (all-point) AP per class at IoU ``iou_threshold``, and the
+    hit rate (the metric behind the paper's Table 4, ``detection_ap`` module docstring).
 
     ``evaluate()`` logs the table, writes ``per_class_ap_<dataset>.json`` (``evaluate_detections``'
     format, AP in percent, null for classes without ground truth) and
     ``coco_instances_results_<dataset>.json`` (the detections, COCO results format, for
     ``tools/evaluate_detections.py``) to ``output_dir``, and returns
-    ``{"per_class_ap@<iou>": {"AP": coco mean, "AP_voc2010": voc mean, "AP-<class>": ..., "AP_voc2010-<class>": ...}}``
+    ``{"per_class_ap@<iou>": {"AP": coco mean, "AP_voc2010": voc mean, "hit_rate": mean, "AP-<class>": ...,
+    "AP_voc2010-<class>": ..., "hit_rate-<class>": ...}}``
     with NaN for classes without ground truth (detectron2's hooks need floats).
     """
 
@@ -89,8 +91,10 @@ class PerClassAPEvaluator(DatasetEvaluator):
             results_file = os.path.join(self._output_dir, f"coco_instances_results_{name}.json")
             atomic_write_json(results_file, predictions, indent=None)
         nan = float("nan")
-        metrics = OrderedDict(AP=result["coco"]["mean"], AP_voc2010=result["voc2010"]["mean"])
-        for kind, prefix in (("coco", "AP"), ("voc2010", "AP_voc2010")):
+        metrics = OrderedDict(
+            AP=result["coco"]["mean"], AP_voc2010=result["voc2010"]["mean"], hit_rate=result["hit_rate"]["mean"]
+        )
+        for kind, prefix in (("coco", "AP"), ("voc2010", "AP_voc2010"), ("hit_rate", "hit_rate")):
             for name, ap in result[kind]["per_class"].items():
                 metrics[f"{prefix}-{name}"] = ap
         return {f"per_class_ap@{self._iou:g}": {k: nan if v is None else v for k, v in metrics.items()}}

@@ -1,4 +1,5 @@
 from .attention_factory import ATTENTION_TYPES, TIMM_ATTENTION, create_attention
+from .sna_authors_code import SpectralNormAttentionAuthorsCode
 from .spectral_norm_attention import (
     MODES,
     WEIGHTINGS,
@@ -17,6 +18,7 @@ __all__ = [
     "WEIGHTINGS",
     "SingularTriple",
     "SpectralNormAttention",
+    "SpectralNormAttentionAuthorsCode",
     "dominant_singular_triple",
     "low_rank_approximation",
     "rank_one_approximation",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Tuple
 
-from timm.layers import get_attn
 from torch import nn
 
 from .spectral_norm_attention import SpectralNormAttention
@@ -35,8 +34,11 @@ def create_attention(attn_type: str, channels: int, **options) -> nn.Module:
     """The attention block of ``attn_type`` for a (B, ``channels``, H, W) feature map.
 
     ``options`` go to the block's constructor: ``SpectralNormAttention``'s keywords for "sna"
-    (it ignores ``channels``), timm's for the others (e.g. ``rd_ratio``).
+    (it ignores ``channels``), timm's for the others (e.g. ``rd_ratio``). timm is imported here, on
+    first use, so that ``sna_det.layers`` needs torch alone.
     """
+    from timm.layers import get_attn
+
     if attn_type == "sna":
         return SpectralNormAttention(**options)
     if attn_type == "eca" and options.get("kernel_size"):

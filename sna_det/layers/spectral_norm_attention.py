@@ -65,11 +65,12 @@ def _shorter_side_gram(m: Tensor) -> tuple[Tensor, bool]:
     """
     shorter_rows = m.shape[-2] < m.shape[-1]  # a tensor while torch.jit.trace traces sizes
     rows = bool(shorter_rows) if torch.jit.is_tracing() else statically_known_true(shorter_rows)
-    gram = torch.bmm(m, m.transpose(1, 2)) if rows else torch.bmm(m.transpose(1, 2), m)
+    a, b = (m, m.transpose(1, 2)) if rows else (m.transpose(1, 2), m)
     # + eps * I: the same eigenvectors, but never an all-zero matrix to normalise (M = 0); eps is the
     # smallest shift whose square is a normal float, so the Frobenius norm of eps * I is not zero.
-    gram.diagonal(dim1=1, dim2=2).add_(torch.finfo(m.dtype).tiny ** 0.5)
-    return gram, rows
+    # Out of place (baddbmm, not an in-place add on the diagonal): ONNX's dynamo exporter needs that.
+    eye = torch.eye(a.shape[1], dtype=m.dtype, device=m.device)
+    return torch.baddbmm(eye, a, b, beta=torch.finfo(m.dtype).tiny ** 0.5), rows
 
 
 def _dominant_eigenvector(gram: Tensor, squarings: int) -> Tensor:
@@ -103,7 +104,7 @@ def rank_one_approximation(m: Tensor, squarings: int = 8) -> Tensor:
 
 
 def dominant_singular_triple(m: Tensor, squarings: int = 8) -> SingularTriple:
-    """(sigma, u, v) of each matrix by the same computation as ``rank_one_approximation``, (B, H, W) -> (B,), (B, H), (B, W)."""
+    """(sigma, u, v) of each matrix, (B, H, W) -> (B,), (B, H), (B, W), as ``rank_one_approximation`` computes them."""
     gram, rows = _shorter_side_gram(m)
     vector = _dominant_eigenvector(gram, squarings)
     other = torch.bmm(vector.transpose(1, 2), m).squeeze(1) if rows else torch.bmm(m, vector).squeeze(-1)
@@ -176,6 +177,10 @@ class SpectralNormAttention(nn.Module):
         self.squarings = squarings
         self.weighting = weighting
 
+    def low_rank_map(self, m: Tensor) -> Tensor:
+        """The rank-k map M_hat of the channel means, (B, H, W) -> (B, H, W), in m's dtype."""
+        return low_rank_approximation(m, self.rank, self.mode, self.squarings)
+
     def attention_map(self, x: Tensor) -> Tensor:
         """The weights that multiply ``x``: (B, C, H, W) -> (B, 1, H, W), in x's dtype."""
         if self.mode == "svd" and torch.onnx.is_in_onnx_export():
@@ -187,7 +192,7 @@ class SpectralNormAttention(nn.Module):
         compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         with torch.autocast(device_type=x.device.type, enabled=False):
             m = x.mean(1, dtype=compute_dtype)  # accumulates in fp32 without copying x
-            m_hat = low_rank_approximation(m, self.rank, self.mode, self.squarings)
+            m_hat = self.low_rank_map(m)
             a = F.softmax(m_hat.flatten(1), dim=-1)
             if self.weighting == "softmax_mean1":
                 a = a * a.shape[-1]  # H*W; read from the tensor so that traced models follow the size

@@ -1,7 +1,6 @@
 from .attention_injection import (
     AttentionSite,
     add_attention_to_backbone,
-    add_attention_to_resnet,
     attach_attention,
     residual_branch_end,
     resnet_attention_sites,
@@ -12,7 +11,6 @@ from .backbone import __all__ as _backbone_all
 __all__ = [
     "AttentionSite",
     "add_attention_to_backbone",
-    "add_attention_to_resnet",
     "attach_attention",
     "residual_branch_end",
     "resnet_attention_sites",

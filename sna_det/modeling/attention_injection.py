@@ -16,7 +16,6 @@ from torch import Tensor, nn
 __all__ = [
     "AttentionSite",
     "add_attention_to_backbone",
-    "add_attention_to_resnet",
     "attach_attention",
     "resnet_attention_sites",
     "residual_branch_end",
@@ -87,17 +86,3 @@ def add_attention_to_backbone(
         attach_attention(owner, after, make_attention(channels))
     return backbone
 
-
-def add_attention_to_resnet(
-    resnet: ResNet, make_attention: AttentionFactory, *, stem: bool, stages: Sequence[str]
-) -> ResNet:
-    """Attention after the stem (if ``stem``) and inside every residual block of ``stages``.
-
-    Args:
-        resnet: a detectron2 ``ResNet``; modified in place and returned.
-        make_attention: channels -> attention module.
-        stem: attach one block to the stem's output (before res2).
-        stages: names among ``resnet.stage_names`` (e.g. "res2"), each block of which gets one
-            block on its residual branch.
-    """
-    return add_attention_to_backbone(resnet, make_attention, stem=stem, stages=stages)

@@ -1,3 +1,4 @@
 from .atomic_write import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .skip_report import SkipReport
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+__all__ = ["SkipReport", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]

@@ -17,6 +17,7 @@ from detectron2.config import CfgNode
 
 from .coco import register_coco_2017
 from .demo import register_demo_datasets
+from .own_coco import register_own_datasets
 from .vindr_cxr import register_vindr_cxr_datasets
 from .voc_2012_coco import register_voc_2012_coco
 
@@ -38,8 +39,10 @@ def register_all_datasets() -> None:
 
 
 def register_datasets_from_config(cfg: CfgNode) -> None:
-    """Register again, below the given folder, each dataset whose ``DATASETS.ROOTS`` entry is set."""
+    """Register again, below the given folder, each dataset whose ``DATASETS.ROOTS`` entry is set, and
+    the config's own COCO datasets (``DATASETS.REGISTER``, ``own_coco.py``)."""
     for key, register in ROOT_REGISTRARS.items():
         root = cfg.DATASETS.ROOTS.get(key, "")
         if root:
             register(root)
+    register_own_datasets(cfg)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Callable, Iterable
 
+from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-__all__ = ["DatasetNotPreparedError", "check_datasets_ready", "datasets_root", "register_dataset"]
+__all__ = ["DatasetNotPreparedError", "check_datasets_ready", "check_num_classes", "datasets_root", "register_dataset"]
 
 
 class DatasetNotPreparedError(FileNotFoundError):
@@ -53,3 +55,34 @@ def check_datasets_ready(names: Iterable[str]) -> None:
             if path is not None and not Path(path).exists():
                 hint = meta.get("how_to_prepare", "See datasets/README.md for the expected layout.")
                 raise DatasetNotPreparedError(f"dataset {name!r}: {field} {path} does not exist. {hint}")
+
+
+def _num_categories(name: str) -> int | None:
+    """Classes of a registered dataset: its ``thing_classes``, else the categories of its ``json_file``."""
+    meta = MetadataCatalog.get(name)
+    if meta.get("thing_classes", None) is not None:
+        return len(meta.thing_classes)
+    json_file = meta.get("json_file", None)
+    if json_file is None:
+        return None
+    try:
+        categories = json.loads(Path(json_file).read_bytes())["categories"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        detail = f"not a COCO JSON with categories ({type(error).__name__}: {error})"
+        raise DatasetNotPreparedError(f"dataset {name!r}: {json_file}: {detail}") from None
+    return len(categories)
+
+
+def check_num_classes(cfg: CfgNode, names: Iterable[str]) -> None:
+    """``ValueError`` naming both numbers when the model's number of classes (``MODEL.ROI_HEADS.NUM_CLASSES``,
+    ``MODEL.RETINANET.NUM_CLASSES`` for RetinaNet) differs from a dataset's."""
+    key = "RETINANET" if cfg.MODEL.META_ARCHITECTURE == "RetinaNet" else "ROI_HEADS"
+    expected = cfg.MODEL[key].NUM_CLASSES
+    for name in names:
+        found = _num_categories(name)
+        if found is not None and found != expected:
+            source = MetadataCatalog.get(name).get("json_file", "its metadata")
+            raise ValueError(
+                f"dataset {name!r} has {found} classes ({source}) but MODEL.{key}.NUM_CLASSES is {expected}; "
+                f"set MODEL.{key}.NUM_CLASSES {found}"
+            )

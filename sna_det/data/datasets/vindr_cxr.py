@@ -53,10 +53,12 @@ def vindr_cxr_classes(root: Path) -> list:
 
 
 def register_vindr_cxr_datasets(root: str | Path | None = None) -> None:
-    """Register ``vindr_cxr_{train,val,test}`` from ``<root>/annotations/<split>.json`` + ``<root>/images``."""
+    """Register ``vindr_cxr_{train,val,test}`` from ``<root>/annotations/<split>.json`` + ``<root>/images``,
+    and ``vindr_cxr_<name>`` for any other split there (``prepare_vindr_cxr.py --split-file``)."""
     root = Path(root) if root else vindr_cxr_root()
     classes = vindr_cxr_classes(root)
-    for split in ("train", "val", "test"):
+    given = sorted(p.stem for p in (root / "annotations").glob("*.json")) if (root / "annotations").is_dir() else []
+    for split in dict.fromkeys(["train", "val", "test", *given]):
         name = f"vindr_cxr_{split}"
         json_file, image_root = root / "annotations" / f"{split}.json", root / "images"
         register_dataset(

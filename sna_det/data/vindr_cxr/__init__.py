@@ -1,7 +1,7 @@
 """VinDr-CXR preparation: CSVs (both public layouts), DICOM to PNG, reader fusion, split, COCO output."""
 
+from ..dicom import DicomReadError, read_dicom_uint8, stretch_to_uint8
 from .annotations import AnnotationTable, FindingBox, VinDrSource, find_source, read_annotations
-from .dicom import read_dicom_uint8, stretch_to_uint8
 from .fusion import FUSIONS, fuse_boxes
 from .images import convert_image, resized_size
 from .prepare import PrepareOptions, PrepareResult, format_prepare_summary, prepare_vindr_cxr
@@ -12,6 +12,7 @@ __all__ = [
     "FUSIONS",
     "PROBLEMS",
     "AnnotationTable",
+    "DicomReadError",
     "FindingBox",
     "InputProblems",
     "PrepareOptions",

@@ -175,11 +175,11 @@ def read_annotations(csv_files: Dict[str, Path], problems: InputProblems, all_la
             box = _parse_box(row)
             if box is None:
                 values = ", ".join(f"{k}={row[k]!r}" for k in BOX_FIELDS)
-                problems.report(NAN_BOX, where, f"fields x_min,y_min,x_max,y_max must be numbers: {values}")
+                problems.skip(NAN_BOX, where, f"fields x_min,y_min,x_max,y_max must be numbers: {values}")
                 continue
             x0, y0, x1, y1 = box
             if x1 <= x0 or y1 <= y0:
-                problems.report(INVERTED_BOX, where, f"fields x_max <= x_min or y_max <= y_min: {box}")
+                problems.skip(INVERTED_BOX, where, f"fields x_max <= x_min or y_max <= y_min: {box}")
                 continue
             rad_id = (row.get("rad_id") or "").strip()
             table.boxes.append(FindingBox(image_id, name, rad_id, box, where))

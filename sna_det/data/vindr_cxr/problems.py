@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Dict, List
+from ...utils.skip_report import SkipReport
 
 __all__ = [
     "BOX_OUTSIDE_IMAGE",
@@ -29,31 +28,12 @@ BOX_OUTSIDE_IMAGE = "box outside the image"
 
 PROBLEMS = (UNREADABLE_IMAGE, UNKNOWN_IMAGE_ID, NAN_BOX, INVERTED_BOX, BOX_OUTSIDE_IMAGE)
 
-MAX_EXAMPLES = 5
-
-
 class VinDrInputError(ValueError):
     """Input that cannot be prepared; the message names the file and the row or field."""
 
 
-class InputProblems:
-    """Counts bad input by reason, keeps the first few places of each, and raises at once when strict."""
+class InputProblems(SkipReport):
+    """``SkipReport`` of the preparer's ``PROBLEMS``; when strict, the first raises ``VinDrInputError``."""
 
     def __init__(self, strict: bool = False):
-        self.strict = strict
-        self.counts: Counter = Counter()
-        self.examples: Dict[str, List[str]] = {}
-
-    def report(self, reason: str, where: str, detail: str) -> None:
-        """Record one ``reason`` (one of ``PROBLEMS``) at ``where`` ("file, row N"); raise if strict."""
-        message = f"{where}: {reason}: {detail}"
-        if self.strict:
-            raise VinDrInputError(f"{message} (--strict stops at the first bad input)")
-        self.counts[reason] += 1
-        self.examples.setdefault(reason, [])
-        if len(self.examples[reason]) < MAX_EXAMPLES:
-            self.examples[reason].append(message)
-
-    def as_dict(self) -> Dict[str, int]:
-        """{reason: count} for every reason in ``PROBLEMS`` (zeros included), in that order."""
-        return {reason: self.counts[reason] for reason in PROBLEMS}
+        super().__init__(PROBLEMS, strict=strict, error=VinDrInputError)

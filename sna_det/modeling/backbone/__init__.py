@@ -1,24 +1,23 @@
 from .attention_backbones import (
+    DENSENET_STAGES,
+    RESNET_STAGES,
     add_attention_from_cfg,
     attention_factory_from_cfg,
     build_densenet_attention_backbone,
     build_densenet_attention_fpn_backbone,
     build_resnet_attention_backbone,
     build_resnet_attention_fpn_backbone,
+    build_resnet_sna_fpn_backbone,
     build_retinanet_resnet_attention_fpn_backbone,
+    sna_preset,
 )
 from .densenet import DenseNetBackbone, build_densenet_backbone, build_densenet_fpn_backbone
-from .resnet_sna import (
-    add_sna_to_resnet,
-    build_resnet_sna_backbone,
-    build_resnet_sna_fpn_backbone,
-    build_retinanet_resnet_sna_fpn_backbone,
-)
 
 __all__ = [
+    "DENSENET_STAGES",
     "DenseNetBackbone",
+    "RESNET_STAGES",
     "add_attention_from_cfg",
-    "add_sna_to_resnet",
     "attention_factory_from_cfg",
     "build_densenet_attention_backbone",
     "build_densenet_attention_fpn_backbone",
@@ -26,8 +25,7 @@ __all__ = [
     "build_densenet_fpn_backbone",
     "build_resnet_attention_backbone",
     "build_resnet_attention_fpn_backbone",
-    "build_resnet_sna_backbone",
     "build_resnet_sna_fpn_backbone",
     "build_retinanet_resnet_attention_fpn_backbone",
-    "build_retinanet_resnet_sna_fpn_backbone",
+    "sna_preset",
 ]

@@ -1,10 +1,15 @@
-"""Backbones with any attention type of ``MODEL.ATTENTION``, registered in BACKBONE_REGISTRY.
+"""Backbones with attention where ``MODEL.ATTENTION`` says, registered in BACKBONE_REGISTRY.
 
-Each builder is the plain backbone's builder (detectron2's ResNet / ResNet-FPN, or our DenseNet)
-followed by ``add_attention_to_backbone``: one mechanism for every block type and backbone.
+One builder per backbone family: the plain family's builder (detectron2's ResNet, ResNet-FPN,
+RetinaNet ResNet-FPN, or our DenseNet, DenseNet-FPN) followed by ``add_attention_to_backbone``,
+one mechanism for every block type. With ``MODEL.ATTENTION.TYPE "none"`` each is its plain
+family, so a baseline and its treatments differ in ``MODEL.ATTENTION`` only:
 
     MODEL.BACKBONE.NAME: "build_resnet_attention_fpn_backbone"
     MODEL.ATTENTION: {TYPE: "se", STEM: False, STAGES: ["res2", "res3", "res4", "res5"]}
+
+``build_resnet_sna_fpn_backbone`` (the name of the first release) is a preset of the ResNet-FPN
+builder: type "sna", and the paper's placement (after the stem) when the config places nothing.
 """
 
 from __future__ import annotations
@@ -19,26 +24,39 @@ from detectron2.modeling.backbone.resnet import build_resnet_backbone
 from torch import nn
 
 from ...layers.attention_factory import ATTENTION_TYPES, create_attention
+from ...layers.sna_authors_code import SpectralNormAttentionAuthorsCode
 from ..attention_injection import AttentionFactory, add_attention_to_backbone
 from .densenet import build_densenet_backbone, build_densenet_fpn_backbone
 
 __all__ = [
+    "DENSENET_STAGES",
+    "RESNET_STAGES",
     "add_attention_from_cfg",
     "attention_factory_from_cfg",
     "build_densenet_attention_backbone",
     "build_densenet_attention_fpn_backbone",
     "build_resnet_attention_backbone",
     "build_resnet_attention_fpn_backbone",
+    "build_resnet_sna_fpn_backbone",
     "build_retinanet_resnet_attention_fpn_backbone",
-    "register_backbone_with_attention",
+    "sna_preset",
 ]
 
+RESNET_STAGES = ("res2", "res3", "res4", "res5")
+DENSENET_STAGES = ("dense1", "dense2", "dense3", "dense4")
 
-def attention_factory_from_cfg(cfg: CfgNode, attn_type: str) -> Optional[AttentionFactory]:
-    """channels -> block of ``attn_type`` with its options from the config; None for "none"."""
-    if attn_type not in ATTENTION_TYPES:
-        raise ValueError(f"MODEL.ATTENTION.TYPE {attn_type!r} is not one of {list(ATTENTION_TYPES)}")
+BackboneBuilder = Callable[[CfgNode, ShapeSpec], Backbone]
+
+
+def attention_factory_from_cfg(cfg: CfgNode) -> Optional[AttentionFactory]:
+    """channels -> block of ``MODEL.ATTENTION.TYPE`` with its options from the config; None for "none"."""
     a, sna = cfg.MODEL.ATTENTION, cfg.MODEL.SNA
+    if a.TYPE not in ATTENTION_TYPES:
+        raise ValueError(f"MODEL.ATTENTION.TYPE {a.TYPE!r} is not one of {list(ATTENTION_TYPES)}")
+    if a.GC.FUSION not in ("add", "scale"):
+        raise ValueError(f"MODEL.ATTENTION.GC.FUSION {a.GC.FUSION!r} is not 'add' or 'scale'")
+    if sna.VARIANT not in ("paper", "authors_code"):
+        raise ValueError(f"MODEL.SNA.VARIANT {sna.VARIANT!r} is not 'paper' or 'authors_code'")
     options = {
         "none": None,
         "sna": dict(rank=sna.RANK, mode=sna.MODE, squarings=sna.SQUARINGS, weighting=sna.WEIGHTING),
@@ -47,70 +65,92 @@ def attention_factory_from_cfg(cfg: CfgNode, attn_type: str) -> Optional[Attenti
         "nonlocal": dict(rd_ratio=a.NONLOCAL.RD_RATIO),
         "cbam": dict(rd_ratio=a.CBAM.RD_RATIO, spatial_kernel_size=a.CBAM.SPATIAL_KERNEL_SIZE),
         "gc": dict(rd_ratio=a.GC.RD_RATIO, fuse_add=a.GC.FUSION == "add", fuse_scale=a.GC.FUSION == "scale"),
-    }[attn_type]
-    if attn_type == "gc" and a.GC.FUSION not in ("add", "scale"):
-        raise ValueError(f"MODEL.ATTENTION.GC.FUSION {a.GC.FUSION!r} is not 'add' or 'scale'")
+    }[a.TYPE]
     if options is None:
         return None
-    return lambda channels: create_attention(attn_type, channels, **options)
+    if a.TYPE == "sna" and sna.VARIANT == "authors_code":
+        return SpectralNormAttentionAuthorsCode
+    return lambda channels: create_attention(a.TYPE, channels, **options)
 
 
 def add_attention_from_cfg(bottom_up: nn.Module, cfg: CfgNode) -> nn.Module:
     """Attach ``MODEL.ATTENTION``'s blocks to a built bottom-up backbone; in place, returned."""
-    a = cfg.MODEL.ATTENTION
-    make = attention_factory_from_cfg(cfg, a.TYPE)
+    make = attention_factory_from_cfg(cfg)
     if make is None:
         return bottom_up
+    a = cfg.MODEL.ATTENTION
     return add_attention_to_backbone(bottom_up, make, stem=a.STEM, stages=list(a.STAGES))
 
 
-BackboneBuilder = Callable[[CfgNode, ShapeSpec], Backbone]
-
-
-def register_backbone_with_attention(
-    name: str, build_plain: BackboneBuilder, attach: Callable[[nn.Module, CfgNode], nn.Module], doc: str
-) -> BackboneBuilder:
-    """Register ``name`` in BACKBONE_REGISTRY: ``build_plain``, then ``attach(bottom_up, cfg)`` on its
-    bottom-up network (the backbone itself when it has no ``bottom_up``, e.g. no FPN)."""
+def register_attention_backbone(name: str, build_plain: BackboneBuilder, stages: tuple, doc: str) -> BackboneBuilder:
+    """Register ``name``: ``build_plain``, then ``MODEL.ATTENTION``'s blocks on its bottom-up network
+    (the backbone itself when it has no ``bottom_up``, e.g. no FPN). ``stages`` are the family's
+    stage names (``builder.attention_stages``, checked by ``sna_det.config.validate_config``)."""
 
     def build(cfg: CfgNode, input_shape: ShapeSpec) -> Backbone:
         backbone = build_plain(cfg, input_shape)
-        attach(getattr(backbone, "bottom_up", backbone), cfg)
+        add_attention_from_cfg(getattr(backbone, "bottom_up", backbone), cfg)
         return backbone
 
     build.__name__ = build.__qualname__ = name
     build.__doc__ = doc
+    build.attention_stages = stages
     BACKBONE_REGISTRY.register(build)
     return build
 
 
-build_resnet_attention_backbone = register_backbone_with_attention(
+build_resnet_attention_backbone = register_attention_backbone(
     "build_resnet_attention_backbone",
     build_resnet_backbone,
-    add_attention_from_cfg,
+    RESNET_STAGES,
     "detectron2's ResNet (``MODEL.RESNETS``) with ``MODEL.ATTENTION``.",
 )
-build_resnet_attention_fpn_backbone = register_backbone_with_attention(
+build_resnet_attention_fpn_backbone = register_attention_backbone(
     "build_resnet_attention_fpn_backbone",
     build_resnet_fpn_backbone,
-    add_attention_from_cfg,
+    RESNET_STAGES,
     "detectron2's ResNet-FPN with ``MODEL.ATTENTION`` in its bottom-up ResNet.",
 )
-build_retinanet_resnet_attention_fpn_backbone = register_backbone_with_attention(
+build_retinanet_resnet_attention_fpn_backbone = register_attention_backbone(
     "build_retinanet_resnet_attention_fpn_backbone",
     build_retinanet_resnet_fpn_backbone,
-    add_attention_from_cfg,
+    RESNET_STAGES,
     "detectron2's RetinaNet ResNet-FPN (P3-P7) with ``MODEL.ATTENTION`` in its bottom-up ResNet.",
 )
-build_densenet_attention_backbone = register_backbone_with_attention(
+build_densenet_attention_backbone = register_attention_backbone(
     "build_densenet_attention_backbone",
     build_densenet_backbone,
-    add_attention_from_cfg,
+    DENSENET_STAGES,
     "DenseNet (``MODEL.DENSENET``) with ``MODEL.ATTENTION``.",
 )
-build_densenet_attention_fpn_backbone = register_backbone_with_attention(
+build_densenet_attention_fpn_backbone = register_attention_backbone(
     "build_densenet_attention_fpn_backbone",
     build_densenet_fpn_backbone,
-    add_attention_from_cfg,
+    DENSENET_STAGES,
     "DenseNet-FPN with ``MODEL.ATTENTION`` in its bottom-up DenseNet.",
 )
+
+
+def sna_preset(cfg: CfgNode) -> CfgNode:
+    """A copy of ``cfg`` with ``MODEL.ATTENTION.TYPE`` "sna" and, when STEM and STAGES place nothing,
+    SNA after the stem (the paper's placement on every dataset). Other types raise ``ValueError``."""
+    a = cfg.MODEL.ATTENTION
+    if a.TYPE not in ("none", "sna"):
+        raise ValueError(f"build_resnet_sna_fpn_backbone places 'sna' only, not MODEL.ATTENTION.TYPE {a.TYPE!r}")
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.MODEL.ATTENTION.TYPE = "sna"
+    if not a.STEM and not a.STAGES:
+        cfg.MODEL.ATTENTION.STEM = True
+    return cfg
+
+
+@BACKBONE_REGISTRY.register()
+def build_resnet_sna_fpn_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> Backbone:
+    """``build_resnet_attention_fpn_backbone`` with SNA: ``MODEL.ATTENTION.STEM`` / ``STAGES`` where
+    set, else after the stem (``sna_preset``)."""
+    return build_resnet_attention_fpn_backbone(sna_preset(cfg), input_shape)
+
+
+build_resnet_sna_fpn_backbone.attention_stages = RESNET_STAGES
+build_resnet_sna_fpn_backbone.attention_type = "sna"

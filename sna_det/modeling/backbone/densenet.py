@@ -20,7 +20,7 @@ from typing import Dict, List, Sequence, Tuple
 import torch.nn.functional as F
 from detectron2.config import CfgNode
 from detectron2.layers import FrozenBatchNorm2d, ShapeSpec
-from detectron2.modeling import BACKBONE_REGISTRY, Backbone
+from detectron2.modeling import Backbone
 from detectron2.modeling.backbone.fpn import FPN, LastLevelMaxPool
 from torch import Tensor, nn
 from torchvision.models import densenet
@@ -124,17 +124,17 @@ def _densenet_from_cfg(cfg: CfgNode, out_features: Sequence[str]) -> DenseNetBac
     return DenseNetBackbone(depth=d.DEPTH, out_features=out_features, norm=d.NORM, memory_efficient=d.MEMORY_EFFICIENT)
 
 
-@BACKBONE_REGISTRY.register()
 def build_densenet_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> Backbone:
-    """DenseNet (``MODEL.DENSENET``) returning ``MODEL.DENSENET.OUT_FEATURES``."""
+    """DenseNet (``MODEL.DENSENET``) returning ``MODEL.DENSENET.OUT_FEATURES`` (registered with attention:
+    ``build_densenet_attention_backbone``)."""
     if input_shape.channels != 3:
         raise ValueError(f"DenseNet takes 3-channel input, not {input_shape.channels}")
     return _densenet_from_cfg(cfg, cfg.MODEL.DENSENET.OUT_FEATURES)
 
 
-@BACKBONE_REGISTRY.register()
 def build_densenet_fpn_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> Backbone:
-    """DenseNet with detectron2's FPN (``MODEL.FPN``: IN_FEATURES among dense1..dense4) and P6 by max-pool."""
+    """DenseNet with detectron2's FPN (``MODEL.FPN``: IN_FEATURES among dense1..dense4) and P6 by max-pool
+    (registered with attention: ``build_densenet_attention_fpn_backbone``)."""
     if input_shape.channels != 3:
         raise ValueError(f"DenseNet takes 3-channel input, not {input_shape.channels}")
     bottom_up = _densenet_from_cfg(cfg, cfg.MODEL.FPN.IN_FEATURES)
