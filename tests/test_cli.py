@@ -19,6 +19,8 @@ TOOLS = [
     "tools/analyze_redundancy.py",
     "tools/plot_training_curves.py",
     "tools/summarize_power_iteration.py",
+    "tools/export_model.py",
+    "tools/explain_graph_breaks.py",
 ]
 
 
