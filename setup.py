@@ -47,6 +47,7 @@ extras = {
         "imgviz>=1.7",
         "onnx",
         "onnxruntime",
+        "onnxscript",
     ],
     # tools/export_model.py --format onnx; tools/onnx_upstream_repro.py (onnxscript: torch's dynamo exporter)
     "export": [

@@ -274,3 +274,18 @@ def test_export_tool_writes_the_model_and_checks_it(tmp_path, capsys):
     assert eager == exported == matched > 0
     assert "over 1 images: max box difference" in out
     assert torch.jit.load(str(tmp_path / "out" / "model.ts")) is not None
+
+
+def test_dynamo_onnx_export_of_the_block_matches_eager_on_another_size(tmp_path):
+    """torch's dynamo exporter (its default): the block adds eps * I out of place, which it needs
+    (tools/onnx_upstream_repro.py, step 4, shows the in-place add failing)."""
+    import onnxruntime
+
+    block = SpectralNormAttention()
+    dims = {0: Dim("b"), 2: Dim("h", min=2, max=512), 3: Dim("w", min=2, max=512)}
+    path = tmp_path / "sna.onnx"
+    torch.onnx.export(block, (torch.randn(2, 8, 24, 40),), str(path), dynamo=True, dynamic_shapes={"x": dims})
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = torch.randn(3, 8, 31, 17).relu()
+    (out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    assert relative_error(torch.from_numpy(out), block(x)) <= 1e-5

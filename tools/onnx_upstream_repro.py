@@ -14,8 +14,9 @@ models (sna_det only compares outputs).
    detector inside in eval mode) exports, but restores the adapter's training mode recursively: the
    detector is left in training mode, and running it afterwards fails on ``assert not self.training``
    (rcnn.py). tools/export_model.py puts the adapter in eval mode.
-4. torch's dynamo exporter also fails on an in-place add to a diagonal view (SNA's Gram matrix gets
-   its ``+ eps * I`` that way): ``ConversionError`` in its decomposition step, on a five-line module.
+4. torch's dynamo exporter also fails on an in-place add to a diagonal view: ``ConversionError`` in
+   its decomposition step, on a five-line module. SNA adds ``eps * I`` to its Gram matrix out of
+   place (``torch.baddbmm``) for that reason, and the dynamo exporter exports the block.
 """
 
 import argparse
