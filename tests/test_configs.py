@@ -100,7 +100,7 @@ def test_one_naming_scheme_and_treatments_are_short_leaves_over_their_baseline()
         assert loaded["_BASE_"] == baseline, relative(path)
         assert set(loaded) == {"_BASE_", "MODEL", "OUTPUT_DIR"} and set(loaded["MODEL"]) == {"ATTENTION"}
         assert loaded["MODEL"]["ATTENTION"]["TYPE"] == attn
-    assert treatments == 27
+    assert treatments == 29
 
 
 def test_every_run_writes_to_its_own_output_dir():
