@@ -154,6 +154,7 @@ class SpectralNormAttention(nn.Module):
             error (sigma2/sigma1)^512, under 1e-6 for sigma1/sigma2 >= 1.05).
         weighting: ``"softmax"`` multiplies by the softmax map A as in the paper;
             ``"softmax_mean1"`` by ``H·W·A``, which averages 1 and keeps the feature scale.
+        device, dtype: ignored, as ``channels`` (timm's ``create_attn`` passes them).
     """
 
     def __init__(
@@ -164,8 +165,10 @@ class SpectralNormAttention(nn.Module):
         mode: str = "power",
         squarings: int = 8,
         weighting: str = "softmax_mean1",
+        device: Optional[torch.device] = None,
+        dtype: Optional[torch.dtype] = None,
     ) -> None:
-        super().__init__()
+        super().__init__()  # no parameters: device and dtype (timm's factory passes them) are ignored
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if weighting not in WEIGHTINGS:
