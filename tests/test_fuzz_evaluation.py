@@ -115,11 +115,12 @@ def corrupted_detections(draw):
         field = draw(st.sampled_from(["image_id", "category_id", "bbox", "score", "bbox coordinate", "extra"]))
         action = draw(st.sampled_from(["replace", "delete", "number"]))
         if field == "bbox coordinate":
-            d["bbox"][draw(st.integers(0, 3))] = draw(weird_number)
+            if isinstance(d.get("bbox"), list) and len(d["bbox"]) == 4:  # not already replaced or deleted
+                d["bbox"][draw(st.integers(0, 3))] = draw(weird_number)
         elif field == "extra":  # e.g. "caption" or "segmentation", which pycocotools' loadRes reads first
             d[draw(st.sampled_from(["caption", "segmentation", "keypoints", "id", "area"]))] = draw(json_value)
         elif action == "delete":
-            del d[field]
+            d.pop(field, None)  # a field deleted twice is deleted
         else:
             d[field] = draw(weird_number if action == "number" else json_value)
     if draw(st.booleans()) and detections:

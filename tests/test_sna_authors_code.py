@@ -121,10 +121,11 @@ def test_zero_features_and_gradients():
 def test_variant_from_config():
     cfg = get_cfg()
     add_sna_config(cfg)
+    cfg.MODEL.ATTENTION.TYPE = "sna"
     assert cfg.MODEL.SNA.VARIANT == "paper"
-    assert isinstance(attention_factory_from_cfg(cfg, "sna")(64), SpectralNormAttention)
+    assert isinstance(attention_factory_from_cfg(cfg)(64), SpectralNormAttention)
     cfg.MODEL.SNA.VARIANT = "authors_code"
-    assert isinstance(attention_factory_from_cfg(cfg, "sna")(64), SpectralNormAttentionAuthorsCode)
+    assert isinstance(attention_factory_from_cfg(cfg)(64), SpectralNormAttentionAuthorsCode)
     cfg.MODEL.SNA.VARIANT = "other"
     with pytest.raises(ValueError, match="MODEL.SNA.VARIANT 'other'"):
-        attention_factory_from_cfg(cfg, "sna")
+        attention_factory_from_cfg(cfg)
