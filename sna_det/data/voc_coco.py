@@ -27,6 +27,7 @@ anything is converted, the annotation JSONs are written last, and a run that kee
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import xml.etree.ElementTree as ET
@@ -59,6 +60,7 @@ __all__ = [
     "format_summary",
     "parse_voc_xml",
     "read_index_png",
+    "conversion_argument_parser",
     "run_conversion",
     "voc_box_to_coco",
 ]
@@ -590,11 +592,37 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def run_conversion(convert: Callable[..., dict], voc_root: str, output_dir: str, **options) -> int:
-    """For the scripts: ``convert(voc_root, output_dir, **options)`` with the per-split lines, a few
-    problems and the classes printed; bad input or an unusable folder is one ``error:`` line, 1."""
+def conversion_argument_parser(description: str, voc_root_help: str) -> argparse.ArgumentParser:
+    """The options every VOC script shares (``--voc-root``, ``--output-dir``, ``--difficult``,
+    ``--strict``, ``--rebuild``); a script adds its own, then calls ``run_conversion``."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--voc-root", required=True, help=voc_root_help)
+    parser.add_argument("--output-dir", required=True, help="where annotations/, JPEGImages and summary.json go")
+    parser.add_argument(
+        "--difficult",
+        choices=DIFFICULT_POLICIES,
+        default="ignore",
+        help="difficult objects: ignored by evaluation and training (iscrowd=1, default), kept, or dropped",
+    )
+    parser.add_argument("--strict", action="store_true", help="stop at the first bad input instead of skipping it")
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="start over in --output-dir (needed when it was converted with other settings)",
+    )
+    return parser
+
+
+def run_conversion(convert: Callable[..., dict], args: argparse.Namespace, **options) -> int:
+    """For the scripts: ``convert`` on ``args`` (from ``conversion_argument_parser``) and the script's
+    own ``options``, with the per-split lines, a few problems and the classes printed; bad input or an
+    unusable folder is one ``error:`` line, 1."""
+    output_dir = args.output_dir
+    common = dict(difficult=args.difficult, strict=args.strict, rebuild=args.rebuild)
     try:
-        summary = convert(voc_root, output_dir, log=lambda line: print(line, flush=True), progress=True, **options)
+        summary = convert(
+            args.voc_root, output_dir, log=lambda line: print(line, flush=True), progress=True, **common, **options
+        )
     except (ValueError, OSError) as error:  # VocInputError, PreparedFolderError: one line naming the file
         print(f"error: {error}", file=sys.stderr)
         return 1
