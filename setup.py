@@ -31,6 +31,9 @@ extras = {
     "data": [
         "numpy",
         "Pillow",
+        "opencv-python-headless",
+        "pycocotools",
+        "tabulate",
         "pydicom>=3.0",
         "pylibjpeg>=2.0",
         "pylibjpeg-libjpeg>=2.1",

@@ -8,15 +8,20 @@
     python datasets/prepare_vindr_cxr.py --vindr-root <csv folder> --image-dir <pngs> --sizes-csv <sizes.csv> ...
 
 A re-run with the same settings continues where a killed or stopped run left off; other settings
-into the same --output-dir are refused unless --rebuild. The logic is in sna_det/data/vindr_cxr/;
+into the same --output-dir are refused unless --rebuild. The logic is in sna_det/data/prepare/vindr_cxr/;
 the layouts and options in datasets/README.md ('VinDr-CXR').
 """
 
 import argparse
 import os
-import sys
 
-from sna_det.data.vindr_cxr import FUSIONS, PrepareOptions, VinDrInputError, format_prepare_summary, prepare_vindr_cxr
+from sna_det.data.prepare.vindr_cxr import (
+    FUSIONS,
+    PrepareOptions,
+    VinDrInputError,
+    format_prepare_summary,
+    prepare_vindr_cxr,
+)
 
 
 def parse_args(argv=None):
@@ -76,11 +81,7 @@ def main(argv=None) -> int:
         progress=True,
         split_file=args.split_file,
     )
-    try:
-        result = prepare_vindr_cxr(args.vindr_root, args.output_dir, options, args.image_dir, args.sizes_csv)
-    except (VinDrInputError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    result = prepare_vindr_cxr(args.vindr_root, args.output_dir, options, args.image_dir, args.sizes_csv)
     if result.resumed or result.stale_removed:
         print(
             f"resumed: {result.resumed:,} images finished by an earlier run kept, {result.converted:,} converted now, "
@@ -96,6 +97,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from sna_det.cli import run_tool
+    from sna_det.utils.cli import run_tool
 
-    run_tool(main)
+    run_tool(main, input_errors=(VinDrInputError, ValueError, OSError))

@@ -6,10 +6,10 @@
 Writes annotations/{train,val}.json (ImageSets/Segmentation, boxes and masks), with
 --detection-splits also annotations/detection_{train,val,trainval}.json (ImageSets/Main, boxes),
 a JPEGImages link and summary.json. Registered as voc_2012_coco_* (see datasets/README.md).
-The conversion itself is sna_det.data.voc_coco.
+The conversion itself is sna_det.data.prepare.voc.
 """
 
-from sna_det.data.voc_coco import conversion_argument_parser, convert_voc2012, run_conversion
+from sna_det.data.prepare.voc import conversion_argument_parser, convert_voc2012, run_conversion
 
 
 def main(argv=None) -> int:
@@ -20,6 +20,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from sna_det.cli import run_tool
+    from sna_det.utils.cli import run_tool
 
-    run_tool(main)
+    run_tool(main, input_errors=(ValueError, OSError))  # VocInputError, PreparedFolderError

@@ -10,9 +10,7 @@ there), a JPEGImages link and summary.json. Splits: ImageSets/Segmentation or Im
 Train on it from a config alone: DATASETS.REGISTER (README, "Train on your own data").
 """
 
-import sys
-
-from sna_det.data.voc_coco import conversion_argument_parser, convert_voc_coco, run_conversion
+from sna_det.data.prepare.voc import conversion_argument_parser, convert_voc_coco, run_conversion
 
 
 def main(argv=None) -> int:
@@ -29,4 +27,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sna_det.utils.cli import run_tool
+
+    run_tool(main, input_errors=(ValueError, OSError))  # VocInputError, PreparedFolderError

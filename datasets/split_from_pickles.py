@@ -4,16 +4,15 @@
     python datasets/split_from_pickles.py --split train=trKeys.txt --split test=teKeys.txt \\
         --output datasets/splits/vindr_cxr_sfsattention.json
 
-The pickles are read without running code from them (sna_det/data/vindr_cxr/split_file.py:
+The pickles are read without running code from them (sna_det/data/prepare/vindr_cxr/split_file.py:
 read_pickled_id_list resolves no global name; anything but a list of strings is refused). The JSON,
 {split name: [image ids]}, is what datasets/prepare_vindr_cxr.py --split-file reads.
 """
 
 import argparse
-import sys
 
-from sna_det.data.vindr_cxr import VinDrInputError
-from sna_det.data.vindr_cxr.split_file import read_pickled_id_list
+from sna_det.data.prepare.vindr_cxr import VinDrInputError
+from sna_det.data.prepare.vindr_cxr.split_file import read_pickled_id_list
 from sna_det.utils import atomic_write_json
 
 
@@ -23,20 +22,18 @@ def main(argv=None) -> int:
     parser.add_argument("--output", required=True, help="the split JSON to write")
     args = parser.parse_args(argv)
     splits = {}
-    try:
-        for item in args.split:
-            name, sep, path = item.partition("=")
-            if not sep or not name or not path:
-                raise VinDrInputError(f"--split {item!r}: expected NAME=PICKLE")
-            splits[name] = read_pickled_id_list(path)
-            print(f"{name}: {len(splits[name]):,} ids from {path}")
-    except VinDrInputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    for item in args.split:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise VinDrInputError(f"--split {item!r}: expected NAME=PICKLE")
+        splits[name] = read_pickled_id_list(path)
+        print(f"{name}: {len(splits[name]):,} ids from {path}")
     atomic_write_json(args.output, splits, indent=None)
     print(f"written to {args.output}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sna_det.utils.cli import run_tool
+
+    run_tool(main, input_errors=(VinDrInputError,))

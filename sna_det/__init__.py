@@ -9,16 +9,17 @@ only, not its compiled ops.
 import warnings
 from importlib.util import find_spec
 
-from .cli import quiet_third_party_warnings
 from .layers import SpectralNormAttention
+from .utils.cli import quiet_third_party_warnings
 from .version import __version__
 
 if find_spec("detectron2") is not None:  # installed: register (a broken install raises, as it should)
     with warnings.catch_warnings():  # only while importing: fvcore's use of the deprecated torch.jit.script
         quiet_third_party_warnings()
-        from . import data, modeling  # noqa: F401  (registration side effects)
+        from . import modeling  # noqa: F401  (registers the backbones)
         from .config import add_sna_config
-        from .data import DatasetNotPreparedError, check_datasets_ready
+        from .data import datasets  # noqa: F401  (registers the datasets)
+        from .data.datasets import DatasetNotPreparedError, check_datasets_ready
         from .evaluation import build_evaluator
 
 __all__ = [

@@ -5,12 +5,39 @@ from __future__ import annotations
 
 from detectron2.config import CfgNode as CN
 
-from .cli import CommandError
+from .utils.cli import CommandError
 
 __all__ = ["ConfigError", "add_sna_config", "validate_config"]
 
-_MOVED_TO_ATTENTION = "placement of every attention type is MODEL.ATTENTION: also write MODEL.ATTENTION.TYPE sna"
-_FIXED_SQUARINGS = "SNA's power iteration has no stopping test: 2^SQUARINGS steps (default 8 = 256) on every input"
+RETIRED_KEYS = (
+    (
+        "MODEL.SNA.STEM",
+        "MODEL.ATTENTION.STEM",
+        "every attention type is placed by MODEL.ATTENTION: also write MODEL.ATTENTION.TYPE sna",
+    ),
+    (
+        "MODEL.SNA.STAGES",
+        "MODEL.ATTENTION.STAGES",
+        "every attention type is placed by MODEL.ATTENTION: also write MODEL.ATTENTION.TYPE sna",
+    ),
+    (
+        "MODEL.SNA.MAX_ITERS",
+        "MODEL.SNA.SQUARINGS",
+        "SNA's power iteration has no stopping test: 2^SQUARINGS steps (default 8 = 256)",
+    ),
+    (
+        "MODEL.SNA.TOL",
+        "MODEL.SNA.SQUARINGS",
+        "SNA's power iteration has no stopping test: 2^SQUARINGS steps (default 8 = 256)",
+    ),
+    (
+        "MODEL.SNA.VARIANT",
+        "MODEL.ATTENTION.TYPE",
+        "the authors' block is its own attention type: MODEL.ATTENTION.TYPE sna_authors",
+    ),
+)
+"""(old key, key to write instead, why): the one compatibility place. A config that still sets an old key
+stops at the merge with one line naming the new one (CHANGELOG.md lists every rename)."""
 
 
 class ConfigError(CommandError, ValueError):
@@ -40,12 +67,6 @@ def add_sna_config(cfg: CN) -> None:
     # of the rank-one map against the SVD's and sigma1/sigma2 of each SNA block's channel-mean map are logged to
     # EventStorage (metrics.json, TensorBoard) and <OUTPUT_DIR>/power_iteration.jsonl; 0 = off.
     _C.MODEL.SNA.DIAGNOSTICS_PERIOD = 0
-    # Which SNA the "sna" attention type builds: "paper" (the block the paper describes,
-    # sna_det/layers/spectral_norm_attention.py, with the keys above) or "authors_code" (what the
-    # authors' public code computes, sna_det/layers/sna_authors_code.py: channel max, one matrix per
-    # mini-batch, 10 power steps from a seeded random start, x + A; RANK/MODE/SQUARINGS/WEIGHTING
-    # do not apply). An ablation, to train what their Table 4 run used (README, "Table 4 as measured").
-    _C.MODEL.SNA.VARIANT = "paper"
 
     # Checkpoints (MODEL.WEIGHTS, --resume) are loaded without running code from the file (torch's
     # weights_only; an allowlist for model-zoo .pkl files); True also loads files that need code:
@@ -56,7 +77,11 @@ def add_sna_config(cfg: CN) -> None:
     # (build_resnet_attention_fpn_backbone, build_densenet_attention_fpn_backbone, ...; see
     # sna_det/modeling/backbone/attention_backbones.py). SNA's options are in MODEL.SNA.
     _C.MODEL.ATTENTION = CN()
-    # One of "none", "sna", "se", "eca", "nonlocal", "cbam", "gc" (sna_det/layers/attention_factory.py).
+    # One of "none", "sna", "sna_authors", "se", "eca", "nonlocal", "cbam", "gc"
+    # (sna_det/layers/attention_factory.py). "sna_authors" is SNA as the authors' public code computes it
+    # (sna_det/layers/sna_authors_code.py: channel max, one matrix per mini-batch, 10 power steps from a
+    # seeded random start, x + A; MODEL.SNA's keys do not apply), an ablation to train what their
+    # Table 4 run used (docs/table4.md).
     _C.MODEL.ATTENTION.TYPE = "none"
     # One block on the stem's output (ResNet: before res2; DenseNet: after pool0).
     _C.MODEL.ATTENTION.STEM = False
@@ -103,13 +128,8 @@ def add_sna_config(cfg: CN) -> None:
     _C.SOLVER.BETAS = (0.9, 0.999)
     _C.SOLVER.EPS = 1e-8
 
-    # The keys of SNA's placement before MODEL.ATTENTION was the one surface: a config that still sets
-    # them stops at the merge with one line naming the key to write instead.
-    for key in ("STEM", "STAGES"):
-        _C.register_renamed_key(f"MODEL.SNA.{key}", f"MODEL.ATTENTION.{key}", _MOVED_TO_ATTENTION)
-    # The stopping test's keys before the power iteration became a fixed number of squarings.
-    for key in ("MAX_ITERS", "TOL"):
-        _C.register_renamed_key(f"MODEL.SNA.{key}", "MODEL.SNA.SQUARINGS", _FIXED_SQUARINGS)
+    for old, new, why in RETIRED_KEYS:
+        _C.register_renamed_key(old, new, why)
 
 
 def _allowed(key: str, value, allowed) -> None:
@@ -140,7 +160,6 @@ def validate_config(cfg: CN) -> None:
     _at_least("MODEL.SNA.RANK", sna.RANK, 1)
     _at_least("MODEL.SNA.SQUARINGS", sna.SQUARINGS, 0)
     _at_least("MODEL.SNA.DIAGNOSTICS_PERIOD", sna.DIAGNOSTICS_PERIOD, 0)
-    _allowed("MODEL.SNA.VARIANT", sna.VARIANT, ("paper", "authors_code"))
     _allowed("SOLVER.OPTIMIZER", cfg.SOLVER.OPTIMIZER.upper(), OPTIMIZERS)
     _allowed("MODEL.ATTENTION.TYPE", attention.TYPE, ATTENTION_TYPES)
     _allowed("MODEL.ATTENTION.GC.FUSION", attention.GC.FUSION, ("add", "scale"))
@@ -162,8 +181,3 @@ def validate_config(cfg: CN) -> None:
     unknown = [stage for stage in attention.STAGES if stage not in stages]
     if unknown:
         raise ConfigError(f"MODEL.ATTENTION.STAGES {unknown} are not stages of {name!r}: it has {list(stages)}")
-    preset = getattr(builder, "attention_type", None)
-    if preset is not None and attention.TYPE not in ("none", preset):
-        raise ConfigError(
-            f"MODEL.BACKBONE.NAME {name!r} places {preset!r} only, not MODEL.ATTENTION.TYPE {attention.TYPE!r}"
-        )

@@ -31,8 +31,8 @@ from detectron2.modeling import GeneralizedRCNN, build_model
 from detectron2.structures import Instances
 from torch import Tensor, nn
 
-from .data.demo_dataset import render_demo_image
-from .data.dicom import read_dicom_uint8
+from .data.dicom import is_dicom_path, read_dicom_uint8
+from .data.prepare.demo import render_demo_image
 from .engine import SafeCheckpointer
 
 __all__ = [
@@ -79,12 +79,12 @@ def build_eager_model(cfg: CfgNode) -> nn.Module:
 
 def read_input_image(path: str | os.PathLike, input_format: str) -> np.ndarray:
     """An image file as (H, W, 3) uint8 in the model's channel order (``cfg.INPUT.FORMAT``); a DICOM
-    (``.dcm``) as the VinDr-CXR preparer converts it (8-bit display image, ``read_dicom_uint8``),
+    (``.dcm``, ``.dicom``) as the VinDr-CXR preparer converts it (8-bit display image, ``read_dicom_uint8``),
     repeated in the three channels.
 
     Raises ValueError naming the file when it cannot be read."""
     try:
-        if str(path).lower().endswith(".dcm"):
+        if is_dicom_path(path):
             return np.repeat(read_dicom_uint8(path)[:, :, None], 3, axis=2)
         return read_image(str(path), format=input_format)
     except (OSError, ValueError, SyntaxError) as error:  # PIL's; DicomReadError is a ValueError
@@ -93,7 +93,7 @@ def read_input_image(path: str | os.PathLike, input_format: str) -> np.ndarray:
 
 def default_sample_image() -> np.ndarray:
     """The sample image when none is given: image 0 of the demo's val split (a synthetic 256x256
-    radiograph, ``sna_det.data.demo_dataset``), rendered on the fly, as (256, 256, 3) uint8 (gray:
+    radiograph, ``sna_det.data.prepare.demo``), rendered on the fly, as (256, 256, 3) uint8 (gray:
     the same in RGB and BGR). No dataset needs to be prepared."""
     gray, _ = render_demo_image("val", 0)
     return np.repeat(gray[:, :, None], 3, axis=2)

@@ -1,3 +1,6 @@
+"""Shared by every test: the same random numbers, whatever ran before. Shared helpers (the repository
+root, running and loading the project's scripts, synthetic and real test data) are in ``tests/helpers``."""
+
 import pytest
 import torch
 

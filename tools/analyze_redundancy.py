@@ -39,7 +39,7 @@ def main(args) -> int:
 
     import sna_det  # noqa: F401  (registers the datasets)
     from sna_det.analysis.redundancy_report import REPORT_FILES, write_redundancy_report
-    from sna_det.cli import CommandError
+    from sna_det.utils.cli import CommandError
 
     try:
         results = write_redundancy_report(
@@ -67,6 +67,6 @@ def main(args) -> int:
 
 if __name__ == "__main__":
     arguments = parse_args()
-    from sna_det.cli import run_tool
+    from sna_det.utils.cli import run_tool
 
     run_tool(main, arguments)

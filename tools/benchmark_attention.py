@@ -48,11 +48,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(args) -> int:
     import torch
 
-    from sna_det.attention_benchmark import benchmark_attention, format_attention_table
-    from sna_det.benchmark import machine_info
-    from sna_det.cli import CommandError
+    from sna_det.benchmarks.attention_types import benchmark_attention, format_attention_table
+    from sna_det.benchmarks.timing import machine_info
     from sna_det.layers import ATTENTION_TYPES
     from sna_det.utils import atomic_write_json
+    from sna_det.utils.cli import CommandError
 
     assert set(TYPES) == set(ATTENTION_TYPES), "TYPES must list sna_det.layers.ATTENTION_TYPES"
     if args.threads:
@@ -84,6 +84,6 @@ def main(args) -> int:
 
 if __name__ == "__main__":
     arguments = parse_args()
-    from sna_det.cli import run_tool
+    from sna_det.utils.cli import run_tool
 
     run_tool(main, arguments)

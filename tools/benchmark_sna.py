@@ -9,7 +9,7 @@
 Prints a markdown report measured on this machine, with the targets each part is held to:
 
 0. ``ops``: aten operations one SNA forward dispatches on CUDA (each launches a kernel), counted
-   without a GPU (``sna_det.op_count``), inference and training, fp32 and bf16, for both modes;
+   without a GPU (``sna_det.benchmarks.op_count``), inference and training, fp32 and bf16, for both modes;
    ``candidates``: the ways to compute the rank-one map side by side (``power_iteration_candidates``):
    op counts, error against the SVD at prescribed sigma1/sigma2, forward time against the floor;
 1. the SNA block on a stem-resolution input (batch x 64 x H/4 x W/4), forward and
@@ -42,16 +42,15 @@ warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=Fu
 import torch  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from sna_det.algorithm_benchmark import OP_COUNT_SHAPES, compare_candidates, count_block_ops  # noqa: E402
-from sna_det.benchmark import (  # noqa: E402
-    benchmark_block,
+from sna_det.benchmarks.algorithm import OP_COUNT_SHAPES, compare_candidates, count_block_ops  # noqa: E402
+from sna_det.benchmarks.block import benchmark_block, stem_output_shape  # noqa: E402
+from sna_det.benchmarks.detectors import (  # noqa: E402
     benchmark_detector_grid,
     benchmark_detectors,
     build_detector_pair,
     count_parameters,
-    machine_info,
-    stem_output_shape,
 )
+from sna_det.benchmarks.timing import machine_info  # noqa: E402
 from sna_det.layers import SpectralNormAttention  # noqa: E402
 from sna_det.utils import atomic_write_json  # noqa: E402
 
@@ -374,6 +373,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from sna_det.cli import run_tool
+    from sna_det.utils.cli import run_tool
 
     run_tool(main)

@@ -18,11 +18,10 @@ apart (sna_det/evaluation/paired_bootstrap.py).
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 from sna_det.evaluation.paired_bootstrap import paired_bootstrap
-from sna_det.run_comparison import (
+from sna_det.evaluation.run_comparison import (
     bootstrap_markdown,
     comparison_csv,
     comparison_markdown,
@@ -48,26 +47,22 @@ def main(argv=None) -> int:
     names = args.names or [Path(d).name for d in args.output_dirs]
     if len(names) != len(args.output_dirs):
         parser.error(f"{len(names)} names for {len(args.output_dirs)} runs")
-    try:
-        runs = [load_run_metrics(d, args.dataset) for d in args.output_dirs]
-        markdown = comparison_markdown(names, runs)
-        if args.gt:
-            reference = args.reference or args.output_dirs[0]
-            others = [(n, d) for n, d in zip(names, args.output_dirs) if Path(d) != Path(reference)]
-            reference_name = names[args.output_dirs.index(reference)] if reference in args.output_dirs else reference
-            base = detections_file(reference, args.dataset)
-            results = [
-                paired_bootstrap(args.gt, base, detections_file(d, args.dataset), args.iou, args.bootstrap, args.seed)
-                for _, d in others
-            ]
-            pairs = [f"{n} ({d}) vs {reference_name} ({reference})" for n, d in others]
-            markdown += (
-                f"\n\nPaired bootstrap over the test images ({args.bootstrap} samples, seed {args.seed}): B − A\n\n"
-                + bootstrap_markdown(pairs, results)
-            )
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    runs = [load_run_metrics(d, args.dataset) for d in args.output_dirs]
+    markdown = comparison_markdown(names, runs)
+    if args.gt:
+        reference = args.reference or args.output_dirs[0]
+        others = [(n, d) for n, d in zip(names, args.output_dirs) if Path(d) != Path(reference)]
+        reference_name = names[args.output_dirs.index(reference)] if reference in args.output_dirs else reference
+        base = detections_file(reference, args.dataset)
+        results = [
+            paired_bootstrap(args.gt, base, detections_file(d, args.dataset), args.iou, args.bootstrap, args.seed)
+            for _, d in others
+        ]
+        pairs = [f"{n} ({d}) vs {reference_name} ({reference})" for n, d in others]
+        markdown += (
+            f"\n\nPaired bootstrap over the test images ({args.bootstrap} samples, seed {args.seed}): B − A\n\n"
+            + bootstrap_markdown(pairs, results)
+        )
     print(markdown)
     if args.output_md:
         atomic_write_text(args.output_md, markdown + "\n")
@@ -77,6 +72,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from sna_det.cli import run_tool
+    from sna_det.utils.cli import run_tool
 
-    run_tool(main)
+    run_tool(main, input_errors=(FileNotFoundError, ValueError))

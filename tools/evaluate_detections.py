@@ -18,7 +18,6 @@ IoU > --iou, every detection counted whatever its score; the total is the unweig
 """
 
 import argparse
-import sys
 
 from sna_det.evaluation import evaluate_detections, format_ap_table, format_skipped
 from sna_det.utils import atomic_write_json
@@ -32,11 +31,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-dets", type=int, default=100, help="detections per image and class (COCO-style)")
     parser.add_argument("--output", help="JSON file for the result")
     args = parser.parse_args(argv)
-    try:
-        result = evaluate_detections(args.gt, args.dt, args.iou, args.max_dets)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    result = evaluate_detections(args.gt, args.dt, args.iou, args.max_dets)
     print(format_ap_table(result))
     print(format_skipped(result))
     if args.output:
@@ -46,6 +41,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from sna_det.cli import run_tool
+    from sna_det.utils.cli import run_tool
 
-    run_tool(main)
+    run_tool(main, input_errors=(OSError, ValueError))

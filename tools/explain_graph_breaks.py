@@ -25,10 +25,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(args) -> int:
     from tabulate import tabulate
 
-    from sna_det.cli import CommandError
+    from sna_det.benchmarks.graph_breaks import explain_graph_breaks
     from sna_det.engine import UnsafeCheckpointError, setup_cfg
     from sna_det.export import build_eager_model, normalised_batch, preprocess_image, sample_image
-    from sna_det.graph_breaks import explain_graph_breaks
+    from sna_det.utils.cli import CommandError
 
     try:
         cfg = setup_cfg(args.config_file, [*args.opts, "MODEL.DEVICE", "cpu"], cpu_fallback=False)
@@ -54,6 +54,6 @@ def main(args) -> int:
 
 if __name__ == "__main__":
     arguments = parse_args()
-    from sna_det.cli import run_tool
+    from sna_det.utils.cli import run_tool
 
     run_tool(main, arguments)

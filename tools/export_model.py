@@ -80,7 +80,6 @@ def check(cfg, model, exported, module, paths) -> None:
 
 
 def main(args) -> int:
-    from sna_det.cli import CommandError, check_writable_dir
     from sna_det.engine import UnsafeCheckpointError, setup_cfg
     from sna_det.export import (
         build_eager_model,
@@ -90,6 +89,7 @@ def main(args) -> int:
         read_input_image,
         sample_image,
     )
+    from sna_det.utils.cli import CommandError, check_writable_dir
 
     try:  # traced on the CPU; a TorchScript file runs on CUDA after .to("cuda")
         cfg = setup_cfg(args.config_file, [*args.opts, "MODEL.DEVICE", "cpu"], cpu_fallback=False)
@@ -117,6 +117,6 @@ def main(args) -> int:
 
 if __name__ == "__main__":
     arguments = parse_args()
-    from sna_det.cli import run_tool
+    from sna_det.utils.cli import run_tool
 
     run_tool(main, arguments)

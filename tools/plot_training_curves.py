@@ -39,7 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(args) -> int:
     from sna_det.analysis.training_curves import write_training_curves
-    from sna_det.cli import CommandError
+    from sna_det.utils.cli import CommandError
 
     try:
         written = write_training_curves(parse_runs(args.run), args.output, args.keys)
@@ -52,6 +52,6 @@ def main(args) -> int:
 
 if __name__ == "__main__":
     arguments = parse_args()
-    from sna_det.cli import run_tool
+    from sna_det.utils.cli import run_tool
 
     run_tool(main, arguments)

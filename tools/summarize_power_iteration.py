@@ -29,8 +29,8 @@ def main(args) -> int:
         summarize_power_iteration,
         summary_csv,
     )
-    from sna_det.cli import CommandError
     from sna_det.utils import atomic_write_text
+    from sna_det.utils.cli import CommandError
 
     path = os.path.join(args.run, POWER_ITERATION_RECORDS) if os.path.isdir(args.run) else args.run
     try:
@@ -55,6 +55,6 @@ def main(args) -> int:
 
 if __name__ == "__main__":
     arguments = parse_args()
-    from sna_det.cli import run_tool
+    from sna_det.utils.cli import run_tool
 
     run_tool(main, arguments)

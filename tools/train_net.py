@@ -50,9 +50,9 @@ def main(cfg, args):
     from detectron2.engine import default_setup
     from detectron2.utils import comm
 
-    from sna_det.cli import CommandError
     from sna_det.data.datasets import register_datasets_from_config
     from sna_det.engine import SafeCheckpointer, Trainer, UnsafeCheckpointError, enable_cpu_ddp, trim_metrics_for_resume
+    from sna_det.utils.cli import CommandError
 
     register_datasets_from_config(cfg)  # again: a process started by launch has only the built-in registrations
     default_setup(cfg, args)
@@ -83,9 +83,9 @@ def run(args) -> int:
     from detectron2.engine import launch
 
     from sna_det import DatasetNotPreparedError, check_datasets_ready
-    from sna_det.cli import CommandError, check_writable_dir
     from sna_det.data.datasets import check_num_classes
     from sna_det.engine import choose_main_config, setup_cfg
+    from sna_det.utils.cli import CommandError, check_writable_dir
 
     try:
         if args.main:
@@ -117,6 +117,6 @@ def run(args) -> int:
 
 if __name__ == "__main__":
     arguments = parse_args()
-    from sna_det.cli import run_tool
+    from sna_det.utils.cli import run_tool
 
     run_tool(run, arguments)

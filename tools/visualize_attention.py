@@ -34,8 +34,8 @@ def main(args) -> int:
 
     from sna_det.analysis.attention_report import visualize_attention
     from sna_det.analysis.image_sources import resolve_images
-    from sna_det.cli import CommandError, check_writable_dir
     from sna_det.engine import setup_cfg
+    from sna_det.utils.cli import CommandError, check_writable_dir
 
     logging.basicConfig(level=logging.WARNING)
     cfg = setup_cfg(args.config_file, args.opts + (["MODEL.WEIGHTS", args.weights] if args.weights else []))
@@ -59,6 +59,6 @@ def main(args) -> int:
 
 if __name__ == "__main__":
     arguments = parse_args()
-    from sna_det.cli import run_tool
+    from sna_det.utils.cli import run_tool
 
     run_tool(main, arguments)

@@ -10,11 +10,10 @@ import numpy as np
 from detectron2.data import DatasetCatalog
 from PIL import Image
 
-from ..data.dicom import read_dicom_values
+from ..data.dicom import DICOM_SUFFIXES, read_dicom_values
 
 __all__ = ["IMAGE_SUFFIXES", "load_grayscale", "resolve_images"]
 
-DICOM_SUFFIXES = (".dcm", ".dicom")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff") + DICOM_SUFFIXES
 
 

@@ -28,7 +28,7 @@ from tabulate import tabulate
 from torch import Tensor
 
 from ..layers.spectral_norm_attention import dominant_singular_triple, rank_one_approximation
-from .json_lines import read_json_objects
+from ..utils.json_lines import read_json_objects
 
 __all__ = [
     "POWER_ITERATION_RECORDS",

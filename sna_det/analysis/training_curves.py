@@ -20,8 +20,8 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from ..utils import atomic_write_text
+from ..utils.json_lines import read_json_objects
 from .figure_io import new_figure, save_figure
-from .json_lines import read_json_objects
 
 __all__ = [
     "AP_PATTERNS",

@@ -1,11 +1,7 @@
-from . import datasets  # noqa: F401  (registers the datasets)
-from .datasets import DatasetNotPreparedError, check_datasets_ready
-from .demo_dataset import DEMO_CLASSES, ensure_demo_dataset, render_demo_image
+"""Data: the one DICOM reader (``dicom``), class lists (``classes``), offline preparation
+(``prepare``: VOC and other formats, VinDr-CXR, the demo images) and detectron2 registration
+(``datasets``).
 
-__all__ = [
-    "DEMO_CLASSES",
-    "DatasetNotPreparedError",
-    "check_datasets_ready",
-    "ensure_demo_dataset",
-    "render_demo_image",
-]
+Everything but ``datasets`` imports without detectron2 (the ``[data]`` extra alone);
+``import sna_det`` registers the datasets when detectron2 is installed.
+"""

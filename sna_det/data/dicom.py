@@ -29,10 +29,25 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
 
-__all__ = ["DicomReadError", "dicom_size", "read_dicom_uint8", "read_dicom_values", "stretch_to_uint8"]
+__all__ = [
+    "DICOM_SUFFIXES",
+    "DicomReadError",
+    "dicom_size",
+    "is_dicom_path",
+    "read_dicom_uint8",
+    "read_dicom_values",
+    "stretch_to_uint8",
+]
 
+DICOM_SUFFIXES = (".dicom", ".dcm")
+"""File suffixes read as DICOM, in any case (VinDr-CXR ships ``.dicom``; most PACS exports ``.dcm``)."""
 GRAYSCALE = ("MONOCHROME1", "MONOCHROME2")
 DECODERS_HINT = "install the decoders: pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pylibjpeg-rle"
+
+
+def is_dicom_path(path: str | Path) -> bool:
+    """Whether ``path``'s suffix is one of ``DICOM_SUFFIXES`` (case-insensitive)."""
+    return Path(path).suffix.lower() in DICOM_SUFFIXES
 
 
 class DicomReadError(ValueError):

@@ -20,8 +20,7 @@ from detectron2.engine import DefaultTrainer
 from detectron2.utils import comm
 
 from ..config import ConfigError, add_sna_config, validate_config
-from ..data import DatasetNotPreparedError, check_datasets_ready
-from ..data.datasets import register_datasets_from_config
+from ..data.datasets import DatasetNotPreparedError, check_datasets_ready, register_datasets_from_config
 from ..evaluation import build_evaluator
 from ..solver import build_optimizer
 from ..utils import atomic_write_json

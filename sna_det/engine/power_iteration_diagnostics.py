@@ -27,7 +27,6 @@ from detectron2.utils import comm
 from torch import nn
 
 from ..analysis.attention_maps import placement_name
-from ..analysis.json_lines import append_json_lines, write_json_lines
 from ..analysis.power_iteration_stats import (
     POWER_ITERATION_RECORDS,
     PowerIterationMeasurement,
@@ -36,6 +35,7 @@ from ..analysis.power_iteration_stats import (
     read_power_iteration_records,
 )
 from ..layers.spectral_norm_attention import SpectralNormAttention
+from ..utils.json_lines import append_json_lines, write_json_lines
 
 __all__ = ["PowerIterationDiagnostics", "insert_before_writers", "sna_power_iteration_blocks"]
 

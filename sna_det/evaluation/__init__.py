@@ -1,4 +1,5 @@
-from .class_table import format_class_table
+from ..utils.tables import format_class_table
+from .coco_json import load_coco_gt
 from .detection_ap import (
     boxes_hit,
     coco_ap_per_class,
@@ -6,7 +7,6 @@ from .detection_ap import (
     format_ap_table,
     format_skipped,
     hit_rate_per_class,
-    load_coco_gt,
     voc2010_ap,
     voc2010_ap_per_class,
 )

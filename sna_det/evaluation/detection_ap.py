@@ -30,22 +30,18 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import math
 from collections import Counter, defaultdict
-from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from detectron2.evaluation.pascal_voc_evaluation import voc_ap
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ..utils.skip_report import SkipReport
-from .class_table import format_class_table
+from ..utils.tables import format_class_table
+from .coco_json import Json, load_coco_gt, read_json, usable_detections
 
 __all__ = [
-    "SKIPPED_REASONS",
     "coco_ap_per_class",
     "evaluate_detections",
     "format_ap_table",
@@ -53,158 +49,16 @@ __all__ = [
     "boxes_hit",
     "hit_rate_per_class",
     "hits_per_image",
-    "load_coco_gt",
     "matched_coco_eval",
     "voc2010_ap",
     "voc2010_ap_per_class",
 ]
 
-Json = Union[str, Path, dict, list]
-
-
-SKIPPED_REASONS = ("unknown image_id", "unknown category_id")
-"""Why a detection is left out of the evaluation (counted in the result's ``skipped``)."""
 HIT_RATE_ABOUT = (
     "the metric behind the paper's Table 4 ('AP at IoU > 0.4'): % of a class's ground-truth boxes with a "
     "same-class detection of IoU > {iou:g} on their image, every detection counted; mean over classes with boxes"
 )
 MAX_EXAMPLES = 5
-GT_NAME = "ground truth"
-
-
-def _read_json(source: Json, default_name: str) -> tuple:
-    """(data, name) of a JSON file or already-loaded JSON; ValueError naming the file if it is not JSON."""
-    if not isinstance(source, (str, Path)):
-        return source, default_name
-    try:
-        return json.loads(Path(source).read_bytes()), str(source)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{source}: not a JSON file ({error})") from None
-
-
-def _is_number(value) -> bool:
-    """A finite int or float (JSON's huge integers that overflow a float are not)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
-def _is_id(value) -> bool:
-    return isinstance(value, (int, str)) and not isinstance(value, bool)
-
-
-def _check_box(bbox, where: str) -> None:
-    if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)) or min(bbox[2:]) < 0:
-        raise ValueError(f"{where}: field bbox {bbox!r} is not [x, y, width >= 0, height >= 0] of finite numbers")
-
-
-def _records(data: dict, key: str, fields: Sequence[str], name: str) -> list:
-    records = data.get(key, [])
-    if not isinstance(records, list):
-        raise ValueError(f"{name}: field {key} is a {type(records).__name__}, not a list")
-    for i, record in enumerate(records):
-        if not isinstance(record, dict):
-            raise ValueError(f"{name}: {key}[{i}] is a {type(record).__name__}, not an object")
-        missing = [f for f in fields if f not in record]
-        if missing:
-            raise ValueError(f"{name}: {key}[{i}] lacks field(s) {missing}")
-    return records
-
-
-def _checked_gt(data, name: str) -> dict:
-    """A copy of COCO ground truth that pycocotools evaluates correctly, or ValueError naming the field.
-
-    Annotations are renumbered 1..N (pycocotools takes id 0 for "unmatched" and needs unique ids);
-    ``iscrowd`` defaults to 0 and ``area`` to the box area.
-    """
-    if not isinstance(data, dict):
-        kind = type(data).__name__
-        raise ValueError(f"{name}: not COCO ground truth: a {kind}, not an object with images, annotations, categories")
-    missing = [key for key in ("images", "annotations", "categories") if key not in data]
-    if missing:
-        raise ValueError(
-            f"{name}: not COCO ground truth: lacks {', '.join(missing)} (COCO has images, annotations, categories)"
-        )
-    images = _records(data, "images", ["id"], name)
-    categories = _records(data, "categories", ["id", "name"], name)
-    annotations = _records(data, "annotations", ["image_id", "category_id", "bbox"], name)
-    for key, records, field, valid in (
-        ("images", images, "id", _is_id),
-        ("categories", categories, "id", _is_id),
-        ("categories", categories, "name", lambda v: isinstance(v, str)),
-    ):
-        seen = set()
-        for i, record in enumerate(records):
-            value = record[field]
-            if not valid(value):
-                kind = "an integer or string" if field == "id" else "a string"
-                raise ValueError(f"{name}: {key}[{i}]: field {field} {value!r} is not {kind}")
-            if value in seen:
-                raise ValueError(f"{name}: {key}[{i}]: field {field} {value!r} appears twice")
-            seen.add(value)
-    image_ids, category_ids = {i["id"] for i in images}, {c["id"] for c in categories}
-    checked = []
-    for i, ann in enumerate(annotations):
-        where = f"{name}: annotations[{i}]"
-        for field, known in (("image_id", image_ids), ("category_id", category_ids)):
-            if not _is_id(ann[field]) or ann[field] not in known:
-                raise ValueError(f"{where}: field {field} {ann[field]!r} is not an id of the {field[:-3]}s")
-        _check_box(ann["bbox"], where)
-        area = ann.get("area", ann["bbox"][2] * ann["bbox"][3])
-        if not _is_number(area) or area < 0:
-            raise ValueError(f"{where}: field area {area!r} is not a finite number >= 0")
-        iscrowd = ann.get("iscrowd", 0)
-        if iscrowd not in (0, 1) or isinstance(iscrowd, float):
-            raise ValueError(f"{where}: field iscrowd {iscrowd!r} is not 0 or 1")
-        checked.append({**ann, "id": i + 1, "area": area, "iscrowd": int(iscrowd)})
-    return {**data, "images": images, "categories": categories, "annotations": checked}
-
-
-def load_coco_gt(gt: Json) -> COCO:
-    """A pycocotools ``COCO`` from a COCO JSON file or dict (pycocotools' progress prints silenced).
-
-    Raises ValueError naming the file and the field for input pycocotools cannot evaluate (``_checked_gt``).
-    """
-    data, name = _read_json(gt, GT_NAME)
-    coco = COCO()
-    coco.dataset = _checked_gt(data, name)
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco.createIndex()
-    return coco
-
-
-def _usable_detections(gt: COCO, detections, name: str) -> tuple:
-    """(detections of GT images and categories, ``SkipReport`` of the others); ValueError if broken."""
-    if not isinstance(detections, list):
-        raise ValueError(f"{name}: expected a list of COCO results (image_id, category_id, bbox, score)")
-    images, categories = set(gt.getImgIds()), set(gt.getCatIds())
-    usable, skipped = [], SkipReport(SKIPPED_REASONS)
-    for i, d in enumerate(detections):
-        where = f"{name}: detection {i}"
-        if not isinstance(d, dict):
-            raise ValueError(f"{where} is a {type(d).__name__}, not an object")
-        missing = {"image_id", "category_id", "bbox", "score"} - set(d)
-        if missing:
-            raise ValueError(f"{where} lacks field(s) {sorted(missing)}")
-        for field in ("image_id", "category_id"):
-            if not _is_id(d[field]):
-                raise ValueError(f"{where}: field {field} {d[field]!r} is not an integer or string")
-        _check_box(d["bbox"], where)
-        if not _is_number(d["score"]):
-            raise ValueError(f"{where}: field score {d['score']!r} is not a finite number")
-        reason = None
-        if d["image_id"] not in images:
-            reason, value = "unknown image_id", d["image_id"]
-        elif d["category_id"] not in categories:
-            reason, value = "unknown category_id", d["category_id"]
-        if reason is None:
-            usable.append(d)
-            continue
-        skipped.skip(reason, where, f"{reason[8:]} {value!r} is not in the ground truth")
-    return usable, skipped
 
 
 def _results(gt: COCO, detections: List[dict]) -> COCO:
@@ -367,8 +221,8 @@ def evaluate_detections(gt: Json, detections: Json, iou: float = 0.4, max_dets: 
     if not 0.0 <= iou <= 1.0 or max_dets < 1:
         raise ValueError(f"iou must be in [0, 1] and max_dets >= 1, not {iou} and {max_dets}")
     coco_gt = gt if isinstance(gt, COCO) else load_coco_gt(gt)
-    raw, name = _read_json(detections, "detections")
-    dets, skipped = _usable_detections(coco_gt, raw, name)
+    raw, name = read_json(detections, "detections")
+    dets, skipped = usable_detections(coco_gt, raw, name)
     cat_ids = sorted(coco_gt.getCatIds())
     names = {c: coco_gt.cats[c]["name"] for c in cat_ids}
     coco = coco_ap_per_class(coco_gt, dets, iou, max_dets)

@@ -21,7 +21,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from pycocotools.coco import COCO
 
-from .detection_ap import _read_json, _usable_detections, hits_per_image, load_coco_gt, matched_coco_eval
+from .coco_json import load_coco_gt, read_json, usable_detections
+from .detection_ap import hits_per_image, matched_coco_eval
 
 __all__ = ["ImageMatches", "image_matches", "paired_bootstrap", "weighted_metrics"]
 
@@ -148,8 +149,8 @@ def paired_bootstrap(
     coco_gt = gt if isinstance(gt, COCO) else load_coco_gt(gt)
     matches = []
     for source, default_name in ((detections_a, "detections A"), (detections_b, "detections B")):
-        raw, name = _read_json(source, default_name)
-        matches.append(image_matches(coco_gt, _usable_detections(coco_gt, raw, name)[0], iou, max_dets))
+        raw, name = read_json(source, default_name)
+        matches.append(image_matches(coco_gt, usable_detections(coco_gt, raw, name)[0], iou, max_dets))
     a, b = matches
     n = len(a.image_ids)
     rng = np.random.default_rng(seed)

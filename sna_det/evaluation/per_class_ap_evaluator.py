@@ -18,7 +18,8 @@ from detectron2.evaluation.coco_evaluation import instances_to_coco_json
 from detectron2.utils import comm
 
 from ..utils import atomic_write_json
-from .detection_ap import evaluate_detections, format_ap_table, format_skipped, load_coco_gt
+from .coco_json import load_coco_gt
+from .detection_ap import evaluate_detections, format_ap_table, format_skipped
 
 __all__ = ["PerClassAPEvaluator"]
 

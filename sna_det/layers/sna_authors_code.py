@@ -1,4 +1,4 @@
-"""SNA as the paper's authors' public code computes it (``MODEL.SNA.VARIANT: authors_code``), an ablation.
+"""SNA as the paper's authors' public code computes it (``MODEL.ATTENTION.TYPE: sna_authors``), an ablation.
 
 Reproduces ``SNALayer`` of ``nets/pkgs/sna.py`` in GitHub fjssharpsword/SFSAttention (last changed in
 commit 1136b3d, 2021-10-12; the version their VinDr-CXR detector, ``main_vincxr_det.py``, imported),

@@ -85,4 +85,3 @@ def add_attention_to_backbone(
     for owner, after, channels in sites:
         attach_attention(owner, after, make_attention(channels))
     return backbone
-

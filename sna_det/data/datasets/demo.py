@@ -1,6 +1,6 @@
 """``sna_demo_train`` / ``sna_demo_val``: the synthetic demo dataset, written on first use.
 
-The images and COCO JSONs are drawn by ``sna_det.data.demo_dataset`` into ``$SNA_DET_CACHE``
+The images and COCO JSONs are drawn by ``sna_det.data.prepare.demo`` into ``$SNA_DET_CACHE``
 (default ``~/.cache/sna_det``).
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from detectron2.data.datasets import load_coco_json
 
-from ..demo_dataset import DEMO_CLASSES, DEMO_SPLITS, demo_dataset_dir, ensure_demo_dataset
+from ..prepare.demo import DEMO_CLASSES, DEMO_SPLITS, demo_dataset_dir, ensure_demo_dataset
 from .catalog import register_dataset
 
 __all__ = ["DEMO_DATASETS", "register_demo_datasets"]

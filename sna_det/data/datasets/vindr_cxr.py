@@ -13,27 +13,10 @@ from pathlib import Path
 
 from detectron2.data.datasets import load_coco_json
 
+from ..classes import VINDR_CXR_CLASSES
 from .catalog import datasets_root, register_dataset
 
 __all__ = ["VINDR_CXR_CLASSES", "register_vindr_cxr_datasets", "vindr_cxr_classes", "vindr_cxr_root"]
-
-VINDR_CXR_CLASSES = (
-    "Aortic enlargement",
-    "Atelectasis",
-    "Calcification",
-    "Cardiomegaly",
-    "Consolidation",
-    "ILD",
-    "Infiltration",
-    "Lung Opacity",
-    "Nodule/Mass",
-    "Other lesion",
-    "Pleural effusion",
-    "Pleural thickening",
-    "Pneumothorax",
-    "Pulmonary fibrosis",
-)
-"""The 14 findings of the paper's Table 4, in VinBigData's class_id order (0-13)."""
 
 
 def vindr_cxr_root() -> Path:

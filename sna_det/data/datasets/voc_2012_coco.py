@@ -10,43 +10,10 @@ from pathlib import Path
 
 from detectron2.data.datasets import load_coco_json
 
+from ..classes import VOC_2012_COCO_SPLITS, VOC_CLASSES
 from .catalog import datasets_root, register_dataset
 
 __all__ = ["VOC_CLASSES", "VOC_2012_COCO_SPLITS", "register_voc_2012_coco"]
-
-VOC_CLASSES = (
-    "aeroplane",
-    "bicycle",
-    "bird",
-    "boat",
-    "bottle",
-    "bus",
-    "car",
-    "cat",
-    "chair",
-    "cow",
-    "diningtable",
-    "dog",
-    "horse",
-    "motorbike",
-    "person",
-    "pottedplant",
-    "sheep",
-    "sofa",
-    "train",
-    "tvmonitor",
-)
-"""The 20 Pascal VOC classes in the standard order; COCO category ids 1-20."""
-
-VOC_2012_COCO_SPLITS = {
-    "voc_2012_coco_train": "train",
-    "voc_2012_coco_val": "val",
-    "voc_2012_coco_detection_train": "detection_train",
-    "voc_2012_coco_detection_val": "detection_val",
-    "voc_2012_coco_detection_trainval": "detection_trainval",
-}
-"""dataset name -> annotation file stem in ``<root>/annotations``: ``ImageSets/Segmentation`` splits
-with instance masks, and (``--detection-splits``) ``ImageSets/Main`` splits with boxes only."""
 
 
 def register_voc_2012_coco(root: str | Path | None = None) -> None:

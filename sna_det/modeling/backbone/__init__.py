@@ -7,9 +7,7 @@ from .attention_backbones import (
     build_densenet_attention_fpn_backbone,
     build_resnet_attention_backbone,
     build_resnet_attention_fpn_backbone,
-    build_resnet_sna_fpn_backbone,
     build_retinanet_resnet_attention_fpn_backbone,
-    sna_preset,
 )
 from .densenet import DenseNetBackbone, build_densenet_backbone, build_densenet_fpn_backbone
 
@@ -25,7 +23,5 @@ __all__ = [
     "build_densenet_fpn_backbone",
     "build_resnet_attention_backbone",
     "build_resnet_attention_fpn_backbone",
-    "build_resnet_sna_fpn_backbone",
     "build_retinanet_resnet_attention_fpn_backbone",
-    "sna_preset",
 ]

@@ -7,9 +7,6 @@ family, so a baseline and its treatments differ in ``MODEL.ATTENTION`` only:
 
     MODEL.BACKBONE.NAME: "build_resnet_attention_fpn_backbone"
     MODEL.ATTENTION: {TYPE: "se", STEM: False, STAGES: ["res2", "res3", "res4", "res5"]}
-
-``build_resnet_sna_fpn_backbone`` (the name of the first release) is a preset of the ResNet-FPN
-builder: type "sna", and the paper's placement (after the stem) when the config places nothing.
 """
 
 from __future__ import annotations
@@ -23,8 +20,7 @@ from detectron2.modeling.backbone.fpn import build_resnet_fpn_backbone, build_re
 from detectron2.modeling.backbone.resnet import build_resnet_backbone
 from torch import nn
 
-from ...layers.attention_factory import ATTENTION_TYPES, create_attention
-from ...layers.sna_authors_code import SpectralNormAttentionAuthorsCode
+from ...layers.attention_factory import create_attention
 from ..attention_injection import AttentionFactory, add_attention_to_backbone
 from .densenet import build_densenet_backbone, build_densenet_fpn_backbone
 
@@ -37,9 +33,7 @@ __all__ = [
     "build_densenet_attention_fpn_backbone",
     "build_resnet_attention_backbone",
     "build_resnet_attention_fpn_backbone",
-    "build_resnet_sna_fpn_backbone",
     "build_retinanet_resnet_attention_fpn_backbone",
-    "sna_preset",
 ]
 
 RESNET_STAGES = ("res2", "res3", "res4", "res5")
@@ -49,27 +43,21 @@ BackboneBuilder = Callable[[CfgNode, ShapeSpec], Backbone]
 
 
 def attention_factory_from_cfg(cfg: CfgNode) -> Optional[AttentionFactory]:
-    """channels -> block of ``MODEL.ATTENTION.TYPE`` with its options from the config; None for "none"."""
+    """channels -> block of ``MODEL.ATTENTION.TYPE`` with its options from the config; None for "none".
+
+    The values are those ``sna_det.config.validate_config`` checked (``setup_cfg`` runs it)."""
     a, sna = cfg.MODEL.ATTENTION, cfg.MODEL.SNA
-    if a.TYPE not in ATTENTION_TYPES:
-        raise ValueError(f"MODEL.ATTENTION.TYPE {a.TYPE!r} is not one of {list(ATTENTION_TYPES)}")
-    if a.GC.FUSION not in ("add", "scale"):
-        raise ValueError(f"MODEL.ATTENTION.GC.FUSION {a.GC.FUSION!r} is not 'add' or 'scale'")
-    if sna.VARIANT not in ("paper", "authors_code"):
-        raise ValueError(f"MODEL.SNA.VARIANT {sna.VARIANT!r} is not 'paper' or 'authors_code'")
+    if a.TYPE == "none":
+        return None
     options = {
-        "none": None,
         "sna": dict(rank=sna.RANK, mode=sna.MODE, squarings=sna.SQUARINGS, weighting=sna.WEIGHTING),
+        "sna_authors": {},
         "se": dict(rd_ratio=a.SE.RD_RATIO),
         "eca": dict(kernel_size=a.ECA.KERNEL_SIZE) if a.ECA.KERNEL_SIZE else {},
         "nonlocal": dict(rd_ratio=a.NONLOCAL.RD_RATIO),
         "cbam": dict(rd_ratio=a.CBAM.RD_RATIO, spatial_kernel_size=a.CBAM.SPATIAL_KERNEL_SIZE),
         "gc": dict(rd_ratio=a.GC.RD_RATIO, fuse_add=a.GC.FUSION == "add", fuse_scale=a.GC.FUSION == "scale"),
-    }[a.TYPE]
-    if options is None:
-        return None
-    if a.TYPE == "sna" and sna.VARIANT == "authors_code":
-        return SpectralNormAttentionAuthorsCode
+    }.get(a.TYPE, {})  # an unknown type: create_attention names it and the known ones
     return lambda channels: create_attention(a.TYPE, channels, **options)
 
 
@@ -129,28 +117,3 @@ build_densenet_attention_fpn_backbone = register_attention_backbone(
     DENSENET_STAGES,
     "DenseNet-FPN with ``MODEL.ATTENTION`` in its bottom-up DenseNet.",
 )
-
-
-def sna_preset(cfg: CfgNode) -> CfgNode:
-    """A copy of ``cfg`` with ``MODEL.ATTENTION.TYPE`` "sna" and, when STEM and STAGES place nothing,
-    SNA after the stem (the paper's placement on every dataset). Other types raise ``ValueError``."""
-    a = cfg.MODEL.ATTENTION
-    if a.TYPE not in ("none", "sna"):
-        raise ValueError(f"build_resnet_sna_fpn_backbone places 'sna' only, not MODEL.ATTENTION.TYPE {a.TYPE!r}")
-    cfg = cfg.clone()
-    cfg.defrost()
-    cfg.MODEL.ATTENTION.TYPE = "sna"
-    if not a.STEM and not a.STAGES:
-        cfg.MODEL.ATTENTION.STEM = True
-    return cfg
-
-
-@BACKBONE_REGISTRY.register()
-def build_resnet_sna_fpn_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> Backbone:
-    """``build_resnet_attention_fpn_backbone`` with SNA: ``MODEL.ATTENTION.STEM`` / ``STAGES`` where
-    set, else after the stem (``sna_preset``)."""
-    return build_resnet_attention_fpn_backbone(sna_preset(cfg), input_shape)
-
-
-build_resnet_sna_fpn_backbone.attention_stages = RESNET_STAGES
-build_resnet_sna_fpn_backbone.attention_type = "sna"

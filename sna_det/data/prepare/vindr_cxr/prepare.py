@@ -1,0 +1,475 @@
+"""VinDr-CXR from its public release to a detectron2-ready COCO folder (``datasets/prepare_vindr_cxr.py``).
+
+Output, below ``output_dir`` (every file written atomically):
+
+- ``images/<image_id>.png``: 8-bit grayscale, long side ``max_size`` (``images.py``, ``dicom.py``);
+- ``annotations/{train,val,test}.json``: COCO, boxes in the PNGs' pixels, category id = class index + 1;
+- ``summary.json``: ``{split: {class_name: box_count}}``, the layout of Table 4's train/test columns;
+- ``prepare_report.json``: the options, the classes, and what was read, kept and skipped (every
+  skipped file or row with its reason);
+- ``prepare_settings.json``: the settings, so that a re-run resumes or refuses (``prepared_folder.py``).
+
+A kill cannot corrupt the folder, and a re-run finishes it: the settings are checked and the folder
+proven writable before any image is decoded; each PNG is written atomically, so a PNG that exists is
+finished and a re-run with the same settings skips it (and removes a killed run's temporary files),
+giving the same bytes as an uninterrupted run; the annotation JSONs, which the readiness check of
+training looks for, are written last. Other settings into the same folder are refused unless
+``rebuild``. A run that keeps no image fails (its report still lists every skipped file).
+
+Splits: ``test`` = the official test annotations when present (PhysioNet); the training annotations
+are split into ``train`` / ``val`` by ``split.stratified_split`` (``val_fraction`` 0: no val).
+With ``split_file``, the splits are the file's instead (``split_file.py``), for every image.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from ....utils import atomic_write_bytes, atomic_write_json
+from ....utils.tables import format_class_table
+from ...dicom import dicom_size, is_dicom_path
+from ..output_folder import PreparedFolderError, open_prepared_folder
+from .annotations import (
+    AnnotationTable,
+    FindingBox,
+    VinDrSource,
+    find_source,
+    read_annotations,
+    read_original_sizes,
+    sorted_by_reader,
+)
+from .fusion import FUSIONS, fuse_boxes
+from .images import render_png
+from .problems import BOX_OUTSIDE_IMAGE, UNKNOWN_IMAGE_ID, UNREADABLE_IMAGE, InputProblems, VinDrInputError
+from .split import stratified_split
+from .split_file import assign_split_file, read_split_file
+
+__all__ = ["PrepareOptions", "PrepareResult", "format_prepare_summary", "prepare_vindr_cxr"]
+
+SPLITS = ("train", "val", "test")
+MAX_SHOWN = 3
+"""Skipped files or rows printed per reason (all of them are in ``prepare_report.json``)."""
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """What ``prepare_vindr_cxr`` does; the defaults are the paper's setting."""
+
+    fusion: str = "per-finding"
+    """One of ``fusion.FUSIONS``: how several readers' boxes of a finding on an image are combined."""
+    iou_thr: float = 0.5
+    """IoU threshold of ``wbf`` and ``nms``."""
+    max_size: int = 1024
+    """Long side of the written PNGs at most this many pixels (0: the original size)."""
+    upscale: bool = False
+    """Enlarge images whose long side is below ``max_size`` to it (by default they keep their size)."""
+    val_fraction: float = 0.2
+    seed: int = 0
+    all_labels: bool = False
+    """Keep every label of the CSVs (PhysioNet's local labels), not only the paper's 14 findings."""
+    drop_no_finding: bool = False
+    """Leave out images without any kept box (by default they stay, as negatives)."""
+    stats_only: bool = False
+    """Read the CSVs only: no image is read or written; boxes are not checked against image sizes."""
+    strict: bool = False
+    """Stop at the first bad input (``problems.PROBLEMS``) instead of skipping and counting it."""
+    workers: int = 1
+    """Processes converting images."""
+    rebuild: bool = False
+    """Start over: remove what an earlier run wrote (a folder prepared with other settings is refused otherwise)."""
+    progress: bool = False
+    """A progress bar (tqdm: images/s, ETA) on stderr while converting."""
+    split_file: Optional[str] = None
+    """JSON ``{split name: [image ids]}`` replacing the stratified split (``split_file.py``)."""
+
+
+RUN_OPTIONS = ("strict", "workers", "rebuild", "progress")
+"""Options that change how a run goes, not what it writes: left out of the recorded settings."""
+
+
+def prepare_settings(options: PrepareOptions, source: VinDrSource) -> dict:
+    """What the prepared folder's contents depend on: the options but ``RUN_OPTIONS``, and the source kind."""
+    settings = {k: v for k, v in asdict(options).items() if k not in RUN_OPTIONS}
+    settings["source"] = source.layout + (" (pre-converted images)" if source.sizes_csv else "")
+    return settings
+
+
+@dataclass
+class PrepareResult:
+    summary: Dict[str, Dict[str, int]]
+    """{split: {class_name: box_count}}, as saved in ``summary.json``."""
+    report: dict
+    """As saved in ``prepare_report.json``."""
+    converted: int = 0
+    """Images decoded and written by this run."""
+    resumed: int = 0
+    """Images an earlier run with the same settings had finished (kept, not decoded again)."""
+    stale_removed: int = 0
+    """Temporary files of a killed run removed."""
+
+
+def _index_images(source: VinDrSource, split: str, required: bool) -> Optional[Dict[str, Path]]:
+    """{image_id: file} in the split's image folder; None when absent and not ``required``."""
+    folder = source.image_dirs[split]
+    if not folder.is_dir():
+        if required:
+            raise VinDrInputError(
+                f"{folder}: image folder does not exist (expected <image_id>{source.image_suffixes[0]})"
+            )
+        return None
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in source.image_suffixes}
+
+
+def _drop_images(table: AnnotationTable, gone: set) -> None:
+    table.boxes = [b for b in table.boxes if b.image_id not in gone]
+    for image_id in gone:
+        del table.image_split[image_id]
+
+
+def _convert_one(task: Tuple[Path, Path, int, bool]):
+    """("ok", sizes) | ("unreadable", why) | ("unwritable", why) for one (source, target, max_size, upscale)."""
+    source, target, max_size, upscale = task
+    try:
+        data, sizes = render_png(source, max_size, upscale)
+    except Exception as error:  # reported, with the file, by the caller
+        return "unreadable", f"{type(error).__name__}: {error}"
+    try:
+        atomic_write_bytes(target, data)
+    except OSError as error:  # a full disk, a folder made read-only meanwhile: fatal, not a bad image
+        return "unwritable", f"{target}: cannot write ({error.strerror or error})"
+    return "ok", sizes
+
+
+def _converted(tasks: List[Tuple[Path, Path, int, bool]], workers: int) -> Iterator:
+    if workers <= 1:
+        yield from map(_convert_one, tasks)
+        return
+    executor = ProcessPoolExecutor(max_workers=workers)
+    try:
+        yield from executor.map(_convert_one, tasks, chunksize=4)
+    finally:
+        executor.shutdown(cancel_futures=True)
+
+
+def _finished_sizes(source: Path, target: Path, original: Optional[Tuple[int, int]]) -> Optional[Tuple[int, ...]]:
+    """(source w, h, written w, h) of an image an earlier run finished, from the headers; None if unreadable."""
+    try:
+        with Image.open(target) as png:
+            written = png.size
+        if original is None:
+            if is_dicom_path(source):
+                original = dicom_size(source)
+            else:
+                with Image.open(source) as picture:
+                    original = picture.size
+    except Exception:  # not finished after all (or the source changed): convert it again
+        return None
+    return (*original, *written)
+
+
+def _outside(box: FindingBox, width: int, height: int) -> bool:
+    x0, y0, x1, y1 = box.box
+    return x0 < 0 or y0 < 0 or x1 > width or y1 > height
+
+
+def _coco_annotations(boxes: List[FindingBox], classes, options: PrepareOptions, scale: Tuple[float, float]):
+    """Fused boxes of one image as COCO annotation dicts (without ids), in class order."""
+    by_class = defaultdict(list)
+    for box in boxes:
+        by_class[box.class_name].append(box)
+    sx, sy = scale
+    annotations = []
+    for category_id, name in enumerate(classes, start=1):
+        if name not in by_class:
+            continue
+        raw = np.array([b.box for b in sorted_by_reader(by_class[name])])
+        for x0, y0, x1, y1 in fuse_boxes(raw, options.fusion, options.iou_thr).tolist():
+            w, h = (x1 - x0) * sx, (y1 - y0) * sy
+            annotations.append(
+                {"category_id": category_id, "bbox": [x0 * sx, y0 * sy, w, h], "area": w * h, "iscrowd": 0}
+            )
+    return annotations
+
+
+def check_options(options: PrepareOptions) -> None:
+    """ValueError naming the first option out of range (before anything is read)."""
+    if options.fusion not in FUSIONS:
+        raise ValueError(f"--fusion {options.fusion!r} is not one of {FUSIONS}")
+    if not 0.0 < options.iou_thr <= 1.0:
+        raise ValueError(f"--iou-thr {options.iou_thr} is not in (0, 1]")
+    if options.max_size < 0:
+        raise ValueError(f"--max-size {options.max_size} is negative (0 keeps the original size)")
+    if not 0.0 <= options.val_fraction <= 1.0:
+        raise ValueError(f"--val-fraction {options.val_fraction} is not in [0, 1]")
+    if options.workers < 1:
+        raise ValueError(f"--workers {options.workers} is not at least 1")
+
+
+def assign_splits(
+    table: AnnotationTable, boxes_of: Dict[str, List[FindingBox]], options: PrepareOptions
+) -> Dict[str, str]:
+    """{image_id: "train" | "val" | "test"}: the official test annotations are ``test``; the training
+    annotations are split by ``stratified_split`` (``val_fraction``, ``seed``)."""
+    train_ids = {i: [b.class_name for b in boxes_of[i]] for i, s in table.image_split.items() if s == "train"}
+    split_of = stratified_split(train_ids, options.val_fraction, options.seed)
+    split_of.update({i: "test" for i, s in table.image_split.items() if s == "test"})
+    return split_of
+
+
+OUTPUTS = ("annotations/*.json", "summary.json", "prepare_report.json", "images/*.png")
+"""What the preparer writes below the output folder (annotations first: removed first on rebuild)."""
+
+
+def prepare_vindr_cxr(
+    vindr_root: str | Path,
+    output_dir: str | Path | None,
+    options: PrepareOptions = PrepareOptions(),
+    image_dir: str | Path | None = None,
+    sizes_csv: str | Path | None = None,
+) -> PrepareResult:
+    """Prepare VinDr-CXR below ``output_dir`` (module docstring); with ``stats_only`` only the summary.
+
+    ``image_dir`` + ``sizes_csv``: the images are already PNG/JPG (``<image_id>.png``), and the CSV
+    gives the original (DICOM) sizes the boxes refer to. Raises ``VinDrInputError`` for unusable
+    input (no annotations, a missing column, a missing image folder, no image kept) and, with
+    ``strict``, for the first bad row or image; ``PreparedFolderError`` for an output folder that
+    cannot be written or was prepared with other settings; ``ValueError`` for options out of range.
+    """
+    check_options(options)
+    if output_dir is None and not options.stats_only:
+        raise ValueError("output_dir is needed unless stats_only")
+    split_lists = read_split_file(options.split_file) if options.split_file else None
+    source = find_source(vindr_root, image_dir, sizes_csv)
+    problems = InputProblems(options.strict)
+    table = read_annotations(source.csv_files, problems, options.all_labels)
+    read = {
+        "csv_rows": table.rows,
+        "finding_rows": len(table.boxes),
+        "no_finding_rows": table.no_finding_rows,
+        "other_label_rows": sum(table.dropped_labels.values()),
+        "images": len(table.image_split),
+    }
+
+    # Image ids without an image file (checked when the folder is there; always when converting).
+    sizes = read_original_sizes(source.sizes_csv) if source.sizes_csv else None
+    unknown, image_file = set(), {}
+    rows_of_skipped_images = Counter(b.image_id for b in table.boxes)
+    for split in source.csv_files:
+        index = _index_images(source, split, required=not options.stats_only)
+        if index is None:
+            continue
+        for image_id, image_split in table.image_split.items():
+            if image_split == split and (image_id not in index or (sizes is not None and image_id not in sizes)):
+                missing = f"{source.image_dirs[split] / image_id}{source.image_suffixes[0]}"
+                detail = f"no image file {missing}" if image_id not in index else f"no size in {source.sizes_csv}"
+                problems.skip(UNKNOWN_IMAGE_ID, table.image_where[image_id], f"image_id {image_id}: {detail}")
+                unknown.add(image_id)
+        image_file.update({i: index[i] for i, s in table.image_split.items() if s == split and i in index})
+    ids_read = list(table.image_split)
+    _drop_images(table, unknown)
+
+    # The output folder: writable, same settings as an earlier run (resume) or none, before any decoding.
+    folder = None
+    if output_dir is not None:
+        folder = open_prepared_folder(output_dir, prepare_settings(options, source), OUTPUTS, rebuild=options.rebuild)
+
+    # Splits, then the images (read, checked, converted; those an earlier run finished are kept).
+    boxes_of: Dict[str, List[FindingBox]] = defaultdict(list)
+    for box in table.boxes:
+        boxes_of[box.image_id].append(box)
+    split_names, from_file = SPLITS, None
+    if split_lists is None:
+        split_of = assign_splits(table, boxes_of, options)
+    else:
+        from_file = assign_split_file(split_lists, ids_read)
+        split_names = from_file.splits
+        split_of = {i: s for i, s in from_file.split_of.items() if i in table.image_split}
+    negatives_dropped = 0
+    if options.drop_no_finding:
+        negatives = {i for i in split_of if not boxes_of[i]}
+        negatives_dropped = len(negatives)
+        split_of = {i: s for i, s in split_of.items() if i not in negatives}
+
+    image_ids = sorted(split_of)
+    geometry: Dict[str, Tuple[int, int, int, int]] = {}  # original w, h; written w, h
+    converted = 0
+    if not options.stats_only:
+        out = Path(output_dir)
+        target = {i: out / "images" / f"{i}.png" for i in image_ids}
+        if folder.resumed:
+            for image_id in image_ids:
+                if target[image_id].is_file():
+                    original = sizes[image_id] if sizes is not None else None
+                    finished = _finished_sizes(image_file[image_id], target[image_id], original)
+                    if finished is not None:
+                        geometry[image_id] = finished
+        todo = [i for i in image_ids if i not in geometry]
+        tasks = [(image_file[i], target[i], options.max_size, options.upscale) for i in todo]
+        unreadable = set()
+        bar = tqdm(total=len(tasks), unit="image", desc="converting", disable=not options.progress, smoothing=0.1)
+        try:
+            for image_id, (status, result) in zip(todo, _converted(tasks, options.workers)):
+                bar.update()
+                if status == "unwritable":
+                    raise PreparedFolderError(result)
+                if status == "unreadable":
+                    problems.skip(UNREADABLE_IMAGE, str(image_file[image_id]), result)
+                    unreadable.add(image_id)
+                    continue
+                geometry[image_id] = result
+                converted += 1
+        finally:
+            bar.close()
+        for image_id in geometry:
+            if sizes is not None:  # pre-converted: boxes are in the original DICOM's pixels
+                geometry[image_id] = (*sizes[image_id], *geometry[image_id][2:])
+        image_ids = [i for i in image_ids if i not in unreadable]
+    lost_rows = sum(rows_of_skipped_images[i] for i in unknown) + sum(
+        len(boxes_of[i]) for i in set(split_of) - set(image_ids)
+    )
+
+    # Boxes: checked against the image, fused, scaled; COCO per split; the summary.
+    coco = {s: {"images": [], "annotations": []} for s in split_names}
+    summary = {s: dict.fromkeys(table.classes, 0) for s in split_names}
+    kept_rows, images_kept, negatives_kept = 0, Counter(), Counter()
+    for image_id in image_ids:
+        split = split_of[image_id]
+        boxes, scale = boxes_of[image_id], (1.0, 1.0)
+        if image_id in geometry:
+            width, height, new_width, new_height = geometry[image_id]
+            inside = []
+            for box in boxes:
+                if _outside(box, width, height):
+                    problems.skip(BOX_OUTSIDE_IMAGE, box.where, f"box {box.box} vs image {width}x{height}")
+                else:
+                    inside.append(box)
+            boxes, scale = inside, (new_width / width, new_height / height)
+        kept_rows += len(boxes)
+        image_number = len(coco[split]["images"]) + 1
+        if image_id in geometry:
+            coco[split]["images"].append(
+                {"id": image_number, "file_name": f"{image_id}.png", "width": new_width, "height": new_height}
+            )
+        for annotation in _coco_annotations(boxes, table.classes, options, scale):
+            annotation.update(id=len(coco[split]["annotations"]) + 1, image_id=image_number)
+            coco[split]["annotations"].append(annotation)
+            summary[split][table.classes[annotation["category_id"] - 1]] += 1
+        images_kept[split] += 1
+        negatives_kept[split] += not boxes
+    problems.count_read(read["images"])
+    problems.count_kept(sum(images_kept.values()))
+
+    present = [s for s in split_names if images_kept[s]]
+    summary = {s: summary[s] for s in present}
+    report = {
+        "layout": source.layout + (" (pre-converted images)" if sizes is not None else ""),
+        "vindr_root": str(vindr_root),
+        "options": {k: v for k, v in asdict(options).items() if k not in RUN_OPTIONS},
+        "classes": list(table.classes),
+        "read": read,
+        "skipped": problems.counts,
+        "skipped_items": problems.skipped,
+        "other_labels_dropped": dict(sorted(table.dropped_labels.items())),
+        "finding_rows_of_skipped_images": lost_rows,
+        "no_finding_images_dropped": negatives_dropped,
+        "split_file": None
+        if from_file is None
+        else {
+            "file": str(options.split_file),
+            "ids_per_split": {name: len(ids) for name, ids in split_lists.items()},
+            "images_in_no_list": from_file.left_out,
+            "finding_rows_of_images_in_no_list": sum(len(boxes_of[i]) for i in table.image_split if i not in split_of),
+            "unknown_ids": {name: len(ids) for name, ids in from_file.unknown_ids.items()},
+            "unknown_id_list": from_file.unknown_ids,
+        },
+        "kept": {
+            "finding_rows": kept_rows,
+            "images": {s: images_kept[s] for s in present},
+            "images_without_boxes": {s: negatives_kept[s] for s in present},
+            "boxes": {s: sum(summary[s].values()) for s in present},
+        },
+    }
+    result = PrepareResult(
+        summary,
+        report,
+        converted=converted,
+        resumed=len(geometry) - converted,
+        stale_removed=folder.stale_removed if folder else 0,
+    )
+    if output_dir is None:
+        return result
+    out = Path(output_dir)
+    atomic_write_json(out / "prepare_report.json", report)
+    if not options.stats_only and not images_kept:
+        raise VinDrInputError(
+            f"{out}: no image kept ({read['images']:,} read; "
+            + ", ".join(f"{reason} {n:,}" for reason, n in problems.counts.items() if n)
+            + f"); every skipped file with its reason is in {out / 'prepare_report.json'}"
+        )
+    atomic_write_json(out / "summary.json", summary)
+    if not options.stats_only:  # last: a folder with annotations is complete
+        categories = [{"id": i, "name": n, "supercategory": "finding"} for i, n in enumerate(table.classes, 1)]
+        for split in present:
+            data = {"images": coco[split]["images"], "annotations": coco[split]["annotations"]}
+            atomic_write_json(out / "annotations" / f"{split}.json", {**data, "categories": categories}, indent=None)
+    return result
+
+
+def format_prepare_summary(result: PrepareResult) -> str:
+    """The printed summary: what was read, skipped (by reason) and kept, then Table 4's count columns."""
+    report, read, kept = result.report, result.report["read"], result.report["kept"]
+    options = report["options"]
+    lines = [
+        f"VinDr-CXR, {report['layout']} layout, fusion {options['fusion']}"
+        + (" (stats only: images not read)" if options["stats_only"] else f", PNG long side {options['max_size']}"),
+        f"read: {read['csv_rows']:,} CSV rows = {read['finding_rows']:,} finding boxes read"
+        f" + {read['no_finding_rows']:,} 'No finding' + {read['other_label_rows']:,} other labels (dropped)"
+        f" + rows skipped below; {read['images']:,} images",
+        "skipped: "
+        + ", ".join(f"{reason} {count:,}" for reason, count in report["skipped"].items())
+        + f"; finding rows of skipped images {report['finding_rows_of_skipped_images']:,}",
+    ]
+    if report.get("split_file"):
+        given = report["split_file"]
+        lines.append(
+            f"split file {given['file']}: "
+            + ", ".join(f"{name} {n:,} ids" for name, n in given["ids_per_split"].items())
+            + f"; images in no list (left out): {given['images_in_no_list']:,}"
+            + f" ({given['finding_rows_of_images_in_no_list']:,} finding rows); ids not in the annotations: "
+            + ", ".join(f"{name} {n:,}" for name, n in given["unknown_ids"].items())
+        )
+        named = [i for ids in given["unknown_id_list"].values() for i in ids]
+        if named:
+            lines.append("  not in the annotations: " + ", ".join(named[:5]) + (", ..." if len(named) > 5 else ""))
+    if report["no_finding_images_dropped"]:
+        lines.append(f"dropped (--drop-no-finding): {report['no_finding_images_dropped']:,} images without boxes")
+    shown = Counter()
+    for item in report["skipped_items"]:
+        shown[item["reason"]] += 1
+        if shown[item["reason"]] <= MAX_SHOWN:
+            lines.append(f"  e.g. {item['where']}: {item['reason']}: {item['detail']}")
+    if sum(shown.values()) > sum(min(n, MAX_SHOWN) for n in shown.values()):
+        lines.append("  (every skipped file and row: skipped_items in prepare_report.json)")
+    lines.append(
+        f"kept: {kept['finding_rows']:,} finding boxes -> "
+        + ", ".join(
+            f"{s} {kept['images'][s]:,} images ({kept['images_without_boxes'][s]:,} without boxes), "
+            f"{kept['boxes'][s]:,} boxes"
+            for s in kept["images"]
+        )
+    )
+    if report["other_labels_dropped"]:
+        lines.append(
+            "other labels dropped: " + ", ".join(f"{k} {v:,}" for k, v in report["other_labels_dropped"].items())
+        )
+    totals = {split: sum(counts.values()) for split, counts in result.summary.items()}
+    lines += ["", format_class_table(report["classes"], result.summary, totals)]
+    return "\n".join(lines)

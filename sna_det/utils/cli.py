@@ -1,0 +1,89 @@
+"""What every command of the project (tools/, datasets/) shares: one-line errors, quiet known
+third-party warnings, and a quiet end when the reader of stdout goes away (``| head``).
+
+A tool parses its arguments first (``--help`` then needs no torch), imports the rest, and runs::
+
+    if __name__ == "__main__":
+        args = parse_args()
+        from sna_det.utils.cli import run_tool
+        run_tool(main, args)
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Callable, NoReturn, Optional, Tuple, Type
+
+__all__ = ["CommandError", "check_writable_dir", "quiet_third_party_warnings", "run_tool"]
+
+KNOWN_HARMLESS_WARNINGS = (
+    # torch deprecates torch.jit.script*; fvcore and detectron2 use it when imported
+    (FutureWarning, r"`torch\.jit\.\w+` is deprecated"),
+    # detectron2's anchor generator calls torch.meshgrid without indexing= (the default it wants)
+    (UserWarning, r"torch\.meshgrid: in an upcoming release, it will be required to pass the indexing argument"),
+)
+"""(category, message pattern) of third-party warnings our commands do not show."""
+
+
+class CommandError(Exception):
+    """A mistake in what the user asked for; its message is the one line the command prints after ``error:``."""
+
+
+def quiet_third_party_warnings() -> None:
+    """Ignore ``KNOWN_HARMLESS_WARNINGS`` in this process (for the project's commands, not the library)."""
+    for category, message in KNOWN_HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+
+
+def check_writable_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Create ``path`` (and its parents) if needed and prove it writable; ``CommandError`` if not."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise CommandError(f"{what} {folder}: not writable ({error.strerror or error})") from None
+    return folder
+
+
+def _exit_on_broken_pipe() -> NoReturn:
+    """The reader of stdout has gone (``| head``): stop without a traceback, and without the
+    interpreter's failing flush of stdout at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(1)
+
+
+def run_tool(
+    main: Callable[..., Optional[int]], *args: Any, input_errors: Tuple[Type[BaseException], ...] = ()
+) -> NoReturn:
+    """Run ``main(*args)`` and exit with its return code (0 for None): the one error path of every command.
+
+    ``CommandError`` (and ``sna_det.config.ConfigError``, a subclass), and the tool's own
+    ``input_errors`` (exceptions whose message names the bad file or field, e.g. a converter's
+    ``ValueError``), end as ``error: <message>`` on stderr and exit code 1, with no traceback; Ctrl-C
+    ends as one ``interrupted`` line and exit code 130; a closed stdout ends quietly. Other
+    exceptions are bugs and keep their traceback. Known harmless third-party warnings are not shown.
+    """
+    quiet_third_party_warnings()
+    logging.raiseExceptions = False  # a log line to a closed pipe is dropped, not a traceback
+    try:
+        code = main(*args)
+        sys.stdout.flush()
+    except (CommandError, *input_errors) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C): nothing half-written is kept; the same command again continues", file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:
+        _exit_on_broken_pipe()
+    sys.exit(code or 0)

@@ -1,0 +1,41 @@
+"""What many tests share: the repository root, a project script as a module, and a script run as a
+user runs it (a second interpreter, the checkout first on ``PYTHONPATH``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Mapping, Optional
+
+ROOT = Path(__file__).resolve().parents[2]
+"""The repository root."""
+
+
+def load_script(path: str) -> ModuleType:
+    """``ROOT / path`` (e.g. ``"tools/export_model.py"``) imported as a module, so a test calls its
+    ``parse_args`` / ``main`` in this process (no second interpreter start)."""
+    file = ROOT / path
+    spec = importlib.util.spec_from_file_location(f"script_{file.stem}", file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def script_env(extra: Optional[Mapping[str, str]] = None) -> dict:
+    """This process's environment with the checkout first on ``PYTHONPATH`` and no ``PYTHONWARNINGS``."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("PYTHONWARNINGS", None)
+    env.update(extra or {})
+    return env
+
+
+def run_script(path: str, *args, env: Optional[Mapping[str, str]] = None, timeout: float = 600, **kwargs):
+    """``python ROOT/path args...`` from ``ROOT``, output captured as text: a ``CompletedProcess``."""
+    command = [sys.executable, str(ROOT / path), *map(str, args)]
+    return subprocess.run(
+        command, cwd=ROOT, env=script_env(env), capture_output=True, text=True, timeout=timeout, **kwargs
+    )

@@ -1,0 +1,204 @@
+"""The project's commands fail in one line (``error: ...``, exit 1, no traceback), show no known harmless
+third-party warning, end quietly under ``| head``, print --help without torch, and `make train` passes
+ARGS to tools/train_net.py as written."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = "configs/demo/faster_rcnn_R_18_FPN_sna_demo.yaml"
+TOOLS = [
+    "tools/train_net.py",
+    "tools/visualize_attention.py",
+    "tools/benchmark_attention.py",
+    "tools/analyze_redundancy.py",
+    "tools/plot_training_curves.py",
+    "tools/summarize_power_iteration.py",
+    "tools/export_model.py",
+    "tools/explain_graph_breaks.py",
+]
+
+
+def python(*args, code=None, **kwargs):
+    command = [sys.executable, *(["-c", textwrap.dedent(code)] if code else []), *map(str, args)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("PYTHONWARNINGS", None)
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-3000:]
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_help_needs_no_torch(tool):
+    blocked = """
+    import importlib.abc, runpy, sys
+    class NoTorch(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name.split(".")[0] == "torch":
+                raise ImportError("torch imported by --help")
+    sys.meta_path.insert(0, NoTorch())
+    sys.argv = [sys.argv[1], "--help"]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+    """
+    proc = python(tool, code=blocked)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith("usage: ") and proc.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "opts, fragments",
+    [
+        (["MODEL.SNA.RANKK", "2"], ["config override: Non-existent key: MODEL.SNA.RANKK"]),
+        (["MODEL.SNA.MODE", "foo"], ["MODEL.SNA.MODE 'foo' is not one of ['power', 'svd']"]),
+        (["MODEL.SNA.WEIGHTING", "mean"], ["MODEL.SNA.WEIGHTING 'mean' is not one of ['softmax', 'softmax_mean1']"]),
+        (["MODEL.SNA.RANK", "0"], ["MODEL.SNA.RANK 0 must be >= 1"]),
+        (["MODEL.SNA.RANK", "two"], ["MODEL.SNA.RANK"]),
+        (["MODEL.SNA.RANK"], ["odd length"]),
+        (["MODEL.ATTENTION.TYPE", "sa"], ["MODEL.ATTENTION.TYPE 'sa' is not one of ['none', 'sna',"]),
+        (["MODEL.ATTENTION.STAGES", "['res6']"], ["['res6'] are not stages of 'build_resnet_attention_fpn_backbone'"]),
+        (["MODEL.ATTENTION.GC.FUSION", "mul"], ["MODEL.ATTENTION.GC.FUSION 'mul' is not one of ['add', 'scale']"]),
+        (["MODEL.BACKBONE.NAME", "build_resnet_sna_backbone"], ["'build_resnet_sna_backbone' is not registered"]),
+        (
+            ["MODEL.BACKBONE.NAME", "build_resnet_fpn_backbone"],
+            ["MODEL.ATTENTION.TYPE 'sna' needs a backbone that places attention", "build_resnet_attention_fpn"],
+        ),
+        (["MODEL.SNA.VARIANT", "authors_code"], ["MODEL.SNA.VARIANT", "MODEL.ATTENTION.TYPE sna_authors"]),
+    ],
+)
+def test_config_mistakes_name_the_key_and_what_it_takes(opts, fragments):
+    from sna_det.config import ConfigError
+    from sna_det.engine import setup_cfg
+
+    with pytest.raises(ConfigError) as error:
+        setup_cfg(ROOT / DEMO, opts)
+    for fragment in fragments:
+        assert fragment in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "opts, fragments",
+    [
+        (["--config-file", "configs/no_such.yaml"], ["configs/no_such.yaml: no such config file"]),
+        (["--config-file", DEMO, "MODEL.SNA.MODE", "foo"], ["MODEL.SNA.MODE 'foo' is not one of ['power', 'svd']"]),
+    ],
+)
+def test_train_net_mistakes_are_one_line_before_any_log(opts, fragments):
+    proc = python("tools/train_net.py", *opts)
+    assert_one_line_error(proc, *fragments)
+    assert proc.stdout == ""
+
+
+def test_config_file_mistakes_name_the_file(tmp_path):
+    from sna_det.config import ConfigError
+    from sna_det.engine import setup_cfg
+
+    config = tmp_path / "old.yaml"
+    config.write_text(f'_BASE_: "{ROOT / DEMO}"\nMODEL:\n  SNA:\n    STAGES: ["res4"]\n')
+    renamed = f"^{config}: Key MODEL.SNA.STAGES was renamed to MODEL.ATTENTION.STAGES"
+    with pytest.raises(ConfigError, match=renamed) as e:
+        setup_cfg(config)
+    assert "also write MODEL.ATTENTION.TYPE sna" in str(e.value)
+    config.write_text("MODEL: [unclosed\n")
+    with pytest.raises(ConfigError, match=f"^{config}: "):
+        setup_cfg(config)
+    config.write_text(f'_BASE_: "{tmp_path / "gone.yaml"}"\n')
+    with pytest.raises(ConfigError, match=f"^{config}: .*gone.yaml"):
+        setup_cfg(config)
+
+
+def test_main_config_choice_falls_back_only_when_not_prepared(tmp_path):
+    """A dataset that is not prepared means the fallback, with the reason; one that is not registered is an error."""
+    from sna_det.engine import choose_main_config
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    main = ROOT / "configs" / "vincxr_faster_sna.yaml"
+    chosen, why = choose_main_config(main, ROOT / DEMO, ["DATASETS.ROOTS.VINDR_CXR", str(empty)])
+    assert chosen == str(ROOT / DEMO)
+    assert why.startswith(f"dataset 'vindr_cxr_train': json_file {empty}/annotations/train.json does not exist")
+    with pytest.raises(KeyError, match="'nope' is not registered"):
+        choose_main_config(main, ROOT / DEMO, ["DATASETS.TRAIN", "('nope',)"])
+
+
+def test_unwritable_output_dir_is_one_line(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    output = tmp_path / "a_file" / "run"
+    proc = python("tools/train_net.py", "--config-file", DEMO, "OUTPUT_DIR", output, "MODEL.DEVICE", "cpu")
+    assert_one_line_error(proc, f"OUTPUT_DIR {output}: not writable")
+
+
+@pytest.mark.parametrize("tool", TOOLS[1:3])
+def test_other_tools_config_mistakes_are_one_line(tool, tmp_path):
+    args = {"tools/visualize_attention.py": ["--input", tmp_path, "--output", tmp_path / "out"]}.get(tool, [])
+    proc = python(tool, "--config-file", DEMO, *args, "MODEL.SNA.MODE", "foo")
+    assert_one_line_error(proc, "MODEL.SNA.MODE 'foo' is not one of")
+
+
+def test_known_third_party_warnings_are_quiet_in_tools_only():
+    code = """
+    import sys, torch
+    from sna_det.utils.cli import run_tool
+    def main():
+        torch.meshgrid(torch.arange(2), torch.arange(3))
+    if sys.argv[1] == "tool":
+        run_tool(main)
+    main()
+    """
+    assert python("tool", code=code).stderr == ""
+    assert "torch.meshgrid: in an upcoming release" in python("library", code=code).stderr
+
+
+def test_a_closed_pipe_ends_quietly():
+    code = """
+    from sna_det.utils.cli import run_tool
+    def main():
+        for i in range(10**6):
+            print(f"line {i}")
+    run_tool(main)
+    """
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout.readline() == b"line 0\n"
+    proc.stdout.close()  # as `| head -1` does
+    assert proc.wait(timeout=300) == 1
+    assert proc.stderr.read() == b""
+
+
+def test_make_train_passes_args_as_written(tmp_path):
+    """ARGS with quotes and parentheses reach tools/train_net.py --main unchanged (a stand-in python records them)."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    record = tmp_path / "argv"
+    fake = venv / "bin" / "python"
+    fake.write_text(f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done > {record}\n')
+    fake.chmod(0o755)
+    (venv / ".sna-det-ready").touch()  # newer than setup.py: `make setup` has nothing to do
+    args = """DATASETS.TEST '("vindr_cxr_val",)' DATASETS.ROOTS.VINDR_CXR "/data/my cxr" SOLVER.MAX_ITER 2"""
+    proc = subprocess.run(
+        ["make", "-s", "-C", str(ROOT), "train", f"VENV={venv}", f"ARGS={args}"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert record.read_text().splitlines() == [
+        "tools/train_net.py",
+        "--main",
+        "DATASETS.TEST",
+        '("vindr_cxr_val",)',
+        "DATASETS.ROOTS.VINDR_CXR",
+        "/data/my cxr",
+        "SOLVER.MAX_ITER",
+        "2",
+    ]
