@@ -61,7 +61,7 @@ def add_sna_config(cfg: CN) -> None:
     # within 1e-6 of the SVD's for sigma1/sigma2 >= 1.05 (tools/benchmark_sna.py measures it).
     _C.MODEL.SNA.SQUARINGS = 8
     # "softmax_mean1": features times H*W*softmax(map), which averages 1 (the default, chosen on
-    # the demo data, see README); "softmax": times softmax(map) itself, as written in the paper.
+    # the demo data, see docs/block.md); "softmax": times softmax(map) itself, as written in the paper.
     _C.MODEL.SNA.WEIGHTING = "softmax_mean1"
     # Power-iteration diagnostics while training (tools/train_net.py): every N iterations, the error
     # of the rank-one map against the SVD's and sigma1/sigma2 of each SNA block's channel-mean map are logged to
