@@ -52,7 +52,7 @@ def default_placement(
     attn_type: str, stage_names: Sequence[str], placement: Optional[str] = None
 ) -> Tuple[bool, List[str]]:
     """(stem, stages) of a ``placement`` ("stem", "blocks": every block of every stage, or both); by
-    default as in the project's configs: SNA after the stem; non-local in the stride-16 stage
+    default as in the project's configs: SNA (and the authors' SNA) after the stem; non-local in the stride-16 stage
     (res4 / dense3); SE, ECA, CBAM and GC in every block."""
     if attn_type == "none":
         return False, []
@@ -60,7 +60,7 @@ def default_placement(
         if placement not in PLACEMENTS:
             raise ValueError(f"placement {placement!r} is not one of {PLACEMENTS}")
         return "stem" in placement, list(stage_names) if "blocks" in placement else []
-    if attn_type == "sna":
+    if attn_type in ("sna", "sna_authors"):
         return True, []
     if attn_type == "nonlocal":
         return False, [name for name in stage_names if name in ("res4", "dense3")]
