@@ -11,21 +11,26 @@ read_pickled_id_list resolves no global name; anything but a list of strings is 
 
 import argparse
 
-from sna_det.data.prepare.vindr_cxr import VinDrInputError
-from sna_det.data.prepare.vindr_cxr.split_file import read_pickled_id_list
-from sna_det.utils import atomic_write_json
 
-
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line (no torch: ``--help`` answers at once)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", action="append", required=True, metavar="NAME=PICKLE", help="one per split")
     parser.add_argument("--output", required=True, help="the split JSON to write")
     args = parser.parse_args(argv)
+    return args
+
+
+def main(args: argparse.Namespace) -> int:
+    from sna_det.data.prepare.vindr_cxr.split_file import read_pickled_id_list
+    from sna_det.utils import atomic_write_json
+    from sna_det.utils.cli import CommandError
+
     splits = {}
     for item in args.split:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
-            raise VinDrInputError(f"--split {item!r}: expected NAME=PICKLE")
+            raise CommandError(f"--split {item!r}: expected NAME=PICKLE")
         splits[name] = read_pickled_id_list(path)
         print(f"{name}: {len(splits[name]):,} ids from {path}")
     atomic_write_json(args.output, splits, indent=None)
@@ -34,6 +39,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    arguments = parse_args()
     from sna_det.utils.cli import run_tool
 
-    run_tool(main, input_errors=(VinDrInputError,))
+    run_tool(main, arguments, input_errors=(ValueError,))  # VinDrInputError: the pickle, named

@@ -20,18 +20,9 @@ apart (sna_det/evaluation/paired_bootstrap.py).
 import argparse
 from pathlib import Path
 
-from sna_det.evaluation.paired_bootstrap import paired_bootstrap
-from sna_det.evaluation.run_comparison import (
-    bootstrap_markdown,
-    comparison_csv,
-    comparison_markdown,
-    detections_file,
-    load_run_metrics,
-)
-from sna_det.utils import atomic_write_text
 
-
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line (no torch: ``--help`` answers at once)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("output_dirs", nargs="+", help="OUTPUT_DIRs of tools/train_net.py runs")
     parser.add_argument("--names", nargs="+", help="a name per run; equal names are grouped (default: folder names)")
@@ -44,9 +35,24 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (same seed, same interval)")
     parser.add_argument("--iou", type=float, default=0.4, help="IoU of the bootstrapped AP and hit rate")
     args = parser.parse_args(argv)
-    names = args.names or [Path(d).name for d in args.output_dirs]
-    if len(names) != len(args.output_dirs):
-        parser.error(f"{len(names)} names for {len(args.output_dirs)} runs")
+    args.names = args.names or [Path(d).name for d in args.output_dirs]
+    if len(args.names) != len(args.output_dirs):
+        parser.error(f"{len(args.names)} names for {len(args.output_dirs)} runs")
+    return args
+
+
+def main(args: argparse.Namespace) -> int:
+    from sna_det.evaluation.paired_bootstrap import paired_bootstrap
+    from sna_det.evaluation.run_comparison import (
+        bootstrap_markdown,
+        comparison_csv,
+        comparison_markdown,
+        detections_file,
+        load_run_metrics,
+    )
+    from sna_det.utils import atomic_write_text
+
+    names = args.names
     runs = [load_run_metrics(d, args.dataset) for d in args.output_dirs]
     markdown = comparison_markdown(names, runs)
     if args.gt:
@@ -72,6 +78,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    arguments = parse_args()
     from sna_det.utils.cli import run_tool
 
-    run_tool(main, input_errors=(FileNotFoundError, ValueError))
+    run_tool(main, arguments, input_errors=(FileNotFoundError, ValueError))

@@ -21,16 +21,9 @@ models (sna_det only compares outputs).
 
 import argparse
 import shutil
-import sys
 import tempfile
 import traceback
 from pathlib import Path
-
-import torch
-from detectron2 import model_zoo
-from detectron2.config import get_cfg
-from detectron2.export import TracingAdapter
-from detectron2.modeling import build_model
 
 
 def inference(model, inputs):
@@ -66,17 +59,33 @@ def attempt(title: str, export) -> bool:
     return True
 
 
-class DiagonalAddInPlace(torch.nn.Module):
-    def forward(self, a):
-        gram = torch.bmm(a, a.transpose(1, 2))
-        gram.diagonal(dim1=1, dim2=2).add_(1e-3)
-        return gram
+def diagonal_add_in_place():
+    """A five-line module: a bmm, then an in-place add to the diagonal of its result."""
+    import torch
+
+    class DiagonalAddInPlace(torch.nn.Module):
+        def forward(self, a):
+            gram = torch.bmm(a, a.transpose(1, 2))
+            gram.diagonal(dim1=1, dim2=2).add_(1e-3)
+            return gram
+
+    return DiagonalAddInPlace()
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line (no torch: ``--help`` answers at once)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml", help="model-zoo config")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(args: argparse.Namespace) -> int:
+    import torch
+    from detectron2 import model_zoo
+    from detectron2.config import get_cfg
+    from detectron2.export import TracingAdapter
+    from detectron2.modeling import build_model
+
     print(f"torch {torch.__version__}; detectron2's model zoo {args.config}, random weights, no SNA")
     cfg = get_cfg()
     cfg.merge_from_file(model_zoo.get_config_file(args.config))
@@ -112,10 +121,13 @@ def main(argv=None):
     model.eval()
     small = (torch.randn(2, 3, 4),)
     attempt("4. torch.onnx.export(dynamo=True) of a bmm followed by gram.diagonal().add_(eps), no detectron2",
-            lambda: torch.onnx.export(DiagonalAddInPlace(), small, str(tmp / "m.onnx"), dynamo=True))  # fmt: skip
+            lambda: torch.onnx.export(diagonal_add_in_place(), small, str(tmp / "m.onnx"), dynamo=True))  # fmt: skip
     shutil.rmtree(tmp)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    arguments = parse_args()
+    from sna_det.utils.cli import run_tool
+
+    run_tool(main, arguments)

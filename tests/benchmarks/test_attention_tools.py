@@ -151,10 +151,11 @@ def test_compare_runs_tables_hold_the_runs_numbers(tmp_path):
 
 def test_compare_runs_tool_names_what_is_missing(tmp_path, capsys):
     a = write_results_run(tmp_path / "a", 10.0, 5.0)
-    main = load_tool("compare_runs").main
+    tool = load_tool("compare_runs")
+    main = lambda argv: tool.main(tool.parse_args(argv))  # noqa: E731
     assert main([str(a), "--output-csv", str(tmp_path / "t.csv"), "--output-md", str(tmp_path / "t.md")]) == 0
     assert (tmp_path / "t.md").read_text().strip() == capsys.readouterr().out.strip()
     assert (tmp_path / "t.csv").read_text().startswith("run,bbox/AP,")
     (tmp_path / "empty").mkdir()
-    assert main([str(a), str(tmp_path / "empty")]) == 1
-    assert "empty: neither inference/results.json nor metrics.json" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="empty: neither inference/results.json nor metrics.json"):
+        main([str(a), str(tmp_path / "empty")])

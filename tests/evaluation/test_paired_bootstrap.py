@@ -159,11 +159,13 @@ def test_compare_runs_tool_prints_intervals(tmp_path, capsys):
         metrics = {"AP": result["coco"]["mean"], "hit_rate": result["hit_rate"]["mean"]}
         (tmp_path / name / "inference" / "results.json").write_text(json.dumps({"x": {"per_class_ap@0.4": metrics}}))
     args = [str(tmp_path / "base"), str(tmp_path / "better"), "--gt", str(tmp_path / "gt.json"), "--bootstrap", "50"]
-    assert tool.main(args) == 0
+    assert tool.main(tool.parse_args(args)) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("| better") and " vs base" in line)
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[-1] == "yes" and cells[-4] == "yes" and cells[1] == "40"  # both metrics differ, 40 images
     (tmp_path / "better" / "inference" / "coco_instances_results_x.json").unlink()
-    assert tool.main(args) == 1
-    assert "better/inference: needs one coco_instances_results*.json" in capsys.readouterr().err
+    with pytest.raises(
+        (FileNotFoundError, ValueError), match=r"better/inference: needs one coco_instances_results\*\.json"
+    ):
+        tool.main(tool.parse_args(args))
