@@ -18,7 +18,7 @@ import pytest
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import COCOEvaluator
-from helpers import load_script
+from helpers import run_main
 from PIL import Image
 
 from sna_det import add_sna_config, build_evaluator
@@ -123,10 +123,6 @@ def write_people(root: Path, count: int = 5) -> dict:
     return boxes
 
 
-def prepare_voc_coco():
-    return load_script("datasets/prepare_voc_coco.py")
-
-
 def split_files(out: Path) -> dict:
     return {
         s: [i["file_name"] for i in json.loads((out / "annotations" / f"{s}.json").read_text())["images"]]
@@ -137,21 +133,22 @@ def split_files(out: Path) -> dict:
 def test_one_class_folder_without_image_sets_is_split_by_fraction_and_seed(tmp_path, capsys):
     root = tmp_path / "people"
     boxes = write_people(root)
-    script = prepare_voc_coco()
-    assert script.main(["--voc-root", str(root), "--output-dir", str(tmp_path / "a")]) == 0
+    assert (
+        run_main("datasets/prepare_voc_coco.py", *["--voc-root", str(root), "--output-dir", str(tmp_path / "a")]) == 0
+    )
     assert "classes (1): person" in capsys.readouterr().out
     files = split_files(tmp_path / "a")
     assert len(files["val"]) == 1 and sorted(files["train"] + files["val"]) == [f"{i}.jpg" for i in sorted(boxes)]
     argv = ["--voc-root", str(root), "--val-fraction", "0.4", "--seed", "3"]
-    assert script.main([*argv, "--output-dir", str(tmp_path / "b")]) == 0
-    assert script.main([*argv, "--output-dir", str(tmp_path / "c")]) == 0
+    assert run_main("datasets/prepare_voc_coco.py", *[*argv, "--output-dir", str(tmp_path / "b")]) == 0
+    assert run_main("datasets/prepare_voc_coco.py", *[*argv, "--output-dir", str(tmp_path / "c")]) == 0
     assert split_files(tmp_path / "b") == split_files(tmp_path / "c")  # seeded
     assert len(split_files(tmp_path / "b")["val"]) == 2
     coco = json.loads((tmp_path / "b" / "annotations" / "train.json").read_text())
     assert coco["categories"] == [{"id": 1, "name": "person", "supercategory": "voc"}]
     assert all("segmentation" not in a for a in coco["annotations"])  # no SegmentationObject: boxes only
     # other settings into the same folder: refused with the difference named
-    assert script.main([*argv[:-1], "4", "--output-dir", str(tmp_path / "b")]) == 1
+    assert run_main("datasets/prepare_voc_coco.py", *[*argv[:-1], "4", "--output-dir", str(tmp_path / "b")]) == 1
     assert "other settings" in capsys.readouterr().err
 
 
@@ -162,7 +159,7 @@ def test_a_class_list_file_skips_images_of_other_classes_and_names_them(tmp_path
     xml.write_text(xml.read_text().replace("<name>person</name>", "<name>dog</name>", 1))
     (tmp_path / "classes.txt").write_text("person\n")
     argv = ["--voc-root", str(root), "--output-dir", str(tmp_path / "out"), "--classes", str(tmp_path / "classes.txt")]
-    assert prepare_voc_coco().main(argv) == 0
+    assert run_main("datasets/prepare_voc_coco.py", *argv) == 0
     printed = capsys.readouterr().out
     assert "people_1.xml" in printed and "unknown class" in printed and "'dog'" in printed
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())

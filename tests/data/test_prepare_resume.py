@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import load_script
+from helpers import load_script, run_main
 from helpers.vindr_cxr_synthetic import IMAGES, KAGGLE_HEADER, ROWS, write_vinbigdata
 from pydicom.data import get_testdata_file
 
@@ -40,10 +40,6 @@ def clean(vinbigdata, tmp_path_factory):
 
 def files_of(folder: Path) -> dict:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def script():
-    return load_script("datasets/prepare_vindr_cxr.py")
 
 
 def counting_conversions(monkeypatch, stop_after=None):
@@ -133,7 +129,13 @@ def test_unusable_output_folder_is_one_line_before_any_decoding(vinbigdata, tmp_
         out = unwritable_folder(tmp_path)
         expected = f"error: {out}: cannot write into this folder"
     calls = counting_conversions(monkeypatch)
-    assert script().main(["--vindr-root", str(vinbigdata), "--output-dir", str(out), "--workers", "1"]) == 1
+    assert (
+        run_main(
+            "datasets/prepare_vindr_cxr.py",
+            *["--vindr-root", str(vinbigdata), "--output-dir", str(out), "--workers", "1"],
+        )
+        == 1
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(expected), err
     assert calls == []
@@ -154,7 +156,12 @@ def test_a_run_that_keeps_no_image_fails_and_reports_every_file(tmp_path, capsys
     for image_id in IMAGES:
         (root / "train" / f"{image_id}.dicom").write_bytes(b"\x00" * 300)
     out = tmp_path / "out"
-    assert script().main(["--vindr-root", str(root), "--output-dir", str(out), "--workers", "1"]) == 1
+    assert (
+        run_main(
+            "datasets/prepare_vindr_cxr.py", *["--vindr-root", str(root), "--output-dir", str(out), "--workers", "1"]
+        )
+        == 1
+    )
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip() and "converting" not in line]
     assert len(err) == 1 and err[0].startswith(f"error: {out}: no image kept (8 read; unreadable image 8)")
     report = (out / "prepare_report.json").read_text()
@@ -163,10 +170,9 @@ def test_a_run_that_keeps_no_image_fails_and_reports_every_file(tmp_path, capsys
 
 
 def test_cli_defaults_to_every_cpu_and_shows_a_progress_bar(vinbigdata, tmp_path, capsys):
-    module = script()
-    assert module.parse_args(["--vindr-root", "x"]).workers == os.cpu_count()
+    assert load_script("datasets/prepare_vindr_cxr.py").parse_args(["--vindr-root", "x"]).workers == os.cpu_count()
     argv = ["--vindr-root", str(vinbigdata), "--output-dir", str(tmp_path), "--max-size", "40", "--workers", "1"]
-    assert module.main(argv) == 0
+    assert run_main("datasets/prepare_vindr_cxr.py", *argv) == 0
     err = capsys.readouterr().err
     assert f"{len(IMAGES)}/{len(IMAGES)}" in err and "image/s" in err
 
@@ -196,7 +202,7 @@ def test_real_dicoms_of_every_syntax_convert_and_the_rest_is_named(tmp_path, cap
             writer.writerow({"image_id": image_id, "class_name": "No finding", "class_id": 14, "rad_id": "R1"})
     out = tmp_path / "out"
     argv = ["--vindr-root", str(root), "--output-dir", str(out), "--max-size", "128", "--workers", "1"]
-    assert script().main(argv) == 0
+    assert run_main("datasets/prepare_vindr_cxr.py", *argv) == 0
     printed = capsys.readouterr().out
     assert "unreadable image 3" in printed
     report = json.loads((out / "prepare_report.json").read_text())

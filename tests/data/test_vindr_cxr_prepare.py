@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from helpers import load_script
+from helpers import run_main
 from helpers.vindr_cxr_synthetic import (
     HEIGHT,
     IMAGES,
@@ -346,17 +346,17 @@ def test_registered_from_the_prepared_folder_with_the_per_class_evaluator(prepar
         register_vindr_cxr_datasets(None)
 
 
-def _script():
-    return load_script("datasets/prepare_vindr_cxr.py")
-
-
 def test_script_prints_the_summary_and_reports_errors(vinbigdata, bad_copy, tmp_path, capsys):
-    script = _script()
-    assert script.main(["--vindr-root", str(vinbigdata), "--stats-only", "--fusion", "none"]) == 0
+    assert (
+        run_main(
+            "datasets/prepare_vindr_cxr.py", *["--vindr-root", str(vinbigdata), "--stats-only", "--fusion", "none"]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "| Aortic enlargement |" in printed and "fusion none" in printed
     argv = ["--vindr-root", str(bad_copy), "--output-dir", str(tmp_path), "--max-size", "40", "--strict"]
-    assert script.main(argv) == 1
+    assert run_main("datasets/prepare_vindr_cxr.py", *argv) == 1
     assert "train.csv, row 25: NaN box" in capsys.readouterr().err
 
 

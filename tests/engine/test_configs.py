@@ -18,7 +18,8 @@ from sna_det.layers import TIMM_ATTENTION, SpectralNormAttentionAuthorsCode
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 CONFIGS = sorted(CONFIG_DIR.rglob("*.yaml"))
 ATTENTION_CLASSES = {
-    "sna": (SpectralNormAttention, SpectralNormAttentionAuthorsCode),
+    "sna": SpectralNormAttention,
+    "sna_authors": SpectralNormAttentionAuthorsCode,
     **{t: get_attn(name) for t, name in TIMM_ATTENTION.items()},
 }
 FOLDERS = {
@@ -99,7 +100,7 @@ def test_one_naming_scheme_and_treatments_are_short_leaves_over_their_baseline()
         baseline = "_".join(w for w in words if w != attn) + ".yaml"
         assert loaded["_BASE_"] == baseline, relative(path)
         assert set(loaded) == {"_BASE_", "MODEL", "OUTPUT_DIR"} and set(loaded["MODEL"]) == {"ATTENTION"}
-        assert loaded["MODEL"]["ATTENTION"]["TYPE"] == attn
+        assert loaded["MODEL"]["ATTENTION"]["TYPE"] == (f"{attn}_authors" if words[-1] == "authors" else attn)
     assert treatments == 29
 
 
@@ -126,7 +127,10 @@ def test_config_builds_trains_a_step_and_infers(path):
     expected = {a.TYPE} if a.TYPE != "none" and (a.STEM or a.STAGES) else set()
     assert present == expected
     if not path.name.startswith("Base"):
-        named = set(path.stem.split("_")) & set(ATTENTION_CLASSES)
+        named = set(path.stem.replace("sna_authors", "sna-authors").split("_")) & {
+            t.replace("_", "-") for t in ATTENTION_CLASSES
+        }
+        named = {t.replace("-", "_") for t in named}
         assert named == present, "the file name says which attention the model has (none: the baseline)"
 
     model.train()

@@ -16,7 +16,7 @@ import torch
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation.pascal_voc_evaluation import voc_ap
 from detectron2.structures import Boxes, Instances
-from helpers import load_script
+from helpers import run_main
 from pycocotools.cocoeval import COCOeval
 
 from sna_det.evaluation import PerClassAPEvaluator, evaluate_detections, format_ap_table, load_coco_gt
@@ -320,10 +320,14 @@ def test_dataset_evaluator_without_predictions(tmp_path):
     [({"foo": 1}, "images, annotations, categories"), ({"images": [], "categories": []}, "annotations")],
 )
 def test_evaluate_detections_refuses_ground_truth_that_is_not_coco(tmp_path, capsys, gt, missing):
-    script = load_script("tools/evaluate_detections.py")
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     (tmp_path / "dt.json").write_text("[]")
-    assert script.main(["--gt", str(tmp_path / "gt.json"), "--dt", str(tmp_path / "dt.json")]) == 1
+    assert (
+        run_main(
+            "tools/evaluate_detections.py", *["--gt", str(tmp_path / "gt.json"), "--dt", str(tmp_path / "dt.json")]
+        )
+        == 1
+    )
     err = capsys.readouterr().err.strip().splitlines()
     expected = f"not COCO ground truth: lacks {missing} (COCO has images, annotations, categories)"
     assert err == [f"error: {tmp_path / 'gt.json'}: {expected}"]

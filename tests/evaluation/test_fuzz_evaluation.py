@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import load_script
+from helpers import run_main
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -217,13 +217,6 @@ def test_corrupted_ground_truth_gives_a_result_or_a_named_error(gt, detections):
         assert all(ap is None or 0.0 <= ap <= 100.0 + 1e-9 for ap in result[kind]["per_class"].values())
 
 
-def _tool():
-    return load_script("tools/evaluate_detections.py")
-
-
-TOOL = _tool()
-
-
 def file_bytes(valid: st.SearchStrategy) -> st.SearchStrategy:
     """The JSON of ``valid`` (a GT or detections), truncated, with flipped bytes, or random bytes."""
 
@@ -255,7 +248,7 @@ def test_tool_exits_with_a_named_error_or_writes_a_complete_result(gt, detection
         out, err = io.StringIO(), io.StringIO()
         argv = ["--gt", str(tmp / "gt.json"), "--dt", str(tmp / "dt.json"), "--output", str(tmp / "ap.json")]
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = TOOL.main(argv)
+            code = run_main("tools/evaluate_detections.py", *argv)
         if code == 1:
             assert err.getvalue().startswith((f"error: {tmp / 'gt.json'}: ", f"error: {tmp / 'dt.json'}: "))
             assert not (tmp / "ap.json").exists()
@@ -272,5 +265,10 @@ def test_tool_exits_with_a_named_error_or_writes_a_complete_result(gt, detection
 def test_tool_names_the_ground_truth_file(tmp_path, content, capsys):
     (tmp_path / "gt.json").write_bytes(content)
     (tmp_path / "dt.json").write_text("[]")
-    assert TOOL.main(["--gt", str(tmp_path / "gt.json"), "--dt", str(tmp_path / "dt.json")]) == 1
+    assert (
+        run_main(
+            "tools/evaluate_detections.py", *["--gt", str(tmp_path / "gt.json"), "--dt", str(tmp_path / "dt.json")]
+        )
+        == 1
+    )
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'gt.json'}: ")

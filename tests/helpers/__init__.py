@@ -39,3 +39,21 @@ def run_script(path: str, *args, env: Optional[Mapping[str, str]] = None, timeou
     return subprocess.run(
         command, cwd=ROOT, env=script_env(env), capture_output=True, text=True, timeout=timeout, **kwargs
     )
+
+
+def run_main(path: str, *args) -> int:
+    """``ROOT/path args...`` run in this process as ``python`` would run it (its ``__main__`` block,
+    so through ``run_tool``: the one error path); its exit code. Output goes to this process's
+    stdout and stderr (``capsys`` reads it)."""
+    import runpy
+
+    saved = sys.argv
+    sys.argv = [str(ROOT / path), *map(str, args)]
+    try:
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    except SystemExit as done:
+        code = done.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    finally:
+        sys.argv = saved
+    return 0
