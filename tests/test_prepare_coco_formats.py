@@ -373,3 +373,40 @@ DATASETS:
     for annotation, obj in zip(record["annotations"], OBJECTS["room"]):
         assert np.array_equal(decode_segmentation(annotation["segmentation"], HEIGHT, WIDTH), obj.mask)
         assert NAMES[annotation["category_id"]] == obj.name  # detectron2's contiguous ids
+
+
+def test_via_1_regions_checkbox_classes_and_one_json_split_by_fraction(tmp_path):
+    """VIA 1 keeps regions in a dict, a checkbox attribute is a dict of ticks, a project file wraps the
+    entries in _via_img_metadata; a root with one JSON is split by --val-fraction."""
+    write_via(tmp_path / "split", OBJECTS, polygons=False)
+    root = tmp_path / "one"
+    entries = {}
+    root.mkdir()
+    for split in IMAGES:
+        data = json.loads((tmp_path / "split" / split / "via_region_data.json").read_text())
+        for key, entry in data.items():
+            (tmp_path / "split" / split / entry["filename"]).rename(root / entry["filename"])
+            for region in entry["regions"]:
+                region["region_attributes"] = {"kind": {region["region_attributes"]["class"]: True, "other": False}}
+            entries[key] = dict(entry, regions={str(i): r for i, r in enumerate(entry["regions"])})
+    (root / "project.json").write_text(json.dumps({"_via_settings": {}, "_via_img_metadata": entries}))
+    summary = convert_via(root, tmp_path / "out", class_attribute="kind", val_fraction=0.5, seed=1)
+    assert summary["classes"] == NAMES and summary["options"]["splits"] == "project.json, val fraction 0.5, seed 1"
+    files = {s: [i["file_name"] for i in load(tmp_path / "out", s)["images"]] for s in ("train", "val")}
+    assert sorted(files["train"] + files["val"]) == ["room.jpg", "room_flipped.jpg"] and len(files["val"]) == 1
+    flipped = "val" if files["val"] == ["room_flipped.jpg"] else "train"
+    boxes = [r["bbox"] for r in annotations(tmp_path / "out", flipped)]
+    assert boxes == [o.coco_box() for o in OBJECTS["room_flipped"]]
+
+
+def test_labelme_split_folders(tmp_path):
+    write_labelme(tmp_path / "all", OBJECTS, polygons=False)
+    for split, image_id in IMAGES.items():
+        (tmp_path / "root" / split).mkdir(parents=True)
+        for suffix in (".jpg", ".json"):
+            (tmp_path / "all" / f"{image_id}{suffix}").rename(tmp_path / "root" / split / f"{image_id}{suffix}")
+    summary = convert_labelme(tmp_path / "root", tmp_path / "out")
+    assert summary["options"]["splits"] == "train/, val/"
+    for split, image_id in IMAGES.items():
+        assert [i["file_name"] for i in load(tmp_path / "out", split)["images"]] == [f"{split}/{image_id}.jpg"]
+        assert [r["bbox"] for r in annotations(tmp_path / "out", split)] == [o.coco_box() for o in OBJECTS[image_id]]

@@ -65,6 +65,9 @@ __all__ = [
 EDGE_TOLERANCE = 0.5
 """Pixels a box or polygon point may lie outside the image (clipped); farther is bad input."""
 
+DIFFICULT_COUNTS = {"ignore": "ignored", "keep": "kept", "drop": "dropped"}
+"""``difficult`` policy -> how the split's summary counts its difficult objects."""
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 """Image files the readers list (any case)."""
 
@@ -296,7 +299,7 @@ def convert_split(
     ``classes``: category names, ids 1..N. ``difficult`` objects: ``"ignore"`` (``iscrowd: 1``),
     ``"keep"`` or ``"drop"``. ``strict``: raise ``ConversionInputError`` at the first problem.
     """
-    if difficult not in ("ignore", "keep", "drop"):
+    if difficult not in DIFFICULT_COUNTS:
         raise ValueError(f"difficult must be ignore, keep or drop, not {difficult!r}")
     images, annotations, files = [], [], []
     summary = SplitSummary(images_listed=len(items))
@@ -305,17 +308,10 @@ def convert_split(
         record = None
         try:
             record = reader.read(item)
-            entries = []
-            for obj in record.objects:
-                if obj.difficult:
-                    summary_key = {"ignore": "ignored", "keep": "kept", "drop": "dropped"}[difficult]
-                    if difficult == "drop":
-                        entries.append((obj, None, summary_key))
-                        continue
-                else:
-                    summary_key = ""
-                entry, kind = _object_annotation(record, obj, classes)
-                entries.append((obj, (entry, kind), summary_key))
+            converted = [
+                None if obj.difficult and difficult == "drop" else _object_annotation(record, obj, classes)
+                for obj in record.objects
+            ]
             if record.reported and strict:
                 raise ConversionInputError(*record.reported[0])
         except ConversionInputError as error:
@@ -334,12 +330,12 @@ def convert_split(
         image_id = len(images) + 1
         images.append({"id": image_id, "file_name": "", "height": record.height, "width": record.width})
         files.append(record.image_file)
-        for obj, converted, difficult_key in entries:
-            if difficult_key:
-                summary.difficult[difficult_key] += 1
-            if converted is None:
+        for obj, fields_and_kind in zip(record.objects, converted):
+            if obj.difficult:
+                summary.difficult[DIFFICULT_COUNTS[difficult]] += 1
+            if fields_and_kind is None:
                 continue
-            fields, kind = converted
+            fields, kind = fields_and_kind
             entry = {"id": len(annotations) + 1, "image_id": image_id, "category_id": fields["category_id"]}
             entry.update(bbox=fields["bbox"], area=fields["area"], iscrowd=int(obj.difficult and difficult == "ignore"))
             if obj.difficult:
@@ -401,6 +397,8 @@ def convert_splits(
     (``open_prepared_folder``) before anything is read. ``log`` receives a few lines per split.
     """
     output_dir = Path(output_dir)
+    if difficult not in DIFFICULT_COUNTS:  # before the folder is touched
+        raise ValueError(f"difficult must be ignore, keep or drop, not {difficult!r}")
     open_prepared_folder(output_dir, settings, ("annotations/*.json", "summary.json"), rebuild=rebuild)
     summary = {"format": fmt, "root": str(Path(root).resolve()), "options": settings, "classes": list(classes)}
     summary["splits"] = {}

@@ -151,11 +151,11 @@ def read_data_yaml(yaml_file: str | os.PathLike, root: str | os.PathLike) -> Tup
     names = data.get("names")
     if names is not None:
         if isinstance(names, dict):
-            keys = sorted(names, key=lambda k: int(k) if str(k).lstrip("-").isdigit() else -1)
-            if [str(k) for k in keys] != [str(i) for i in range(len(names))]:
-                detail = f"names: keys {keys} are not the indices 0..{len(names) - 1}"
+            by_index = {int(k): v for k, v in names.items() if isinstance(k, int) or str(k).isdigit()}
+            if sorted(by_index) != list(range(len(names))):
+                detail = f"names: keys {sorted(names, key=str)} are not the indices 0..{len(names) - 1}"
                 raise ConversionInputError(yaml_file, "malformed data.yaml", detail)
-            names = [names[k] for k in keys]
+            names = [by_index[i] for i in range(len(names))]
         if not isinstance(names, list) or not names or not all(isinstance(n, (str, int)) for n in names):
             raise ConversionInputError(yaml_file, "malformed data.yaml", f"names: {names!r} is not a list of names")
         names = tuple(str(n) for n in names)
