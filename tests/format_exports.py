@@ -66,6 +66,9 @@ def objects_by_image() -> Dict[str, List[PhotoObject]]:
     return {IMAGES["train"]: photo_objects(False), IMAGES["val"]: photo_objects(True)}
 
 
+OBJECTS_BY_IMAGE = objects_by_image()
+
+
 def class_names(objects: Dict[str, List[PhotoObject]]) -> List[str]:
     return sorted({o.name for objs in objects.values() for o in objs})
 

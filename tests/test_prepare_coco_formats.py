@@ -17,12 +17,12 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from format_exports import (
     HEIGHT,
     IMAGES,
+    OBJECTS_BY_IMAGE,
     PHOTO,
     WIDTH,
     class_names,
     labelme_file,
     labelme_shape,
-    objects_by_image,
     write_labelme,
     write_photo,
     write_via,
@@ -40,7 +40,7 @@ from sna_det.data.voc_coco import convert_voc_coco
 from sna_det.data.yolo import convert_yolo
 
 ROOT = Path(__file__).resolve().parents[1]
-OBJECTS = objects_by_image()
+OBJECTS = OBJECTS_BY_IMAGE
 NAMES = class_names(OBJECTS)
 YOLO_ROUNDING = 0.5e-6 * max(WIDTH, HEIGHT) * 2  # pixels: cx and w each rounded to 6 decimals
 DATA_YAML = (

@@ -58,6 +58,7 @@ __all__ = [
     "format_summary",
     "image_size",
     "read_class_file",
+    "read_text",
     "run_conversion",
     "split_by_fraction",
 ]
@@ -197,16 +198,23 @@ def finite_number(value: object, path: str | os.PathLike, where: str) -> float:
     return number
 
 
+def read_text(path: str | os.PathLike, reason: str) -> str:
+    """The UTF-8 text of a file; ``ConversionInputError`` with ``reason`` if it cannot be read."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConversionInputError(path, reason, f"not UTF-8 text ({error})") from None
+    except OSError as error:
+        raise ConversionInputError(path, reason, f"cannot be read ({error.strerror or error})") from None
+
+
 def read_class_file(path: str | os.PathLike) -> Tuple[str, ...]:
     """Class names of a text file, one per line, in order, without duplicates; ``ConversionInputError``
     if it is missing or empty."""
     path = Path(path)
     if not path.is_file():
         raise ConversionInputError(path, "missing class list", "is not a file (--classes takes auto or a file)")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as error:
-        raise ConversionInputError(path, "unreadable class list", f"not UTF-8 text ({error})") from None
+    lines = read_text(path, "unreadable class list").splitlines()
     names = tuple(dict.fromkeys(line.strip() for line in lines if line.strip()))
     if not names:
         raise ConversionInputError(path, "empty class list", "holds no class name (one per line)")

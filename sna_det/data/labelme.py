@@ -28,6 +28,7 @@ from .coco_conversion import (
     finite_number,
     image_size,
     read_class_file,
+    read_text,
     split_by_fraction,
 )
 
@@ -43,8 +44,8 @@ def read_labelme_json(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise ConversionInputError(path, "missing annotation", "annotation file does not exist")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        data = json.loads(read_text(path, "malformed JSON"))
+    except json.JSONDecodeError as error:
         raise ConversionInputError(path, "malformed JSON", f"not JSON ({error})") from None
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise ConversionInputError(path, "malformed annotation", "has no shapes list (not a labelme file)")
@@ -137,10 +138,7 @@ def _labels(json_files: Sequence[str]) -> Tuple[str, ...]:
 
 
 def _list_file(root: Path, list_file: Path) -> List[str]:
-    try:
-        lines = list_file.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as error:
-        raise ConversionInputError(list_file, "unreadable split list", f"not UTF-8 text ({error})") from None
+    lines = read_text(list_file, "unreadable split list").splitlines()
     names = [line.strip() for line in lines if line.strip()]
     return list(dict.fromkeys(str(root / (n if n.endswith(".json") else f"{n}.json")) for n in names))
 

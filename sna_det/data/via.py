@@ -27,6 +27,7 @@ from .coco_conversion import (
     finite_number,
     image_size,
     read_class_file,
+    read_text,
     split_by_fraction,
 )
 
@@ -49,8 +50,8 @@ def read_via_json(path: str | os.PathLike) -> Dict[str, dict]:
     file is not one (the whole split cannot be read)."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        data = json.loads(read_text(path, "malformed VIA JSON"))
+    except json.JSONDecodeError as error:
         raise ConversionInputError(path, "malformed VIA JSON", f"not JSON ({error})") from None
     if isinstance(data, dict) and isinstance(data.get("_via_img_metadata"), dict):  # a VIA project file
         data = data["_via_img_metadata"]

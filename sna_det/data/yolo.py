@@ -32,6 +32,7 @@ from .coco_conversion import (
     finite_number,
     image_size,
     read_class_file,
+    read_text,
     split_by_fraction,
 )
 
@@ -50,10 +51,7 @@ def parse_label_file(path: str | os.PathLike, num_classes: int) -> List[Tuple[in
     """The objects of a label file: ``(class index, "box" | "polygon", normalised values, line)``.
     Raises ``ConversionInputError`` naming the line and field."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise ConversionInputError(path, "unreadable label file", f"not UTF-8 text ({error})") from None
+    text = read_text(path, "unreadable label file")
     objects = []
     for n, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
@@ -105,8 +103,8 @@ class YoloReader:
 
     def count_objects(self, item: str) -> int:
         try:
-            return sum(1 for line in label_file(item).read_text(encoding="utf-8").splitlines() if line.strip())
-        except (OSError, UnicodeDecodeError):
+            return sum(1 for line in read_text(label_file(item), "").splitlines() if line.strip())
+        except ConversionInputError:
             return 0
 
 
@@ -128,10 +126,7 @@ def yolo_images(spec: object, base: Path, yaml_file: Path, key: str) -> List[Pat
         if path.is_dir():
             images += _image_list(path)
         elif path.is_file():
-            try:
-                lines = path.read_text(encoding="utf-8").splitlines()
-            except UnicodeDecodeError as error:
-                raise ConversionInputError(path, "unreadable split list", f"not UTF-8 text ({error})") from None
+            lines = read_text(path, "unreadable split list").splitlines()
             images += [path.parent / line.strip() for line in lines if line.strip()]
         else:
             detail = f"{key}: {entry!r} is neither a folder nor a list file ({path} does not exist)"
@@ -143,8 +138,8 @@ def read_data_yaml(yaml_file: str | os.PathLike, root: str | os.PathLike) -> Tup
     """``(names or None, {split: images})`` of a ``data.yaml`` (splits it does not name are left out)."""
     yaml_file, root = Path(yaml_file), Path(root)
     try:
-        data = yaml.safe_load(yaml_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as error:
+        data = yaml.safe_load(read_text(yaml_file, "malformed data.yaml"))
+    except yaml.YAMLError as error:
         raise ConversionInputError(yaml_file, "malformed data.yaml", f"not YAML ({error})") from None
     if not isinstance(data, dict):
         raise ConversionInputError(yaml_file, "malformed data.yaml", "is not a mapping of keys (names:, train:, val:)")
