@@ -410,3 +410,21 @@ def test_labelme_split_folders(tmp_path):
     for split, image_id in IMAGES.items():
         assert [i["file_name"] for i in load(tmp_path / "out", split)["images"]] == [f"{split}/{image_id}.jpg"]
         assert [r["bbox"] for r in annotations(tmp_path / "out", split)] == [o.coco_box() for o in OBJECTS[image_id]]
+
+
+def test_a_flat_rectangle_in_a_labelme_group_is_counted_not_a_crash(tmp_path):
+    root = tmp_path / "labelme"
+    write_photo(root / "room.jpg", "room")
+    shapes = [labelme_shape("chair", [[10, 20], [40, 60]], "rectangle", group_id=1)]
+    shapes.append(labelme_shape("chair", [[50, 20], [50, 60]], "rectangle", group_id=1))  # no width
+    shapes.append(labelme_shape("chair", [[60, 20], [90, 60]], "rectangle"))
+    (root / "room.json").write_text(json.dumps(labelme_file("room.jpg", shapes)))
+    summary = convert_labelme(root, tmp_path / "out", val_fraction=0.0)
+    # the group is one object: its two rectangles' union (the flat one covers no pixel)
+    assert summary["splits"]["train"]["objects_written"] == 2 and summary["splits"]["train"]["masks"] == {
+        "box": 1,
+        "polygon": 1,
+    }
+    group, single = annotations(tmp_path / "out", "train")
+    assert group["bbox"] == [10.0, 20.0, 30.0, 40.0] and group["area"] == 30 * 40
+    assert single["bbox"] == [60.0, 20.0, 30.0, 40.0]

@@ -111,7 +111,8 @@ class LabelmeReader:
             polygons = []
             for kind, points, _ in shapes:
                 if kind == "rectangle":
-                    (x0, x1), (y0, y1) = sorted({p[0] for p in points}), sorted({p[1] for p in points})
+                    x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
+                    y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
                     points = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
                 polygons.append(tuple(v for point in points for v in point))
             objects.append(AnnotatedObject(name, polygons=tuple(polygons), where=where))
