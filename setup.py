@@ -41,6 +41,7 @@ extras = {
         "pylibjpeg-rle>=2.0",
         "tqdm",
         "ensemble-boxes>=1.0.9",
+        "PyYAML",
     ],
     "test": [
         "pytest>=7",

@@ -6,20 +6,28 @@
 Writes annotations/{train,val}.json (ImageSets/Segmentation, boxes and masks), with
 --detection-splits also annotations/detection_{train,val,trainval}.json (ImageSets/Main, boxes),
 a JPEGImages link and summary.json. Registered as voc_2012_coco_* (see datasets/README.md).
-The conversion itself is sna_det.data.prepare.voc.
+The preset of datasets/prepare_coco.py --format voc2012; the conversion is sna_det.data.prepare.voc.
 """
 
-from sna_det.data.prepare.voc import conversion_argument_parser, convert_voc2012, run_conversion
+import importlib.util
+from pathlib import Path
+
+
+def _prepare_coco():
+    spec = importlib.util.spec_from_file_location("prepare_coco", Path(__file__).with_name("prepare_coco.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv=None) -> int:
-    parser = conversion_argument_parser(__doc__, "the VOC2012 folder of VOCdevkit")
-    parser.add_argument("--detection-splits", action="store_true", help="also ImageSets/Main splits, boxes only")
-    args = parser.parse_args(argv)
-    return run_conversion(convert_voc2012, args, detection_splits=args.detection_splits)
+    prepare_coco = _prepare_coco()
+    return prepare_coco.convert(prepare_coco.parse_args(argv, preset="voc2012", description=__doc__))
 
 
 if __name__ == "__main__":
+    prepare_coco = _prepare_coco()
+    arguments = prepare_coco.parse_args(preset="voc2012", description=__doc__)
     from sna_det.utils.cli import run_tool
 
-    run_tool(main, input_errors=(ValueError, OSError))  # VocInputError, PreparedFolderError
+    run_tool(prepare_coco.convert, arguments, input_errors=(ValueError, OSError))

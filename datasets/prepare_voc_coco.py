@@ -8,25 +8,28 @@ Writes OUT/annotations/{train,val}.json (boxes; instance masks too when Segmenta
 there), a JPEGImages link and summary.json. Splits: ImageSets/Segmentation or ImageSets/Main
 {train,val}.txt when present, else every XML split by --val-fraction (default 0.2) and --seed.
 Train on it from a config alone: DATASETS.REGISTER (README, "Train on your own data").
+The preset of datasets/prepare_coco.py --format voc (--voc-root is its --root).
 """
 
-from sna_det.data.prepare.voc import conversion_argument_parser, convert_voc_coco, run_conversion
+import importlib.util
+from pathlib import Path
+
+
+def _prepare_coco():
+    spec = importlib.util.spec_from_file_location("prepare_coco", Path(__file__).with_name("prepare_coco.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv=None) -> int:
-    parser = conversion_argument_parser(__doc__, "folder with Annotations/ and JPEGImages/")
-    parser.add_argument(
-        "--classes", default="auto", help="auto (names found in the XMLs, sorted), voc (the 20 VOC classes) or a file"
-    )
-    parser.add_argument(
-        "--val-fraction", type=float, help="split every XML: this share to val (default 0.2 without lists)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the --val-fraction split")
-    args = parser.parse_args(argv)
-    return run_conversion(convert_voc_coco, args, classes=args.classes, val_fraction=args.val_fraction, seed=args.seed)
+    prepare_coco = _prepare_coco()
+    return prepare_coco.convert(prepare_coco.parse_args(argv, preset="voc", description=__doc__))
 
 
 if __name__ == "__main__":
+    prepare_coco = _prepare_coco()
+    arguments = prepare_coco.parse_args(preset="voc", description=__doc__)
     from sna_det.utils.cli import run_tool
 
-    run_tool(main, input_errors=(ValueError, OSError))  # VocInputError, PreparedFolderError
+    run_tool(prepare_coco.convert, arguments, input_errors=(ValueError, OSError))

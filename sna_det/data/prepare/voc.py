@@ -18,49 +18,49 @@ For each split:
   ignores and detectron2 leaves out of training, as VOC's protocol does; ``keep`` writes them as
   ordinary objects; ``drop`` leaves them out. Each keeps ``"difficult": 1``.
 
-Bad input is named (file, field) and, by default, the image is left out whole and counted, so no image
-enters a split with some of its objects missing; ``strict=True`` raises at the first. An instance whose
-``SegmentationClass`` pixels say another class than its XML is reported (kept with the XML class).
+The writing, counting and checks every format shares are ``coco_conversion``'s (``VocReader`` is
+VOC's reader). Bad input is named (file, field) and, by default, the image is left out whole and
+counted, so no image enters a split with some of its objects missing; ``strict=True`` raises at the
+first. An instance whose ``SegmentationClass`` pixels say another class than its XML is reported
+(kept with the XML class).
 The output folder is checked (writable, same settings as an earlier run unless ``rebuild``) before
 anything is converted, the annotation JSONs are written last, and a run that keeps no image fails.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import xml.etree.ElementTree as ET
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
-from ...utils.atomic_write import atomic_write_json
-from ...utils.skip_report import SkipReport
-from ...version import __version__
 from ..classes import VOC_2012_COCO_SPLITS, VOC_CLASSES
-from .masks import encode_mask
-from .output_folder import open_prepared_folder
+from .coco_conversion import (
+    AnnotatedImage,
+    AnnotatedObject,
+    ConversionInputError,
+    SplitJob,
+    convert_splits,
+    image_size,
+    read_class_file,
+    split_by_fraction,
+)
 
 __all__ = [
     "DIFFICULT_POLICIES",
     "VocAnnotation",
     "VocInputError",
     "VocObject",
+    "VocReader",
     "convert_voc2012",
     "convert_voc_coco",
-    "convert_voc_split",
     "read_classes",
-    "format_problems",
-    "format_summary",
     "parse_voc_xml",
     "read_index_png",
-    "conversion_argument_parser",
-    "run_conversion",
     "voc_box_to_coco",
 ]
 
@@ -70,13 +70,8 @@ SEGMENTATION_SPLITS = ("train", "val")
 DETECTION_SPLITS = ("train", "val", "trainval")
 VOID = 255
 
-
-class VocInputError(ValueError):
-    """Bad VOC input: ``path`` names the file, ``reason`` is a short category used for counting."""
-
-    def __init__(self, path: str | os.PathLike, reason: str, detail: str):
-        super().__init__(f"{path}: {detail}")
-        self.path, self.reason, self.detail = str(path), reason, detail
+VocInputError = ConversionInputError
+"""Bad VOC input (the converters' ``ConversionInputError``): ``path``, ``reason``, ``detail``."""
 
 
 @dataclass(frozen=True)
@@ -190,25 +185,12 @@ def _image_file(voc_root: Path, image_id: str, annotation: VocAnnotation) -> Pat
     return folder / f"{image_id}.jpg"
 
 
-def _image_size(jpeg_file: Path) -> Tuple[int, int]:
-    """(width, height) of an image that decodes whole (a truncated JPEG has a header but no pixels)."""
-    if not jpeg_file.is_file():
-        raise VocInputError(jpeg_file, "missing image", "image file does not exist")
-    try:
-        with Image.open(jpeg_file) as image:
-            size = image.size
-            image.draft(image.mode, (1, 1))  # JPEG: decode at 1/8 scale; every byte is still read
-            image.load()
-            return size
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:  # PIL's for corrupt files
-        raise VocInputError(jpeg_file, "bad image", f"unreadable image ({error})") from None
-
-
 def _instance_masks(
     voc_root: Path, image_id: str, annotation: VocAnnotation, class_names: Sequence[str]
-) -> Tuple[List[np.ndarray], List[str]]:
+) -> Tuple[List[np.ndarray], List[Tuple[str, str, str]]]:
     """Mask of each XML object (object i <-> index i) and the class disagreements found with
-    ``SegmentationClass`` (palette index = class index + 1; checked when that folder exists)."""
+    ``SegmentationClass`` (palette index = class index + 1; checked when that folder exists), each
+    ``(png, "class disagreement", detail)``."""
     object_png = voc_root / "SegmentationObject" / f"{image_id}.png"
     class_png = voc_root / "SegmentationClass" / f"{image_id}.png"
     objects = read_index_png(object_png)
@@ -241,39 +223,53 @@ def _instance_masks(
         found = int(np.bincount(labels).argmax()) if labels.size else 0
         if found != expected:
             said = class_names[found - 1] if 0 < found <= len(class_names) else f"index {found}"
-            disagreements.append(f"{class_png}: object {i} is {obj.name!r} in the XML, {said!r} in SegmentationClass")
+            detail = f"object {i} is {obj.name!r} in the XML, {said!r} in SegmentationClass"
+            disagreements.append((str(class_png), "class disagreement", detail))
     return masks, disagreements
 
 
-@dataclass
-class SplitSummary:
-    """What a split's conversion read, wrote and left out (JSON-able via ``as_dict``)."""
+class VocReader:
+    """A VOC-format folder's images by id (``Reader`` of ``coco_conversion``): boxes from the XML, masks
+    from ``SegmentationObject`` when ``with_masks``."""
 
-    images_listed: int = 0
-    images_written: int = 0
-    objects_read: int = 0
-    objects_written: int = 0
-    difficult: Counter = field(default_factory=Counter)
-    masks: Counter = field(default_factory=Counter)
-    images_skipped: SkipReport = field(default_factory=SkipReport)
-    objects_in_skipped_images: int = 0
-    class_disagreements: int = 0
-    problems: List[str] = field(default_factory=list)
+    def __init__(self, voc_root: str | os.PathLike, classes: Sequence[str], with_masks: bool):
+        self.voc_root, self.classes, self.with_masks = Path(voc_root), tuple(classes), with_masks
 
-    def as_dict(self) -> dict:
-        return {
-            "images_listed": self.images_listed,
-            "images_written": self.images_written,
-            "images_skipped": dict(sorted(self.images_skipped.counts.items())),
-            "skipped_items": self.images_skipped.skipped,
-            "objects_read": self.objects_read,
-            "objects_written": self.objects_written,
-            "objects_in_skipped_images": self.objects_in_skipped_images,
-            "difficult": dict(sorted(self.difficult.items())),
-            "masks": dict(sorted(self.masks.items())),
-            "class_disagreements": self.class_disagreements,
-            "problems": self.problems,
-        }
+    def _xml_file(self, image_id: str) -> Path:
+        if image_id in (".", "..") or any(c in image_id for c in "/\\\x00"):
+            detail = f"image id {image_id!r} of the split list is not a file name"
+            raise VocInputError(self.voc_root / "ImageSets", "bad image id", detail)
+        return self.voc_root / "Annotations" / f"{image_id}.xml"
+
+    def read(self, image_id: str) -> AnnotatedImage:
+        xml_file = self._xml_file(image_id)
+        annotation = parse_voc_xml(xml_file, self.classes)
+        image_file = _image_file(self.voc_root, image_id, annotation)
+        width, height = image_size(image_file)
+        if (width, height) != (annotation.width, annotation.height):
+            xml_size = f"{annotation.width}x{annotation.height}"
+            detail = f"size is {xml_size}, JPEGImages/{image_file.name} is {width}x{height}"
+            raise VocInputError(xml_file, "image size mismatch", detail)
+        masks, disagreements = (
+            _instance_masks(self.voc_root, image_id, annotation, self.classes) if self.with_masks else (None, [])
+        )
+        objects = tuple(
+            AnnotatedObject(
+                name=obj.name,
+                box=tuple(voc_box_to_coco(obj.box)),
+                mask=None if masks is None else masks[i],
+                difficult=obj.difficult,
+                where=f"object {i + 1}",
+            )
+            for i, obj in enumerate(annotation.objects)
+        )
+        return AnnotatedImage(image_file, width, height, objects, xml_file, tuple(disagreements))
+
+    def count_objects(self, image_id: str) -> int:
+        try:
+            return _count_objects(self._xml_file(image_id))
+        except VocInputError:
+            return 0
 
 
 def read_split_ids(list_file: Path) -> List[str]:
@@ -286,108 +282,6 @@ def read_split_ids(list_file: Path) -> List[str]:
         raise VocInputError(list_file, "unreadable split list", f"not UTF-8 text ({error})") from None
     ids = [line.split()[0] for line in text.splitlines() if line.strip()]
     return list(dict.fromkeys(ids))
-
-
-def convert_voc_split(
-    voc_root: str | os.PathLike,
-    image_ids: Sequence[str],
-    *,
-    with_masks: bool,
-    classes: Sequence[str] = VOC_CLASSES,
-    difficult: str = "ignore",
-    strict: bool = False,
-    description: str = "",
-    progress: bool = False,
-) -> Tuple[dict, SplitSummary]:
-    """COCO dict of these images and the summary of what was kept and skipped.
-
-    ``with_masks``: masks from ``SegmentationObject`` (segmentation splits) or boxes only.
-    ``classes``: category names, ids 1..N; an object of another class skips its image.
-    ``strict``: raise ``VocInputError`` at the first problem (a class disagreement included).
-    ``progress``: a progress bar (tqdm) on stderr.
-    """
-    if difficult not in DIFFICULT_POLICIES:
-        raise ValueError(f"difficult must be one of {DIFFICULT_POLICIES}, not {difficult!r}")
-    voc_root = Path(voc_root)
-    images, annotations, summary = [], [], SplitSummary(images_listed=len(image_ids))
-    summary.images_skipped.count_read(len(image_ids))
-    for image_id in tqdm(image_ids, desc=description or "converting", unit="image", disable=not progress):
-        xml_file = voc_root / "Annotations" / f"{image_id}.xml"
-        objects_read = 0
-        try:
-            if image_id in (".", "..") or any(c in image_id for c in "/\\\x00"):
-                detail = f"image id {image_id!r} of the split list is not a file name"
-                raise VocInputError(voc_root / "ImageSets", "bad image id", detail)
-            annotation = parse_voc_xml(xml_file, classes)
-            objects_read = len(annotation.objects)
-            image_file = _image_file(voc_root, image_id, annotation)
-            width, height = _image_size(image_file)
-            if (width, height) != (annotation.width, annotation.height):
-                xml_size = f"{annotation.width}x{annotation.height}"
-                detail = f"size is {xml_size}, JPEGImages/{image_file.name} is {width}x{height}"
-                raise VocInputError(xml_file, "image size mismatch", detail)
-            masks, disagreements = (
-                _instance_masks(voc_root, image_id, annotation, classes) if with_masks else (None, [])
-            )
-            if disagreements and strict:
-                class_png, detail = disagreements[0].split(": ", 1)
-                raise VocInputError(class_png, "class disagreement", detail)
-        except VocInputError as error:
-            if strict:
-                raise
-            summary.images_skipped.skip(error.reason, error.path, error.detail)
-            in_skipped_image = objects_read or _count_objects(xml_file)
-            summary.objects_read += in_skipped_image
-            summary.objects_in_skipped_images += in_skipped_image
-            summary.problems.append(f"skipped: {error}")
-            continue
-        summary.objects_read += objects_read
-        summary.class_disagreements += len(disagreements)
-        summary.problems.extend(f"reported: {d}" for d in disagreements)
-        image_entry_id = len(images) + 1
-        images.append({"id": image_entry_id, "file_name": image_file.name, "height": height, "width": width})
-        for i, obj in enumerate(annotation.objects):
-            if obj.difficult:
-                summary.difficult[{"ignore": "ignored", "keep": "kept", "drop": "dropped"}[difficult]] += 1
-                if difficult == "drop":
-                    continue
-            bbox = voc_box_to_coco(obj.box)
-            entry = {
-                "id": len(annotations) + 1,
-                "image_id": image_entry_id,
-                "category_id": list(classes).index(obj.name) + 1,
-                "bbox": bbox,
-                "area": bbox[2] * bbox[3],
-                "iscrowd": int(obj.difficult and difficult == "ignore"),
-            }
-            if obj.difficult:
-                entry["difficult"] = 1
-            if masks is not None:
-                entry["segmentation"], kind = encode_mask(masks[i])
-                entry["area"] = int(masks[i].sum())
-                summary.masks[kind] += 1
-            annotations.append(entry)
-            summary.objects_written += 1
-        summary.images_written += 1
-        summary.images_skipped.count_kept()
-    coco = {
-        "info": {"description": description, "version": __version__},
-        "images": images,
-        "annotations": annotations,
-        "categories": [{"id": i, "name": name, "supercategory": "voc"} for i, name in enumerate(classes, 1)],
-    }
-    return coco, summary
-
-
-def _link_images(jpeg_dir: Path, link: Path) -> None:
-    """``link`` -> ``jpeg_dir`` (a symlink, replaced atomically); a real folder at ``link`` is kept."""
-    if link.exists() and not link.is_symlink():
-        return
-    tmp = link.with_name(f".{link.name}.tmp")
-    if tmp.is_symlink():
-        tmp.unlink()
-    tmp.symlink_to(jpeg_dir.resolve(), target_is_directory=True)
-    os.replace(tmp, link)
 
 
 def read_classes(voc_root: Path, classes: str, image_ids: Sequence[str]) -> Tuple[str, ...]:
@@ -407,56 +301,9 @@ def read_classes(voc_root: Path, classes: str, image_ids: Sequence[str]) -> Tupl
         if not found:
             raise VocInputError(voc_root / "Annotations", "no classes", "no object with a class name in any XML")
         return tuple(sorted(found))
-    path = Path(classes)
-    if not path.is_file():
-        raise VocInputError(path, "missing class list", "is not a file (--classes takes auto, voc or a file)")
-    names = tuple(dict.fromkeys(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()))
-    if not names:
-        raise VocInputError(path, "empty class list", "holds no class name (one per line)")
-    return names
-
-
-def _convert_jobs(
-    voc_root: Path,
-    output_dir: Path,
-    jobs: Sequence[Tuple[str, Sequence[str], bool, str]],
-    classes: Sequence[str],
-    settings: dict,
-    *,
-    difficult: str,
-    strict: bool,
-    rebuild: bool,
-    log: Optional[Callable[[str], None]],
-    progress: bool,
-) -> dict:
-    """Convert each (stem, image ids, with masks, description) job; write ``summary.json``, the
-    ``JPEGImages`` link and, last, ``annotations/<stem>.json``. Returns the summary."""
-    open_prepared_folder(output_dir, settings, ("annotations/*.json", "summary.json"), rebuild=rebuild)
-    summary = {"voc_root": str(voc_root.resolve()), "options": settings, "classes": list(classes), "splits": {}}
-    written: Dict[str, dict] = {}
-    for stem, ids, with_masks, description in jobs:
-        written[stem], split_summary = convert_voc_split(
-            voc_root,
-            ids,
-            with_masks=with_masks,
-            classes=classes,
-            difficult=difficult,
-            strict=strict,
-            description=description,
-            progress=progress,
-        )
-        summary["splits"][stem] = split_summary.as_dict()
-        if log is not None:
-            log(format_summary({"splits": {stem: summary["splits"][stem]}}))
-    atomic_write_json(output_dir / "summary.json", summary)
-    if not any(s["images_written"] for s in summary["splits"].values()):
-        listed = sum(s["images_listed"] for s in summary["splits"].values())
-        detail = f"no image kept ({listed} listed); every skipped file with its reason is in {output_dir}/summary.json"
-        raise VocInputError(output_dir, "no image kept", detail)
-    _link_images(voc_root / "JPEGImages", output_dir / "JPEGImages")
-    for stem, coco in written.items():  # last: a folder with annotations is complete
-        atomic_write_json(output_dir / "annotations" / f"{stem}.json", coco, indent=None)
-    return summary
+    if not Path(classes).is_file():
+        raise VocInputError(classes, "missing class list", "is not a file (--classes takes auto, voc or a file)")
+    return read_class_file(classes)
 
 
 def _check_voc_root(voc_root: Path, hint: str) -> None:
@@ -490,17 +337,17 @@ def convert_voc2012(
         lists += [(f"detection_{split}", "Main", split, False) for split in DETECTION_SPLITS]
     assert all(stem in VOC_2012_COCO_SPLITS.values() for stem, *_ in lists)
     jobs = [
-        (
+        SplitJob(
             stem,
             read_split_ids(voc_root / "ImageSets" / sets / f"{split}.txt"),
-            with_masks,
+            VocReader(voc_root, VOC_CLASSES, with_masks),
             f"Pascal VOC 2012 ImageSets/{sets}/{split}.txt, converted by sna-det",
         )
         for stem, sets, split, with_masks in lists
     ]
     settings = {"preset": "voc2012", "detection_splits": detection_splits, "difficult": difficult}
-    return _convert_jobs(
-        voc_root, output_dir, jobs, VOC_CLASSES, settings,
+    return convert_splits(
+        output_dir, jobs, VOC_CLASSES, settings, fmt="voc", root=voc_root, image_link="JPEGImages",
         difficult=difficult, strict=strict, rebuild=rebuild, log=log, progress=progress,
     )  # fmt: skip
 
@@ -550,91 +397,18 @@ def convert_voc_coco(
         if not all_ids:
             raise VocInputError(voc_root / "Annotations", "no annotations", "holds no .xml file")
         fraction = 0.2 if val_fraction is None else val_fraction
-        order = np.random.default_rng(seed).permutation(len(all_ids))
-        n_val = round(fraction * len(all_ids))
-        val = {all_ids[i] for i in order[:n_val]}
-        ids = {"train": [i for i in all_ids if i not in val], "val": [i for i in all_ids if i in val]}
+        ids = split_by_fraction(all_ids, fraction, seed)
         with_masks, origin = masks_present, f"Annotations, val fraction {fraction}, seed {seed}"
     names = read_classes(voc_root, classes, ids["train"] + ids["val"])
-    jobs = [(split, ids[split], with_masks, f"{voc_root.name} {split} ({origin})") for split in SEGMENTATION_SPLITS]
+    reader = VocReader(voc_root, names, with_masks)
+    jobs = [SplitJob(split, ids[split], reader, f"{voc_root.name} {split} ({origin})") for split in SEGMENTATION_SPLITS]
     settings = {
         "classes": list(names),
         "splits": origin,
         "masks": with_masks,
         "difficult": difficult,
     }
-    return _convert_jobs(
-        voc_root, output_dir, jobs, names, settings,
+    return convert_splits(
+        output_dir, jobs, names, settings, fmt="voc", root=voc_root, image_link="JPEGImages",
         difficult=difficult, strict=strict, rebuild=rebuild, log=log, progress=progress,
     )  # fmt: skip
-
-
-def format_summary(summary: dict) -> str:
-    """Human-readable counts of a ``convert_voc2012`` summary: a few lines per split."""
-    lines = []
-    for stem, s in summary["splits"].items():
-        skipped = sum(s["images_skipped"].values())
-        reasons = ", ".join(f"{k}: {v}" for k, v in s["images_skipped"].items())
-        lines.append(
-            f"{stem}: {s['images_written']}/{s['images_listed']} images written, {skipped} skipped"
-            + (f" ({reasons})" if skipped else "")
-        )
-        lines.append(
-            f"  objects: {s['objects_read']} read, {s['objects_written']} written, "
-            f"{s['objects_in_skipped_images']} in skipped images"
-            + "".join(f", difficult {k}: {v}" for k, v in s["difficult"].items())
-        )
-        if s["masks"]:
-            lines.append("  masks: " + ", ".join(f"{v} {k}" for k, v in s["masks"].items()))
-        if s["class_disagreements"]:
-            lines.append(f"  class disagreements with SegmentationClass: {s['class_disagreements']} (kept as in XML)")
-    return "\n".join(lines)
-
-
-def conversion_argument_parser(description: str, voc_root_help: str) -> argparse.ArgumentParser:
-    """The options every VOC script shares (``--voc-root``, ``--output-dir``, ``--difficult``,
-    ``--strict``, ``--rebuild``); a script adds its own, then calls ``run_conversion``."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--voc-root", required=True, help=voc_root_help)
-    parser.add_argument("--output-dir", required=True, help="where annotations/, JPEGImages and summary.json go")
-    parser.add_argument(
-        "--difficult",
-        choices=DIFFICULT_POLICIES,
-        default="ignore",
-        help="difficult objects: ignored by evaluation and training (iscrowd=1, default), kept, or dropped",
-    )
-    parser.add_argument("--strict", action="store_true", help="stop at the first bad input instead of skipping it")
-    parser.add_argument(
-        "--rebuild",
-        action="store_true",
-        help="start over in --output-dir (needed when it was converted with other settings)",
-    )
-    return parser
-
-
-def run_conversion(convert: Callable[..., dict], args: argparse.Namespace, **options) -> int:
-    """For the scripts: ``convert`` on ``args`` (from ``conversion_argument_parser``) and the script's
-    own ``options``, with the per-split lines, a few problems and the classes printed; bad input or an
-    unusable folder is one ``error:`` line, 1."""
-    output_dir = args.output_dir
-    common = dict(difficult=args.difficult, strict=args.strict, rebuild=args.rebuild)
-    # VocInputError, PreparedFolderError (ValueError, OSError): one line naming the file, from run_tool
-    summary = convert(
-        args.voc_root, output_dir, log=lambda line: print(line, flush=True), progress=True, **common, **options
-    )
-    problems = format_problems(summary)
-    if problems:
-        print(problems)
-    print(f"classes ({len(summary['classes'])}): {', '.join(summary['classes'])}")
-    print(f"summary: {output_dir}/summary.json")
-    return 0
-
-
-def format_problems(summary: dict, max_problems: int = 5) -> str:
-    """The first ``max_problems`` problems of each split (all of them are in summary.json)."""
-    lines = []
-    for stem, s in summary["splits"].items():
-        lines += [f"{stem}: {p}" for p in s["problems"][:max_problems]]
-        if len(s["problems"]) > max_problems:
-            lines.append(f"{stem}: ... {len(s['problems']) - max_problems} more in summary.json")
-    return "\n".join(lines)
