@@ -28,7 +28,6 @@ BOX_OUTSIDE_IMAGE = "box outside the image"
 
 PROBLEMS = (UNREADABLE_IMAGE, UNKNOWN_IMAGE_ID, NAN_BOX, INVERTED_BOX, BOX_OUTSIDE_IMAGE)
 
-
 class VinDrInputError(ValueError):
     """Input that cannot be prepared; the message names the file and the row or field."""
 
