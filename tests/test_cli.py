@@ -21,6 +21,7 @@ TOOLS = [
     "tools/summarize_power_iteration.py",
     "tools/export_model.py",
     "tools/explain_graph_breaks.py",
+    "tools/predict.py",
 ]
 
 
