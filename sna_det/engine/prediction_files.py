@@ -26,7 +26,16 @@ from ..evaluation.vinbigdata import Detection, apply_normal_filter, prediction_s
 from ..utils import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .predictor import ImagePrediction
 
-__all__ = ["CSV_HEADER", "coco_predictions", "draw_prediction", "submission_rows", "write_predictions_csv"]
+__all__ = [
+    "CSV_HEADER",
+    "check_vinbigdata_classes",
+    "coco_predictions",
+    "draw_prediction",
+    "submission_rows",
+    "write_predictions_csv",
+    "write_predictions_json",
+    "write_submission",
+]
 
 CSV_HEADER = ("file_name", "class", "score", "x_min", "y_min", "x_max", "y_max")
 
@@ -51,6 +60,7 @@ def coco_predictions(
 
 
 def write_predictions_json(path: str | Path, coco: dict) -> None:
+    """``predictions.json``: ``coco_predictions``' dict, compact."""
     atomic_write_json(path, coco, indent=None)
 
 
@@ -115,6 +125,3 @@ def draw_prediction(
     buffer = io.BytesIO()
     Image.fromarray(drawn).save(buffer, format="PNG")
     atomic_write_bytes(path, buffer.getvalue())
-
-
-__all__ += ["check_vinbigdata_classes", "write_predictions_json", "write_submission"]
