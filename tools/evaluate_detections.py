@@ -12,6 +12,16 @@ and how many images have no detection, and writes {"iou", "coco": {"per_class", 
 Input that is not COCO (not JSON, a detection lacking a field, a non-finite box) exits 1 with
 "error: <file>: detection <i>: ..." on stderr. The definitions are in sna_det/evaluation/detection_ap.py.
 
+With --metric vinbigdata, --dt is a VinBigData challenge submission (image_id,PredictionString, boxes
+in DICOM pixels, e.g. from tools/predict.py --format vinbigdata) and --gt the preparer's val or test
+JSON; it is scored as the challenge did: VOC2010 all-point AP at IoU > 0.4 over 15 classes, "No
+finding" a box [0, 0, 1, 1] on every normal image, the ground truth mapped to DICOM pixels by the
+recorded dicom_width / dicom_height; --output then holds {"vinbigdata": {"mean", "per_class", ...}}
+in percent (sna_det/evaluation/vinbigdata.py).
+
+    python tools/evaluate_detections.py --metric vinbigdata --gt datasets/vindr_cxr/annotations/test.json \
+        --dt output/predict_test/submission.csv --output vinbigdata.json
+
 The hit rate is the metric behind the paper's Table 4 ("AP at IoU > 0.4"), as its authors' code computes
 it: the % of a class's ground-truth boxes that some same-class detection on the image overlaps with
 IoU > --iou, every detection counted whatever its score; the total is the unweighted mean over classes.
@@ -19,18 +29,53 @@ IoU > --iou, every detection counted whatever its score; the total is the unweig
 
 import argparse
 
-from sna_det.evaluation import evaluate_detections, format_ap_table, format_skipped
-from sna_det.utils import atomic_write_json
+
+def vinbigdata(args) -> int:
+    """--metric vinbigdata: score the submission --dt against --gt (percent), print and write it."""
+    from sna_det.evaluation.vinbigdata import (
+        format_vinbigdata_table,
+        read_submission,
+        vinbigdata_ground_truth,
+        vinbigdata_score,
+    )
+    from sna_det.utils import atomic_write_json
+    from sna_det.utils.cli import CommandError
+
+    try:
+        truth = vinbigdata_ground_truth(args.gt)
+    except (KeyError, TypeError) as error:
+        raise CommandError(f"{args.gt}: not a prepared COCO JSON ({type(error).__name__}: {error})") from None
+    result = vinbigdata_score(truth, read_submission(args.dt), args.iou)
+    print(format_vinbigdata_table(result))
+    if args.output:
+        atomic_write_json(args.output, {"vinbigdata": result})
+        print(f"written to {args.output}")
+    return 0
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line (no torch: ``--help`` answers at once)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gt", required=True, help="COCO ground truth JSON")
     parser.add_argument("--dt", required=True, help="COCO results JSON: [{image_id, category_id, bbox, score}]")
     parser.add_argument("--iou", type=float, default=0.4, help="IoU threshold")
     parser.add_argument("--max-dets", type=int, default=100, help="detections per image and class (COCO-style)")
     parser.add_argument("--output", help="JSON file for the result")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--metric",
+        choices=("ap", "vinbigdata"),
+        default="ap",
+        help="ap: the per-class table above; vinbigdata: the challenge's metric of a submission CSV",
+    )
+    return parser.parse_args(argv)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.metric == "vinbigdata":
+        return vinbigdata(args)
+    from sna_det.evaluation import evaluate_detections, format_ap_table, format_skipped
+    from sna_det.utils import atomic_write_json
+
     result = evaluate_detections(args.gt, args.dt, args.iou, args.max_dets)
     print(format_ap_table(result))
     print(format_skipped(result))
@@ -41,6 +86,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    arguments = parse_args()
     from sna_det.utils.cli import run_tool
 
-    run_tool(main, input_errors=(OSError, ValueError))
+    run_tool(main, arguments, input_errors=(OSError, ValueError))

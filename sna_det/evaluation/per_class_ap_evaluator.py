@@ -1,7 +1,9 @@
 """A detectron2 ``DatasetEvaluator``: per-class AP and hit rate at one IoU threshold, in Table 4's layout.
 
 Used through ``evaluator_type: "per_class_ap"`` in a dataset's metadata (the VinDr-CXR datasets set
-it, with ``eval_iou_threshold`` 0.4). The dataset needs a COCO ``json_file`` in its metadata.
+it, with ``eval_iou_threshold`` 0.4). The dataset needs a COCO ``json_file`` in its metadata. With
+``vinbigdata_metric`` in the metadata (the VinDr-CXR datasets), the VinBigData challenge's metric
+(``vinbigdata.py``) of the submission these detections make is reported beside it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from detectron2.utils import comm
 from ..utils import atomic_write_json
 from .coco_json import load_coco_gt
 from .detection_ap import evaluate_detections, format_ap_table, format_skipped
+from .vinbigdata import format_vinbigdata_table, vinbigdata_of_detections
 
 __all__ = ["PerClassAPEvaluator"]
 
@@ -35,7 +38,10 @@ class PerClassAPEvaluator(DatasetEvaluator):
     ``coco_instances_results_<dataset>.json`` (the detections, COCO results format, for
     ``tools/evaluate_detections.py``) to ``output_dir``, and returns
     ``{"per_class_ap@<iou>": {"AP": coco mean, "AP_voc2010": voc mean, "hit_rate": mean, "AP-<class>": ...,
-    "AP_voc2010-<class>": ..., "hit_rate-<class>": ...}}``
+    "AP_voc2010-<class>": ..., "hit_rate-<class>": ...}}`` (and ``"vinbigdata"``: the challenge's mean over
+    its 15 classes, the JSON's ``vinbigdata`` entry holding its per-class AP, with ``vinbigdata_metric``;
+    the same figure as ``tools/evaluate_detections.py --metric vinbigdata`` on the submission
+    ``tools/predict.py --format vinbigdata`` writes from these detections)
     with NaN for classes without ground truth (detectron2's hooks need floats).
     """
 
@@ -86,6 +92,12 @@ class PerClassAPEvaluator(DatasetEvaluator):
             + "\n"
             + format_skipped(result)
         )
+        if self._metadata.get("vinbigdata_metric", False):
+            result["vinbigdata"] = vinbigdata_of_detections(self._gt.dataset, predictions)
+            logger.info(
+                f"VinBigData challenge metric on {self._metadata.name}:\n"
+                + format_vinbigdata_table(result["vinbigdata"])
+            )
         if self._output_dir:
             name = self._metadata.name
             atomic_write_json(os.path.join(self._output_dir, f"per_class_ap_{name}.json"), result)
@@ -95,6 +107,8 @@ class PerClassAPEvaluator(DatasetEvaluator):
         metrics = OrderedDict(
             AP=result["coco"]["mean"], AP_voc2010=result["voc2010"]["mean"], hit_rate=result["hit_rate"]["mean"]
         )
+        if "vinbigdata" in result:
+            metrics["vinbigdata"] = result["vinbigdata"]["mean"]
         for kind, prefix in (("coco", "AP"), ("voc2010", "AP_voc2010"), ("hit_rate", "hit_rate")):
             for name, ap in result[kind]["per_class"].items():
                 metrics[f"{prefix}-{name}"] = ap

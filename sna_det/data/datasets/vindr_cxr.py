@@ -2,7 +2,9 @@
 
 Root: ``DATASETS.ROOTS.VINDR_CXR`` in the config, else ``$SNA_VINDR_CXR_ROOT``, else
 ``$DETECTRON2_DATASETS/vindr_cxr``; layout in ``datasets/README.md``, written by
-``datasets/prepare_vindr_cxr.py``. Evaluated by ``PerClassAPEvaluator`` at IoU 0.4 (the paper's Table 4).
+``datasets/prepare_vindr_cxr.py``. Evaluated by ``PerClassAPEvaluator`` at IoU 0.4 (the paper's Table 4),
+with the VinBigData challenge's metric beside it (``vinbigdata_metric``); ``vindr_cxr_challenge_test``
+is the challenge's unlabelled test (VinBigData's ``test/``), for ``tools/predict.py``.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def register_vindr_cxr_datasets(root: str | Path | None = None) -> None:
             thing_classes=classes,
             evaluator_type="per_class_ap",
             eval_iou_threshold=0.4,
+            # the VinBigData challenge's metric beside per-class AP; not on the unlabelled challenge test
+            vinbigdata_metric=split != "challenge_test",
             json_file=str(json_file),
             image_root=str(image_root),
             how_to_prepare=(

@@ -1,7 +1,8 @@
 """VinDr-CXR's annotation CSVs, in either public layout, read into boxes of known classes.
 
 - VinBigData (Kaggle): ``train.csv`` with image_id,class_name,class_id,rad_id,x_min,y_min,x_max,y_max
-  and ``train/<image_id>.dicom``;
+  and ``train/<image_id>.dicom``; the challenge's ``test/<image_id>.dicom`` (no CSV), when present,
+  becomes the unlabelled split ``challenge_test``;
 - PhysioNet 1.0.0: ``annotations/annotations_{train,test}.csv`` with image_id,rad_id,class_name,
   x_min,y_min,x_max,y_max and ``{train,test}/<image_id>.dicom``.
 
@@ -24,6 +25,7 @@ from ...dicom import DICOM_SUFFIXES
 from .problems import INVERTED_BOX, NAN_BOX, InputProblems, VinDrInputError
 
 __all__ = [
+    "CHALLENGE_TEST_SPLIT",
     "NO_FINDING",
     "PICTURE_SUFFIXES",
     "AnnotationTable",
@@ -36,6 +38,8 @@ __all__ = [
 ]
 
 NO_FINDING = "No finding"
+CHALLENGE_TEST_SPLIT = "challenge_test"
+"""The split made of VinBigData's ``test/`` DICOMs (no CSV): registered as ``vindr_cxr_challenge_test``."""
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
 BOX_FIELDS = ("x_min", "y_min", "x_max", "y_max")
 REQUIRED_FIELDS = ("image_id", "class_name", *BOX_FIELDS)
@@ -54,6 +58,9 @@ class VinDrSource:
     image_suffixes: Tuple[str, ...]
     sizes_csv: Optional[Path] = None
     """For pre-converted PNG/JPG images: CSV of the original (DICOM) width and height per image_id."""
+    unlabelled_dirs: Dict[str, Path] = field(default_factory=dict)
+    """split name -> folder of images without annotations: VinBigData's challenge ``test/``
+    (``CHALLENGE_TEST_SPLIT``), converted into an unlabelled split."""
 
 
 def find_source(
@@ -81,7 +88,10 @@ def find_source(
         return VinDrSource(
             layout, csv_files, dict.fromkeys(csv_files, Path(image_dir)), PICTURE_SUFFIXES, Path(sizes_csv)
         )
-    return VinDrSource(layout, csv_files, {split: root / split for split in csv_files}, DICOM_SUFFIXES)
+    # VinBigData's test/ has DICOMs and no CSV: the challenge's test images, an unlabelled split
+    unlabelled = {CHALLENGE_TEST_SPLIT: root / "test"} if layout == "vinbigdata" and (root / "test").is_dir() else {}
+    image_dirs = {split: root / split for split in csv_files}
+    return VinDrSource(layout, csv_files, image_dirs, DICOM_SUFFIXES, unlabelled_dirs=unlabelled)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,11 @@ Output, below ``output_dir`` (every file written atomically):
 
 - ``images/<image_id>.png``: 8-bit grayscale, long side ``max_size`` (``images.py``, ``dicom.py``);
 - ``annotations/{train,val,test}.json``: COCO, boxes in the PNGs' pixels, category id = class index + 1;
+  every ``images`` entry also gives ``dicom_width`` / ``dicom_height``, the original image's size that
+  the CSVs' boxes refer to, so a box maps back to the DICOM by ``dicom_width / width`` (x) and
+  ``dicom_height / height`` (y);
+- ``annotations/challenge_test.json``: VinBigData's ``test/`` DICOMs (the challenge's test images, no
+  CSV), when that folder is there: images only, no annotations (``vindr_cxr_challenge_test``);
 - ``summary.json``: ``{split: {class_name: box_count}}``, the layout of Table 4's train/test columns;
 - ``prepare_report.json``: the options, the classes, and what was read, kept and skipped (every
   skipped file or row with its reason);
@@ -99,6 +104,8 @@ def prepare_settings(options: PrepareOptions, source: VinDrSource) -> dict:
     """What the prepared folder's contents depend on: the options but ``RUN_OPTIONS``, and the source kind."""
     settings = {k: v for k, v in asdict(options).items() if k not in RUN_OPTIONS}
     settings["source"] = source.layout + (" (pre-converted images)" if source.sizes_csv else "")
+    if source.unlabelled_dirs:
+        settings["source"] += " + unlabelled " + ", ".join(source.unlabelled_dirs)
     return settings
 
 
@@ -126,6 +133,19 @@ def _index_images(source: VinDrSource, split: str, required: bool) -> Optional[D
             )
         return None
     return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in source.image_suffixes}
+
+
+def _unlabelled_images(source: VinDrSource, table: AnnotationTable) -> Dict[str, Dict[str, Path]]:
+    """{split: {image_id: file}} of the source's unlabelled folders (the challenge's ``test/``); an
+    image id also in the annotations raises ``VinDrInputError``."""
+    found = {}
+    for split, folder in source.unlabelled_dirs.items():
+        index = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in source.image_suffixes}
+        both = sorted(set(index) & set(table.image_split))
+        if both:
+            raise VinDrInputError(f"{index[both[0]]}: image_id {both[0]} is also in the annotations ({len(both)} such)")
+        found[split] = index
+    return found
 
 
 def _drop_images(table: AnnotationTable, gone: set) -> None:
@@ -275,6 +295,10 @@ def prepare_vindr_cxr(
         image_file.update({i: index[i] for i, s in table.image_split.items() if s == split and i in index})
     ids_read = list(table.image_split)
     _drop_images(table, unknown)
+    unlabelled = {} if options.stats_only else _unlabelled_images(source, table)
+    for ids in unlabelled.values():
+        image_file.update(ids)
+    read["unlabelled_images"] = {split: len(ids) for split, ids in unlabelled.items()}
 
     # The output folder: writable, same settings as an earlier run (resume) or none, before any decoding.
     folder = None
@@ -297,6 +321,9 @@ def prepare_vindr_cxr(
         negatives = {i for i in split_of if not boxes_of[i]}
         negatives_dropped = len(negatives)
         split_of = {i: s for i, s in split_of.items() if i not in negatives}
+    for split, ids in unlabelled.items():  # every image of an unlabelled split is kept: no "No finding" there
+        split_of.update(dict.fromkeys(ids, split))
+    split_names = (*split_names, *unlabelled)
 
     image_ids = sorted(split_of)
     geometry: Dict[str, Tuple[int, int, int, int]] = {}  # original w, h; written w, h
@@ -356,7 +383,14 @@ def prepare_vindr_cxr(
         image_number = len(coco[split]["images"]) + 1
         if image_id in geometry:
             coco[split]["images"].append(
-                {"id": image_number, "file_name": f"{image_id}.png", "width": new_width, "height": new_height}
+                {
+                    "id": image_number,
+                    "file_name": f"{image_id}.png",
+                    "width": new_width,
+                    "height": new_height,
+                    "dicom_width": width,
+                    "dicom_height": height,
+                }
             )
         for annotation in _coco_annotations(boxes, table.classes, options, scale):
             annotation.update(id=len(coco[split]["annotations"]) + 1, image_id=image_number)
@@ -364,11 +398,11 @@ def prepare_vindr_cxr(
             summary[split][table.classes[annotation["category_id"] - 1]] += 1
         images_kept[split] += 1
         negatives_kept[split] += not boxes
-    problems.count_read(read["images"])
+    problems.count_read(read["images"] + sum(read["unlabelled_images"].values()))
     problems.count_kept(sum(images_kept.values()))
 
     present = [s for s in split_names if images_kept[s]]
-    summary = {s: summary[s] for s in present}
+    summary = {s: summary[s] for s in present if s not in unlabelled}  # Table 4's columns: labelled splits
     report = {
         "layout": source.layout + (" (pre-converted images)" if sizes is not None else ""),
         "vindr_root": str(vindr_root),
@@ -394,7 +428,7 @@ def prepare_vindr_cxr(
             "finding_rows": kept_rows,
             "images": {s: images_kept[s] for s in present},
             "images_without_boxes": {s: negatives_kept[s] for s in present},
-            "boxes": {s: sum(summary[s].values()) for s in present},
+            "boxes": {s: sum(summary[s].values()) if s in summary else 0 for s in present},
         },
     }
     result = PrepareResult(
@@ -432,7 +466,8 @@ def format_prepare_summary(result: PrepareResult) -> str:
         + (" (stats only: images not read)" if options["stats_only"] else f", PNG long side {options['max_size']}"),
         f"read: {read['csv_rows']:,} CSV rows = {read['finding_rows']:,} finding boxes read"
         f" + {read['no_finding_rows']:,} 'No finding' + {read['other_label_rows']:,} other labels (dropped)"
-        f" + rows skipped below; {read['images']:,} images",
+        f" + rows skipped below; {read['images']:,} images"
+        + "".join(f" + {n:,} unlabelled ({split})" for split, n in read.get("unlabelled_images", {}).items()),
         "skipped: "
         + ", ".join(f"{reason} {count:,}" for reason, count in report["skipped"].items())
         + f"; finding rows of skipped images {report['finding_rows_of_skipped_images']:,}",
@@ -461,7 +496,9 @@ def format_prepare_summary(result: PrepareResult) -> str:
     lines.append(
         f"kept: {kept['finding_rows']:,} finding boxes -> "
         + ", ".join(
-            f"{s} {kept['images'][s]:,} images ({kept['images_without_boxes'][s]:,} without boxes), "
+            f"{s} {kept['images'][s]:,} images (unlabelled)"
+            if s in read.get("unlabelled_images", {})
+            else f"{s} {kept['images'][s]:,} images ({kept['images_without_boxes'][s]:,} without boxes), "
             f"{kept['boxes'][s]:,} boxes"
             for s in kept["images"]
         )
