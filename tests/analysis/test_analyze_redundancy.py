@@ -1,13 +1,12 @@
 """Spatial-redundancy analysis (the paper's Fig. 1) against numpy's SVD, and tools/analyze_redundancy.py end to end."""
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog
+from helpers import run_main, run_script
 from PIL import Image
 
 from sna_det.analysis.image_sources import load_grayscale, resolve_images
@@ -18,8 +17,6 @@ from sna_det.analysis.spatial_redundancy import (
     running_mean,
     singular_values,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def numpy_cumulative_evr(m: np.ndarray) -> np.ndarray:
@@ -126,22 +123,9 @@ def test_tool_compares_two_folders(tmp_path):
     for name, pixels in images.items():
         Image.fromarray(pixels).save(tmp_path / name)
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "tools" / "analyze_redundancy.py"),
-            "--input",
-            f"radiograph-like={smooth}",
-            "--input",
-            f"noise={noisy}",
-            "--max-images",
-            "3",
-            "--output",
-            str(out),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    proc = run_script(
+        "tools/analyze_redundancy.py",
+        *["--input", f"radiograph-like={smooth}", "--input", f"noise={noisy}", "--max-images", 3, "--output", out],
         check=True,
     )
     assert "radiograph-like: 3 images" in proc.stdout and "noise: 3 images" in proc.stdout
@@ -172,13 +156,7 @@ def test_tool_compares_two_folders(tmp_path):
         assert image.size == (720, 500)
 
 
-def test_tool_reports_a_missing_input(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "analyze_redundancy.py"), "--input", str(tmp_path / "nope")]
-        + ["--output", str(tmp_path / "out")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode != 0
-    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: '{tmp_path / 'nope'}' is neither")
+def test_tool_reports_a_missing_input(tmp_path, capsys):
+    code = run_main("tools/analyze_redundancy.py", "--input", tmp_path / "nope", "--output", tmp_path / "out")
+    assert code != 0
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(f"error: '{tmp_path / 'nope'}' is neither")

@@ -4,17 +4,14 @@ tools/plot_training_curves.py with two runs overlaid."""
 import csv
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_script
 from PIL import Image
 
 from sna_det.analysis.training_curves import matching_keys, metric_series, read_metrics
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_run(folder: Path, scale: float, resumed: bool = False) -> dict:
@@ -73,13 +70,10 @@ def test_read_metrics_names_the_bad_line(tmp_path):
 def test_tool_overlays_two_runs(tmp_path):
     expected = {"sna": write_run(tmp_path / "sna", 1.0), "baseline": write_run(tmp_path / "base", 2.0, resumed=True)}
     out = tmp_path / "curves"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "plot_training_curves.py")]
-        + ["--run", f"sna={tmp_path / 'sna'}", "--run", f"baseline={tmp_path / 'base' / 'metrics.json'}"]
-        + ["--keys", "sna_power/*", "--output", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    proc = run_script(
+        "tools/plot_training_curves.py",
+        *["--run", f"sna={tmp_path / 'sna'}", "--run", f"baseline={tmp_path / 'base' / 'metrics.json'}"],
+        *["--keys", "sna_power/*", "--output", out],
         check=True,
     )
     assert f"wrote {out / 'losses.png'}: total_loss, loss_box_reg, loss_cls" in proc.stdout
@@ -105,11 +99,9 @@ def test_tool_overlays_two_runs(tmp_path):
 def test_tool_rejects_duplicate_labels(tmp_path):
     write_run(tmp_path / "a" / "run", 1.0)
     write_run(tmp_path / "b" / "run", 1.0)
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "plot_training_curves.py")]
-        + ["--run", str(tmp_path / "a" / "run"), "--run", str(tmp_path / "b" / "run"), "--output", str(tmp_path)],
-        capture_output=True,
-        text=True,
-    )
+    proc = run_script(
+        "tools/plot_training_curves.py",
+        *["--run", tmp_path / "a" / "run", "--run", tmp_path / "b" / "run", "--output", tmp_path],
+    )  # a second interpreter: the label check ends in SystemExit("error: ..."), which Python prints
     assert proc.returncode != 0 and "two runs labelled 'run'; give them labels" in proc.stderr
     assert not (tmp_path / "losses.png").exists()

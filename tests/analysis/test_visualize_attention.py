@@ -2,13 +2,11 @@
 their placement on the image, and tools/visualize_attention.py end to end."""
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import ROOT, run_script
 from PIL import Image
 from timm.layers.cbam import CbamModule
 from timm.layers.global_context import GlobalContext
@@ -19,8 +17,6 @@ from torch.nn import functional as F
 from sna_det import SpectralNormAttention
 from sna_det.analysis.attention_maps import AttentionMapRecorder, attention_placements, map_to_image, placement_name
 from sna_det.analysis.attention_report import overlay_map, panels_side_by_side
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def numpy_rank_one(m: np.ndarray) -> np.ndarray:
@@ -128,13 +124,10 @@ def test_tool_writes_panels_and_index(tmp_path):
     out = tmp_path / "out"
     overrides = 'INPUT.MIN_SIZE_TEST 64 INPUT.MAX_SIZE_TEST 128 MODEL.ATTENTION.STAGES ["res3"] '
     overrides += "MODEL.ROI_HEADS.SCORE_THRESH_TEST 0.0 MODEL.RPN.POST_NMS_TOPK_TEST 20 DATASETS.TEST ()"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "visualize_attention.py")]
-        + ["--config-file", str(ROOT / "configs" / "demo" / "faster_rcnn_R_18_FPN_sna_demo.yaml")]
-        + ["--input", str(images), "--output", str(out), "--score-threshold", "0", *overrides.split()],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    proc = run_script(
+        "tools/visualize_attention.py",
+        *["--config-file", ROOT / "configs" / "demo" / "faster_rcnn_R_18_FPN_sna_demo.yaml"],
+        *["--input", images, "--output", out, "--score-threshold", 0, *overrides.split()],
         check=True,
     )
     assert "randomly initialized" in proc.stdout

@@ -10,7 +10,7 @@ import torch
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import build_backbone
 from fvcore.nn import FlopCountAnalysis
-from helpers import load_script
+from helpers import ROOT, load_script
 from helpers.markdown_tables import markdown_rows
 from timm.layers import SEModule
 
@@ -18,7 +18,6 @@ from sna_det.benchmarks.attention_types import benchmark_attention, format_atten
 from sna_det.engine import setup_cfg
 from sna_det.evaluation.run_comparison import comparison_csv, comparison_markdown, load_run_metrics
 
-ROOT = Path(__file__).resolve().parents[2]
 R18 = ROOT / "configs" / "VinDr-CXR" / "faster_rcnn_R_18_FPN.yaml"
 
 

@@ -5,12 +5,11 @@ import gzip
 import json
 import pickle
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from detectron2.data import DatasetCatalog
+from helpers import ROOT, run_main
 from helpers.real_vinbigdata import real_vinbigdata_csv
 from helpers.vindr_cxr_synthetic import write_vinbigdata
 
@@ -18,7 +17,6 @@ from sna_det.data.datasets import register_vindr_cxr_datasets
 from sna_det.data.prepare.vindr_cxr import PrepareOptions, VinDrInputError, prepare_vindr_cxr
 from sna_det.data.prepare.vindr_cxr.split_file import assign_split_file, read_pickled_id_list, read_split_file
 
-ROOT = Path(__file__).resolve().parents[2]
 AUTHORS_SPLIT = ROOT / "datasets" / "splits" / "vindr_cxr_sfsattention.json"
 
 # The paper's Table 4 (Fang et al., Neurocomputing 511, 2022), columns "train" and "test", copied from
@@ -42,28 +40,26 @@ TABLE_4 = {
 TABLE_4_TOTAL = (12289, 3076)
 
 
-def run_prepare(*args):
-    return subprocess.run(
-        [sys.executable, str(ROOT / "datasets" / "prepare_vindr_cxr.py"), *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+def run_prepare(capsys, *args) -> tuple:
+    """datasets/prepare_vindr_cxr.py run in this process: (exit code, stdout, stderr)."""
+    code = run_main("datasets/prepare_vindr_cxr.py", *args)
+    printed = capsys.readouterr()
+    return code, printed.out, printed.err
 
 
-def test_authors_split_gives_table_4_counts(tmp_path):
+def test_authors_split_gives_table_4_counts(tmp_path, capsys):
     root = tmp_path / "vinbigdata"
     root.mkdir()
     with gzip.open(real_vinbigdata_csv(), "rb") as src, open(root / "train.csv", "wb") as dst:
         shutil.copyfileobj(src, dst)
-    proc = run_prepare(
-        "--vindr-root", root, "--stats-only", "--fusion", "per-finding", "--split-file", AUTHORS_SPLIT,
+    code, out, err = run_prepare(
+        capsys, "--vindr-root", root, "--stats-only", "--fusion", "per-finding", "--split-file", AUTHORS_SPLIT,
         "--output-dir", tmp_path / "out",
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    assert code == 0, err
     rows = {
         cells[0]: tuple(int(c.replace(",", "")) for c in cells[1:])
-        for line in proc.stdout.splitlines()
+        for line in out.splitlines()
         if line.startswith("| ") and not line.startswith("| class")
         for cells in [[c.strip() for c in line.strip("|").split("|")]]
     }
@@ -75,7 +71,7 @@ def test_authors_split_gives_table_4_counts(tmp_path):
     # the authors' lists are the 4,394 images with findings; the 10,606 'No finding' images are in none
     assert report["ids_per_split"] == {"train": 3515, "test": 879}
     assert report["images_in_no_list"] == 15000 - 4394 and report["unknown_ids"] == {"train": 0, "test": 0}
-    assert "images in no list (left out): 10,606 (0 finding rows)" in proc.stdout
+    assert "images in no list (left out): 10,606 (0 finding rows)" in out
 
 
 def test_custom_names_left_out_images_and_unknown_ids(tmp_path):
@@ -117,15 +113,15 @@ def test_assignment_counts():
         ("{nope", "not a JSON file"),
     ],
 )
-def test_bad_split_files_are_one_line_errors(tmp_path, content, message):
+def test_bad_split_files_are_one_line_errors(tmp_path, capsys, content, message):
     path = tmp_path / "split.json"
     path.write_text(content)
     with pytest.raises(VinDrInputError, match=rf"^{path}: .*") as error:
         read_split_file(path)
     assert message in str(error.value)
-    proc = run_prepare("--vindr-root", tmp_path, "--stats-only", "--split-file", path)
-    last = proc.stderr.strip().splitlines()[-1]
-    assert proc.returncode == 1 and last.startswith(f"error: {path}: ") and "Traceback" not in proc.stderr
+    code, _, err = run_prepare(capsys, "--vindr-root", tmp_path, "--stats-only", "--split-file", path)
+    last = err.strip().splitlines()[-1]
+    assert code == 1 and last.startswith(f"error: {path}: ") and "Traceback" not in err
 
 
 class _Payload:
@@ -133,7 +129,7 @@ class _Payload:
         return (Path.touch, (Path("/tmp/sna_det_pickle_ran"),))
 
 
-def test_pickled_lists_are_read_without_running_code(tmp_path):
+def test_pickled_lists_are_read_without_running_code(tmp_path, capsys):
     good = tmp_path / "ids.pkl"
     good.write_bytes(pickle.dumps(["a1", "b2"]))
     assert read_pickled_id_list(good) == ["a1", "b2"]
@@ -149,15 +145,11 @@ def test_pickled_lists_are_read_without_running_code(tmp_path):
     with pytest.raises(VinDrInputError, match="holds a dict"):
         read_pickled_id_list(other)
     out = tmp_path / "split.json"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "datasets" / "split_from_pickles.py"), "--split", f"train={good}"]
-        + ["--split", f"test={other}", "--output", str(out)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+    code = run_main(
+        "datasets/split_from_pickles.py", "--split", f"train={good}", "--split", f"test={other}", "--output", out
     )
-    last = proc.stderr.strip().splitlines()[-1]
-    assert proc.returncode == 1 and last.startswith(f"error: {other}: ") and not out.exists()
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 1 and last.startswith(f"error: {other}: ") and not out.exists()
 
 
 def test_committed_authors_split_is_valid():

@@ -3,16 +3,13 @@ training hook (EventStorage, power_iteration.jsonl, resume), the summary and its
 
 import itertools
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from detectron2.engine import SimpleTrainer
 from detectron2.engine.hooks import IterationTimer, PeriodicWriter
+from helpers import ROOT, run_script
 from torch import nn
 
 import sna_det.layers.spectral_norm_attention as sna_module
@@ -25,8 +22,6 @@ from sna_det.analysis.power_iteration_stats import (
     summary_csv,
 )
 from sna_det.engine import PowerIterationDiagnostics, insert_before_writers
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def numpy_singular_values(x: torch.Tensor) -> np.ndarray:
@@ -187,19 +182,12 @@ def test_reader_names_file_and_line(tmp_path):
 
 def test_train_net_logs_diagnostics_and_the_tool_summarizes_them(tmp_path):
     """tools/train_net.py with MODEL.SNA.DIAGNOSTICS_PERIOD (tiny images, 3 iterations), then the summary tool."""
-    env = dict(os.environ, SNA_DET_CACHE=str(tmp_path / "cache"), PYTHONWARNINGS="ignore")
+    env = {"SNA_DET_CACHE": str(tmp_path / "cache"), "PYTHONWARNINGS": "ignore"}
     demo = ROOT / "configs" / "demo" / "faster_rcnn_R_18_FPN_sna_demo.yaml"
     opts = "SOLVER.IMS_PER_BATCH 2 SOLVER.MAX_ITER 3 SOLVER.WARMUP_ITERS 1 DATASETS.TEST () "
     opts += "INPUT.MIN_SIZE_TRAIN (128,) INPUT.MAX_SIZE_TRAIN 128 MODEL.SNA.DIAGNOSTICS_PERIOD 2 "
     opts += f'MODEL.ATTENTION.STAGES ["res4"] OUTPUT_DIR {tmp_path / "run"}'
-    subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "train_net.py"), "--config-file", str(demo), *opts.split()],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    run_script("tools/train_net.py", "--config-file", demo, *opts.split(), env=env, check=True, timeout=600)
     records = read_power_iteration_records(tmp_path / "run" / "power_iteration.jsonl")
     assert {r["iteration"] for r in records} == {1}
     assert [r["placement"] for r in records] == ["stem"] * 2 + ["res4.0"] * 2 + ["res4.1"] * 2
@@ -210,14 +198,7 @@ def test_train_net_logs_diagnostics_and_the_tool_summarizes_them(tmp_path):
     stem_errors = [r["map_rel_error"] for r in records if r["placement"] == "stem"]
     assert logged[0]["sna_power/stem/map_rel_error_max"] == pytest.approx(max(stem_errors))
     assert all(r["power_steps"] == 256 for r in records)
-    summary = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "summarize_power_iteration.py"), str(tmp_path / "run")],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    summary = run_script("tools/summarize_power_iteration.py", tmp_path / "run", env=env, check=True).stdout
     assert "6 records read, 6 kept, 1 sampled iterations (1-1)" in summary
     stem_row = next(line for line in summary.splitlines() if line.startswith("| stem "))
     assert [c.strip() for c in stem_row.split("|")[1:7]] == [

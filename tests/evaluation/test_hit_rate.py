@@ -2,18 +2,15 @@
 readers' boxes against an independent all-pairs IoU computation."""
 
 import json
-import subprocess
-import sys
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_main
 from helpers.real_vinbigdata import real_vinbigdata_rows
 
 from sna_det.evaluation import boxes_hit, evaluate_detections, format_ap_table
 
-ROOT = Path(__file__).resolve().parents[2]
 BOX = [0, 0, 10, 10]  # xywh, area 100
 
 
@@ -69,21 +66,18 @@ def test_boxes_hit_direct():
     assert boxes_hit(gt, np.array([[0, 0, 10, 6], [21, 21, 30, 30]]), 0.5).tolist() == [True, True]
 
 
-def test_table_and_tool_report_the_hit_rate(tmp_path):
+def test_table_and_tool_report_the_hit_rate(tmp_path, capsys):
     gt = gt_of([(1, 1, BOX, 0), (2, 2, BOX, 0)])
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     (tmp_path / "dt.json").write_text(json.dumps([det(1, 1, BOX)]))
     table = format_ap_table(evaluate_detections(gt, [det(1, 1, BOX)]))
     header = [c.strip() for c in table.splitlines()[0].strip("|").split("|")]
     assert header[-1] == "hit@0.4 (Table 4)"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "evaluate_detections.py"), "--gt", str(tmp_path / "gt.json")]
-        + ["--dt", str(tmp_path / "dt.json"), "--output", str(tmp_path / "out.json")],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+    code = run_main(
+        "tools/evaluate_detections.py",
+        *["--gt", tmp_path / "gt.json", "--dt", tmp_path / "dt.json", "--output", tmp_path / "out.json"],
     )
-    assert proc.returncode == 0, proc.stderr
+    assert code == 0, capsys.readouterr().err
     saved = json.loads((tmp_path / "out.json").read_text())["hit_rate"]
     assert saved["per_class"] == {"a": 100.0, "b": 0.0, "c": None} and saved["mean"] == 50.0
 
