@@ -15,12 +15,17 @@ Input that is not COCO (not JSON, a detection lacking a field, a non-finite box)
 The hit rate is the metric behind the paper's Table 4 ("AP at IoU > 0.4"), as its authors' code computes
 it: the % of a class's ground-truth boxes that some same-class detection on the image overlaps with
 IoU > --iou, every detection counted whatever its score; the total is the unweighted mean over classes.
+
+--froc adds the FROC (sensitivity at 1/8, 1/4, 1/2, 1, 2, 4, 8 false positives per image, per class,
+their mean and all classes pooled; sna_det/evaluation/froc.py) to the printout and to --output as
+"froc"; --froc-plot F.png (implies --froc) draws the curves.
 """
 
 import argparse
 import sys
 
-from sna_det.evaluation import evaluate_detections, format_ap_table, format_skipped
+from sna_det.evaluation import evaluate_detections, format_ap_table, format_skipped, load_coco_gt
+from sna_det.evaluation.froc import evaluate_froc, format_froc_table
 from sna_det.utils import atomic_write_json
 
 
@@ -31,14 +36,24 @@ def main(argv=None) -> int:
     parser.add_argument("--iou", type=float, default=0.4, help="IoU threshold")
     parser.add_argument("--max-dets", type=int, default=100, help="detections per image and class (COCO-style)")
     parser.add_argument("--output", help="JSON file for the result")
+    parser.add_argument("--froc", action="store_true", help="also the FROC: sensitivity at 1/8 ... 8 FP per image")
+    parser.add_argument("--froc-plot", metavar="PNG", help="draw the FROC curves into this PNG (implies --froc)")
     args = parser.parse_args(argv)
     try:
-        result = evaluate_detections(args.gt, args.dt, args.iou, args.max_dets)
+        gt = load_coco_gt(args.gt)
+        result = evaluate_detections(gt, args.dt, args.iou, args.max_dets)
+        if args.froc or args.froc_plot:
+            froc = evaluate_froc(gt, args.dt, args.iou, args.max_dets, plot=args.froc_plot)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(format_ap_table(result))
     print(format_skipped(result))
+    if args.froc or args.froc_plot:
+        result["froc"] = froc
+        print(format_froc_table(froc))
+    if args.froc_plot:
+        print(f"FROC curves drawn in {args.froc_plot}")
     if args.output:
         atomic_write_json(args.output, result)
         print(f"written to {args.output}")
