@@ -21,6 +21,9 @@ TOOLS = [
     "tools/summarize_power_iteration.py",
     "tools/export_model.py",
     "tools/explain_graph_breaks.py",
+    "tools/ensemble_detections.py",
+    "tools/visualize_predictions.py",
+    "tools/browse_dataset.py",
 ]
 
 
