@@ -1,5 +1,6 @@
 """Weighted boxes fusion of COCO results and predictions files (sna_det/evaluation/ensemble.py,
-tools/ensemble_detections.py), against ensemble-boxes called directly and hand-made cases."""
+tools/ensemble_detections.py), against ensemble-boxes called directly (on random boxes and on the readers of
+the real VinBigData annotations) and hand-made cases."""
 
 import json
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ensemble_boxes import weighted_boxes_fusion
+from real_vinbigdata import real_vinbigdata_rows
 
 from sna_det.evaluation import evaluate_detections
 from sna_det.evaluation.ensemble import CONF_TYPES, align_detections, fuse_detections, read_detection_file
@@ -190,3 +192,47 @@ def test_tool_reports_bad_input_in_one_line(tmp_path, capsys):
 
 def test_tool_conf_types_are_the_librarys():
     assert load_tool().CONF_TYPES == CONF_TYPES
+
+
+def test_the_three_radiologists_of_real_vinbigdata_images_fused_as_ensemble_boxes_does(tmp_path, capsys):
+    """Each image's three readers of the real VinBigData CSV as three 'models' (score 1), fused by the tool."""
+    readers = {}
+    for r in real_vinbigdata_rows():
+        if r["class_id"] != "14":
+            readers.setdefault(r["image_id"], {}).setdefault(r["rad_id"], []).append(r)
+    names = sorted(name for name, by in readers.items() if len(by) == 3)[:80]
+    size = 4000.0  # above every coordinate of the CSV: the fusion in pixels does not depend on it
+    gt = {
+        "images": [{"id": i, "file_name": f"{n}.png", "width": size, "height": size} for i, n in enumerate(names)],
+        "categories": [{"id": c, "name": f"class {c}"} for c in range(14)],
+        "annotations": [],
+    }
+    models = [[], [], []]
+    expected = []
+    for image, name in enumerate(names):
+        lists = ([], [], [])
+        for k, rad in enumerate(sorted(readers[name])):
+            rows = readers[name][rad]
+            boxes = [[float(r[f]) for f in ("x_min", "y_min", "x_max", "y_max")] for r in rows]
+            assert max(max(b) for b in boxes) < size
+            models[k] += [
+                det(image, int(r["class_id"]), [x0, y0, x1 - x0, y1 - y0], 1.0)
+                for r, (x0, y0, x1, y1) in zip(rows, boxes)
+            ]
+            lists[0].append(np.array(boxes) / size)
+            lists[1].append(np.ones(len(rows)))
+            lists[2].append([int(r["class_id"]) for r in rows])
+        for box, score, label in zip(*weighted_boxes_fusion(*lists, iou_thr=0.4)):
+            x0, y0, x1, y1 = box * size
+            expected.append(det(image, int(label), [x0, y0, x1 - x0, y1 - y0], float(score)))
+    paths = []
+    for k, model in enumerate(models):
+        paths.append(tmp_path / f"reader{k}.json")
+        paths[-1].write_text(json.dumps(model))
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    tool = load_tool()
+    args = ["--gt", tmp_path / "gt.json", "--dt", *paths, "--iou-thr", "0.4", "--output", tmp_path / "fused.json"]
+    assert tool.main(tool.parse_args([str(a) for a in args])) == 0
+    fused = json.loads((tmp_path / "fused.json").read_text())
+    assert len(fused) == len(expected) and len(fused) < sum(map(len, models))
+    assert sorted(map(key, fused)) == sorted(map(key, expected))

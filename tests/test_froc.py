@@ -1,4 +1,5 @@
-"""FROC (sna_det/evaluation/froc.py, tools/evaluate_detections.py --froc) against a hand-computed case."""
+"""FROC (sna_det/evaluation/froc.py, tools/evaluate_detections.py --froc) against a hand-computed case,
+and against an independent computation on the real VinBigData boxes."""
 
 import json
 import sys
@@ -7,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from real_vinbigdata import real_vinbigdata_rows
 
 from sna_det.evaluation.froc import ALL_CLASSES, _curve, evaluate_froc, format_froc_table, sensitivity_at
 
@@ -98,3 +100,91 @@ def test_tool_prints_writes_and_plots(tmp_path, capsys):
         image.verify()
     with Image.open(png) as image:
         assert image.format == "PNG" and image.size[0] > 300 and image.size[1] > 200
+
+
+def real_gt_and_detections(n_images=150, seed=0):
+    """COCO ground truth from the real VinBigData boxes of ``n_images`` images (normal ones among them), and
+    detections: most boxes found again, jittered, plus false positives, all with distinct random scores."""
+
+    rows = real_vinbigdata_rows()
+    ids = sorted({r["image_id"] for r in rows})[:n_images]
+    chosen = set(ids)
+    classes = sorted({(int(r["class_id"]), r["class_name"]) for r in rows if r["class_id"] != "14"})
+    images = [{"id": i + 1, "file_name": f"{name}.png", "width": 3000, "height": 3000} for i, name in enumerate(ids)]
+    number = {name: i + 1 for i, name in enumerate(ids)}
+    annotations = []
+    for r in rows:
+        if r["image_id"] in chosen and r["class_id"] != "14":
+            x0, y0, x1, y1 = (float(r[k]) for k in ("x_min", "y_min", "x_max", "y_max"))
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": number[r["image_id"]],
+                    "category_id": int(r["class_id"]),
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "iscrowd": 0,
+                }
+            )
+    gt = {"images": images, "annotations": annotations, "categories": [{"id": c, "name": n} for c, n in classes]}
+    rng = np.random.default_rng(seed)
+    detections = []
+    for a in annotations:
+        if rng.random() < 0.75:
+            x, y, w, h = a["bbox"]
+            jitter = rng.normal(0, 0.12, 4) * [w, h, w, h]
+            box = [x + jitter[0], y + jitter[1], max(w + jitter[2], 1.0), max(h + jitter[3], 1.0)]
+            detections.append(det(a["image_id"], a["category_id"], box, 0.0))
+    for _ in range(8 * len(annotations)):  # up to about 2 false positives per image and class
+        x, y = rng.uniform(0, 2500, 2)
+        box = [x, y, *rng.uniform(30, 500, 2)]
+        detections.append(det(int(rng.integers(1, n_images + 1)), int(rng.choice([c for c, _ in classes])), box, 0.0))
+    for d, score in zip(detections, rng.permutation(len(detections)) / len(detections) + 1e-3):
+        d["score"] = float(score)
+    return gt, detections
+
+
+def independent_froc(gt, detections, iou, rates):
+    """Sensitivity at each rate per class: greedy by score, each detection to the unmatched box of its
+    image and class with the highest IoU >= iou (numpy only)."""
+
+    def iou_xywh(a, b):
+        w = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+        h = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+        return w * h / (a[2] * a[3] + b[2] * b[3] - w * h)
+
+    n_images, result = len(gt["images"]), {}
+    for category in gt["categories"]:
+        boxes = [a for a in gt["annotations"] if a["category_id"] == category["id"]]
+        if not boxes:
+            result[category["name"]] = None
+            continue
+        used, tp, fp, points = set(), 0, 0, [(0.0, 0.0)]
+        mine = sorted((d for d in detections if d["category_id"] == category["id"]), key=lambda d: -d["score"])
+        for d in mine:
+            overlaps = [
+                (iou_xywh(d["bbox"], a["bbox"]), a["id"])
+                for a in boxes
+                if a["image_id"] == d["image_id"] and a["id"] not in used
+            ]
+            best = max(overlaps, default=(0.0, None))
+            if best[0] >= iou:
+                used.add(best[1])
+                tp += 1
+            else:
+                fp += 1
+            points.append((fp / n_images, tp / len(boxes)))
+        result[category["name"]] = [100 * max(s for f, s in points if f <= rate) for rate in rates]
+    return result
+
+
+def test_froc_on_the_real_vinbigdata_boxes_matches_an_independent_computation():
+    gt, detections = real_gt_and_detections()
+    assert len(gt["annotations"]) > 100 and len({a["image_id"] for a in gt["annotations"]}) < len(gt["images"])
+    result = evaluate_froc(gt, detections, iou=0.4)
+    expected = independent_froc(gt, detections, 0.4, result["fp_rates"])
+    assert result["per_class"].keys() == expected.keys()
+    for name, values in expected.items():
+        assert result["per_class"][name] == (None if values is None else pytest.approx(values)), name
+    with_boxes = [v for v in expected.values() if v is not None]
+    assert result["mean"] == pytest.approx(np.mean(with_boxes, axis=0).tolist())
+    assert 0 < result["mean"][0] < result["mean"][-1] < 100  # the curve rises over the rates
