@@ -2,7 +2,8 @@
 """Fuse several detectors' boxes with weighted boxes fusion (WBF, ensemble-boxes), and score every input and the fusion.
 
     python tools/ensemble_detections.py --gt datasets/vindr_cxr/annotations/val.json \\
-        --dt output/sna/inference/coco_instances_results.json output/baseline/inference/coco_instances_results.json \\
+        --dt output/sna/inference/coco_instances_results_vindr_cxr_val.json \\
+           output/baseline/inference/coco_instances_results_vindr_cxr_val.json \\
         --weights 2 1 --iou-thr 0.55 --output fused.json
 
 --dt takes COCO results files ([{image_id, category_id, bbox [x, y, w, h], score}], what evaluation

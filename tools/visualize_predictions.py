@@ -2,7 +2,8 @@
 """Ground truth against detections, image by image: true positives, false positives and misses per class.
 
     python tools/visualize_predictions.py --gt datasets/vindr_cxr/annotations/val.json \\
-        --image-root datasets/vindr_cxr/images --dt output/vincxr_faster_sna/inference/coco_instances_results.json \\
+        --image-root datasets/vindr_cxr/images \\
+        --dt output/VinDr-CXR/faster_rcnn_R_18_FPN_sna/inference/coco_instances_results_vindr_cxr_val.json \\
         --iou 0.4 --score-thr 0.3 --classes Nodule/Mass "Pleural effusion" --output output/look
 
 --dt takes COCO results or a predictions.json of tools/predict.py (matched to the ground truth's images
