@@ -163,6 +163,10 @@ def validate_config(cfg: CN) -> None:
     _allowed("SOLVER.OPTIMIZER", cfg.SOLVER.OPTIMIZER.upper(), OPTIMIZERS)
     _allowed("MODEL.ATTENTION.TYPE", attention.TYPE, ATTENTION_TYPES)
     _allowed("MODEL.ATTENTION.GC.FUSION", attention.GC.FUSION, ("add", "scale"))
+    if cfg.TEST.AUG.ENABLED:  # before a training whose last evaluation would fail
+        from .modeling.test_time_augmentation import check_tta_config
+
+        check_tta_config(cfg)
 
     name = cfg.MODEL.BACKBONE.NAME
     if name not in BACKBONE_REGISTRY:

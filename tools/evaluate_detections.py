@@ -67,18 +67,30 @@ def parse_args(argv=None) -> argparse.Namespace:
         default="ap",
         help="ap: the per-class table above; vinbigdata: the challenge's metric of a submission CSV",
     )
+    parser.add_argument("--froc", action="store_true", help="also the FROC: sensitivity at 1/8 ... 8 FP per image")
+    parser.add_argument("--froc-plot", metavar="PNG", help="draw the FROC curves into this PNG (implies --froc)")
     return parser.parse_args(argv)
 
 
 def main(args: argparse.Namespace) -> int:
     if args.metric == "vinbigdata":
         return vinbigdata(args)
-    from sna_det.evaluation import evaluate_detections, format_ap_table, format_skipped
+    from sna_det.evaluation import evaluate_detections, format_ap_table, format_skipped, load_coco_gt
+    from sna_det.evaluation.froc import evaluate_froc, format_froc_table
     from sna_det.utils import atomic_write_json
 
-    result = evaluate_detections(args.gt, args.dt, args.iou, args.max_dets)
+    gt = load_coco_gt(args.gt)
+    result = evaluate_detections(gt, args.dt, args.iou, args.max_dets)
+    froc = None
+    if args.froc or args.froc_plot:
+        froc = evaluate_froc(gt, args.dt, args.iou, args.max_dets, plot=args.froc_plot)
     print(format_ap_table(result))
     print(format_skipped(result))
+    if froc is not None:
+        result["froc"] = froc
+        print(format_froc_table(froc))
+    if args.froc_plot:
+        print(f"FROC curves drawn in {args.froc_plot}")
     if args.output:
         atomic_write_json(args.output, result)
         print(f"written to {args.output}")

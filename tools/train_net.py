@@ -9,7 +9,8 @@
 --main trains the paper's main experiment (configs/vincxr_faster_sna.yaml) when its datasets are
 prepared (DATASETS.ROOTS.VINDR_CXR among the overrides counts), else says why and trains the demo
 (configs/demo/faster_rcnn_R_18_FPN_sna_demo.yaml). Without CUDA it runs on the CPU (and --num-gpus N
-starts N CPU processes over gloo).
+starts N CPU processes over gloo). With TEST.AUG.ENABLED True the final evaluation (and --eval-only)
+is followed by one with test-time augmentation (TEST.AUG: sizes, flip), written to OUTPUT_DIR/inference_TTA.
 """
 
 import argparse
@@ -61,7 +62,10 @@ def main(cfg, args):
             model = Trainer.build_model(cfg)
             checkpointer = SafeCheckpointer(model, cfg.OUTPUT_DIR, allow_unsafe=cfg.MODEL.ALLOW_UNSAFE_WEIGHTS)
             checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
-            return Trainer.test(cfg, model)
+            results = Trainer.test(cfg, model)
+            if cfg.TEST.AUG.ENABLED:  # then with test-time augmentation, as detectron2's train_net
+                results.update(Trainer.test_with_TTA(cfg, model))
+            return results
         enable_cpu_ddp()
         trainer = Trainer(cfg)
         trainer.resume_or_load(resume=args.resume)

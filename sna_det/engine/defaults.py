@@ -7,6 +7,7 @@ config from a file and overrides, the ``Trainer``, and the choice of the main ex
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -17,11 +18,13 @@ import torch
 import yaml
 from detectron2.config import CfgNode, get_cfg
 from detectron2.engine import DefaultTrainer
+from detectron2.engine.hooks import EvalHook
 from detectron2.utils import comm
 
 from ..config import ConfigError, add_sna_config, validate_config
 from ..data.datasets import DatasetNotPreparedError, check_datasets_ready, register_datasets_from_config
 from ..evaluation import build_evaluator
+from ..modeling.test_time_augmentation import build_tta_model
 from ..solver import build_optimizer
 from ..utils import atomic_write_json
 from .power_iteration_diagnostics import PowerIterationDiagnostics, insert_before_writers
@@ -100,7 +103,8 @@ def _nan_to_none(metrics):
 class Trainer(DefaultTrainer):
     """DefaultTrainer whose evaluator follows the dataset's ``evaluator_type`` metadata, whose checkpoints
     load safely and save atomically, with SNA's power-iteration diagnostics when
-    MODEL.SNA.DIAGNOSTICS_PERIOD > 0."""
+    MODEL.SNA.DIAGNOSTICS_PERIOD > 0, and with ``TEST.AUG.ENABLED`` an evaluation with test-time augmentation
+    after the plain one at the end of training (``test_with_TTA``), as detectron2's tools/train_net.py."""
 
     def build_hooks(self):
         # DefaultTrainer's checkpointer, made safe: no code from loaded files runs, saves are atomic
@@ -114,6 +118,8 @@ class Trainer(DefaultTrainer):
         if self.cfg.MODEL.SNA.DIAGNOSTICS_PERIOD > 0:
             diagnostics = PowerIterationDiagnostics(self.cfg.MODEL.SNA.DIAGNOSTICS_PERIOD, self.cfg.OUTPUT_DIR)
             insert_before_writers(hooks, diagnostics)
+        if self.cfg.TEST.AUG.ENABLED:  # period 0: once, after training, after the plain evaluation
+            insert_before_writers(hooks, EvalHook(0, lambda: self.test_with_TTA(self.cfg, self.model)))
         return hooks
 
     @classmethod
@@ -129,8 +135,39 @@ class Trainer(DefaultTrainer):
     def test(cls, cfg, model, evaluators=None):
         """Evaluate, and save the metrics as ``OUTPUT_DIR/inference/results.json`` ({dataset: {task: metrics}})."""
         results = super().test(cfg, model, evaluators)
-        if comm.is_main_process():
-            by_dataset = {cfg.DATASETS.TEST[0]: results} if len(cfg.DATASETS.TEST) == 1 else results
-            path = os.path.join(cfg.OUTPUT_DIR, "inference", "results.json")
-            atomic_write_json(path, _nan_to_none(by_dataset))
+        _save_results(cfg, results)
         return results
+
+    @classmethod
+    def test_with_TTA(cls, cfg, model):
+        """Evaluate ``build_tta_model(cfg, model)`` (``TEST.AUG``), the evaluators writing to
+        ``OUTPUT_DIR/inference_TTA``; add its metrics to ``inference/results.json`` as
+        {dataset: {"<task>_TTA": metrics}} beside the plain ones. Returns detectron2's results, keys + "_TTA"."""
+        logging.getLogger("detectron2.trainer").info("Running inference with test-time augmentation ...")
+        folder = os.path.join(cfg.OUTPUT_DIR, "inference_TTA")
+        evaluators = [cls.build_evaluator(cfg, name, folder) for name in cfg.DATASETS.TEST]
+        results = super().test(cfg, build_tta_model(cfg, model), evaluators)
+        by_dataset = _by_dataset(cfg, results)
+        _save_results(
+            cfg, {name: {f"{task}_TTA": m for task, m in r.items()} for name, r in by_dataset.items()}, merge=True
+        )
+        return {f"{key}_TTA": value for key, value in results.items()}
+
+
+def _by_dataset(cfg, results) -> dict:
+    """DefaultTrainer.test's results ({task: metrics} for one test dataset) as {dataset: {task: metrics}}."""
+    return {cfg.DATASETS.TEST[0]: results} if len(cfg.DATASETS.TEST) == 1 else results
+
+
+def _save_results(cfg, results, merge: bool = False) -> None:
+    """Write ``OUTPUT_DIR/inference/results.json`` ({dataset: {task: metrics}}) on the main process; with
+    ``merge``, ``results`` are already by dataset and join the tasks the file holds."""
+    if not comm.is_main_process():
+        return
+    path = os.path.join(cfg.OUTPUT_DIR, "inference", "results.json")
+    by_dataset = results if merge else _by_dataset(cfg, results)
+    if merge and os.path.isfile(path):
+        with open(path, encoding="utf-8") as file:
+            saved = json.load(file)
+        by_dataset = {**saved, **{name: {**saved.get(name, {}), **r} for name, r in by_dataset.items()}}
+    atomic_write_json(path, _nan_to_none(by_dataset))

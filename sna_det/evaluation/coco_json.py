@@ -18,7 +18,17 @@ from pycocotools.coco import COCO
 
 from ..utils.skip_report import SkipReport
 
-__all__ = ["GT_NAME", "SKIPPED_REASONS", "Json", "load_coco_gt", "read_json", "usable_detections"]
+__all__ = [
+    "GT_NAME",
+    "SKIPPED_REASONS",
+    "Json",
+    "check_box",
+    "is_id",
+    "is_number",
+    "load_coco_gt",
+    "read_json",
+    "usable_detections",
+]
 
 Json = Union[str, Path, dict, list]
 """A COCO file's path, or its parsed content."""
@@ -38,7 +48,7 @@ def read_json(source: Json, default_name: str) -> tuple:
         raise ValueError(f"{source}: not a JSON file ({error})") from None
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
     """A finite int or float (JSON's huge integers that overflow a float are not)."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
@@ -48,12 +58,12 @@ def _is_number(value) -> bool:
         return False
 
 
-def _is_id(value) -> bool:
+def is_id(value) -> bool:
     return isinstance(value, (int, str)) and not isinstance(value, bool)
 
 
-def _check_box(bbox, where: str) -> None:
-    if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)) or min(bbox[2:]) < 0:
+def check_box(bbox, where: str) -> None:
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(is_number(v) for v in bbox)) or min(bbox[2:]) < 0:
         raise ValueError(f"{where}: field bbox {bbox!r} is not [x, y, width >= 0, height >= 0] of finite numbers")
 
 
@@ -88,8 +98,8 @@ def _checked_gt(data, name: str) -> dict:
     categories = _records(data, "categories", ["id", "name"], name)
     annotations = _records(data, "annotations", ["image_id", "category_id", "bbox"], name)
     for key, records, field, valid in (
-        ("images", images, "id", _is_id),
-        ("categories", categories, "id", _is_id),
+        ("images", images, "id", is_id),
+        ("categories", categories, "id", is_id),
         ("categories", categories, "name", lambda v: isinstance(v, str)),
     ):
         seen = set()
@@ -106,11 +116,11 @@ def _checked_gt(data, name: str) -> dict:
     for i, ann in enumerate(annotations):
         where = f"{name}: annotations[{i}]"
         for field, known in (("image_id", image_ids), ("category_id", category_ids)):
-            if not _is_id(ann[field]) or ann[field] not in known:
+            if not is_id(ann[field]) or ann[field] not in known:
                 raise ValueError(f"{where}: field {field} {ann[field]!r} is not an id of the {field[:-3]}s")
-        _check_box(ann["bbox"], where)
+        check_box(ann["bbox"], where)
         area = ann.get("area", ann["bbox"][2] * ann["bbox"][3])
-        if not _is_number(area) or area < 0:
+        if not is_number(area) or area < 0:
             raise ValueError(f"{where}: field area {area!r} is not a finite number >= 0")
         iscrowd = ann.get("iscrowd", 0)
         if iscrowd not in (0, 1) or isinstance(iscrowd, float):
@@ -146,10 +156,10 @@ def usable_detections(gt: COCO, detections, name: str) -> tuple:
         if missing:
             raise ValueError(f"{where} lacks field(s) {sorted(missing)}")
         for field in ("image_id", "category_id"):
-            if not _is_id(d[field]):
+            if not is_id(d[field]):
                 raise ValueError(f"{where}: field {field} {d[field]!r} is not an integer or string")
-        _check_box(d["bbox"], where)
-        if not _is_number(d["score"]):
+        check_box(d["bbox"], where)
+        if not is_number(d["score"]):
             raise ValueError(f"{where}: field score {d['score']!r} is not a finite number")
         reason = None
         if d["image_id"] not in images:

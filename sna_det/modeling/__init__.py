@@ -7,11 +7,13 @@ from .attention_injection import (
 )
 from .backbone import *  # noqa: F401,F403  (registers the backbones)
 from .backbone import __all__ as _backbone_all
+from .test_time_augmentation import build_tta_model
 
 __all__ = [
     "AttentionSite",
     "add_attention_to_backbone",
     "attach_attention",
+    "build_tta_model",
     "residual_branch_end",
     "resnet_attention_sites",
     *_backbone_all,
