@@ -52,7 +52,7 @@ def score_submission(gt: Path, submission: Path, output: Path) -> dict:
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     argv = ["--metric", "vinbigdata", "--gt", str(gt), "--dt", str(submission), "--output", str(output)]
-    assert tool.main(argv) == 0
+    assert tool.main(tool.parse_args(argv)) == 0
     return json.loads(output.read_text())["vinbigdata"]
 
 
