@@ -51,9 +51,7 @@ BACKBONE_OP_COUNT_SIZE = (2, 1024, 1024)
 depend on the size)."""
 
 
-def count_backbone_ops(
-    config_file: Union[str, Path], size: Sequence[int] = BACKBONE_OP_COUNT_SIZE
-) -> Dict[str, int]:
+def count_backbone_ops(config_file: Union[str, Path], size: Sequence[int] = BACKBONE_OP_COUNT_SIZE) -> Dict[str, int]:
     """Aten ops one forward of a config's backbone dispatches on CUDA (no GPU needed), fp32, keyed
     ``inference`` (eval mode) and ``training`` (train mode, recording the autograd graph; the input
     image does not require grad), plus
