@@ -55,10 +55,13 @@ def add_sna_config(cfg: CN) -> None:
     # "power": batched power iteration (the paper's Algorithm 1); "svd": exact torch.linalg.svd, the
     # reference (its gradient is undefined where singular values repeat, e.g. an all-zero map: train with power).
     _C.MODEL.SNA.MODE = "power"
-    # Power iteration by repeated squaring: SQUARINGS normalised squarings of the Gram matrix of the
-    # map's shorter side make 2^SQUARINGS power steps, a fixed computation (no stopping test) that is
-    # the same on every device and in traced/exported/compiled models. 8 = 256 steps: the map is
-    # within 1e-6 of the SVD's for sigma1/sigma2 >= 1.05 (tools/benchmark_sna.py measures it).
+    # Power iteration by repeated squaring: SQUARINGS squarings of the Gram matrix G of the map's
+    # shorter side (normalised by its largest entry before squarings 1, 5, 9, ...; before 1, 3, 5, ...
+    # for a side above 8192) make 2^SQUARINGS power steps, a fixed computation (no stopping test) that
+    # is the same on every device and in traced/exported/compiled models; the map is then
+    # G^(2^SQUARINGS) / trace times M. 8 = 256 steps: the map is within 1e-6 of the SVD's for
+    # sigma1/sigma2 >= 1.05 (tools/benchmark_sna.py measures it); 22 CUDA launches per block
+    # (23 in bf16), of which each squaring is one and each normalisation two.
     _C.MODEL.SNA.SQUARINGS = 8
     # "softmax_mean1": features times H*W*softmax(map), which averages 1 (the default, chosen on
     # the demo data, see docs/block.md); "softmax": times softmax(map) itself, as written in the paper.

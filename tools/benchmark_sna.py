@@ -10,6 +10,8 @@ Prints a markdown report measured on this machine, with the targets each part is
 
 0. ``ops``: aten operations one SNA forward dispatches on CUDA (each launches a kernel), counted
    without a GPU (``sna_det.benchmarks.op_count``), inference and training, fp32 and bf16, for both modes;
+   and those of whole backbones (``DETECTOR_PAIRS``: Table 4's R18-FPN, R50-FPN with SNA after the
+   stem), each with and without SNA;
    ``candidates``: the ways to compute the rank-one map side by side (``power_iteration_candidates``):
    op counts, error against the SVD at prescribed sigma1/sigma2, forward time against the floor;
 1. the SNA block on a stem-resolution input (batch x 64 x H/4 x W/4), forward and
@@ -33,26 +35,8 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
-
-warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
-
-import torch  # noqa: E402
-from tabulate import tabulate  # noqa: E402
-
-from sna_det.benchmarks.algorithm import OP_COUNT_SHAPES, compare_candidates, count_block_ops  # noqa: E402
-from sna_det.benchmarks.block import benchmark_block, stem_output_shape  # noqa: E402
-from sna_det.benchmarks.detectors import (  # noqa: E402
-    benchmark_detector_grid,
-    benchmark_detectors,
-    build_detector_pair,
-    count_parameters,
-)
-from sna_det.benchmarks.timing import machine_info  # noqa: E402
-from sna_det.layers import SpectralNormAttention  # noqa: E402
-from sna_det.utils import atomic_write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "COCO-Detection"
@@ -66,10 +50,8 @@ DETECTOR_PAIRS = {
         CONFIGS / "faster_rcnn_R_50_FPN_sna_1x.yaml",
     ),
 }
-GOALS = {"R18-FPN, SNA in the stem and every block (Table 4)": 1.05, "R50-FPN, SNA after the stem": 1.02}
 """SNA / baseline time each detector pair is held to on an accelerator."""
 RATIOS = (1.05, 1.2, 1.5, 4.0)
-TARGETS = {"ops": 40, "svd_error": 1e-3, "stem_x_floor": 1.25, "block_share": 0.02}
 FULL = {
     "height": 800,
     "width": 1333,
@@ -125,20 +107,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.parts is None:
-        args.parts = list(PARTS if torch.device(args.device).type == "cuda" else PARTS[:-1])
+        args.parts = list(PARTS if args.device.split(":")[0] == "cuda" else PARTS[:-1])
     if min(args.height, args.width, args.batch, args.channels, args.repeats, args.block_repeats, args.grid_size) < 1:
         parser.error("sizes and repeats must be >= 1")
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be >= 1")
     if min(args.warmup, args.block_warmup) < 0:
         parser.error("warm-up rounds must be >= 0")
-    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
-        parser.error(f"--device {args.device}: CUDA is not available")
     return args
 
 
 def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     """All measurements the arguments ask for, as a JSON-ready dict; ``command`` is recorded."""
+    import torch
+
+    from sna_det.benchmarks.algorithm import compare_candidates, count_backbone_ops, count_block_ops
+    from sna_det.benchmarks.block import benchmark_block, stem_output_shape
+    from sna_det.benchmarks.detectors import (
+        benchmark_detector_grid,
+        benchmark_detectors,
+        build_detector_pair,
+        count_parameters,
+    )
+    from sna_det.benchmarks.timing import machine_info
+    from sna_det.layers import SpectralNormAttention
+    from sna_det.utils.cli import CommandError
+
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        raise CommandError(f"--device {args.device}: CUDA is not available")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -150,6 +146,10 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     if "ops" in args.parts:
         print("counting the SNA block's operations ...", file=sys.stderr, flush=True)
         results["ops"] = {mode: count_block_ops(SpectralNormAttention(mode=mode)) for mode in ("power", "svd")}
+        results["ops"]["backbones"] = {
+            label: {"baseline": count_backbone_ops(baseline), "sna": count_backbone_ops(sna)}
+            for label, (baseline, sna) in DETECTOR_PAIRS.items()
+        }
     if "candidates" in args.parts:
         print("comparing the ways to compute the map ...", file=sys.stderr, flush=True)
         shape = stem_output_shape(args.height, args.width, args.batch, args.channels)
@@ -185,186 +185,11 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     return results
 
 
-def _met(ok: bool) -> str:
-    return "met" if ok else "**NOT met**"
+def main(args: argparse.Namespace) -> int:
+    from sna_det.benchmarks.sna_report import format_markdown
+    from sna_det.utils import atomic_write_json
 
-
-def format_ops(ops: dict[str, dict[str, int]]) -> list[str]:
-    keys = list(ops["power"])
-    rows = [[key, ops["power"][key], ops["svd"][key]] for key in keys]
-    worst = max(ops["power"].values())
-    return [
-        "",
-        "## Operations per SNA forward on CUDA (kernel-launching aten ops, counted without a GPU)",
-        "",
-        tabulate(rows, headers=["input, phase, precision", "power (default)", "svd"], tablefmt="github"),
-        "",
-        f"Target: <= {TARGETS['ops']} for the default (power) block: {worst} at most, {_met(worst <= TARGETS['ops'])}. "
-        "An svd op launches many kernels inside cuSOLVER; the count is of aten ops.",
-    ]
-
-
-def format_candidates(c: dict[str, Any]) -> list[str]:
-    ratios = [str(r) for r in c["ratios"]]
-    stem, branch = (f"{tuple(s)} inference fp32" for s in OP_COUNT_SHAPES)
-    rows = []
-    for name, r in c["candidates"].items():
-        errors = [f"{r['errors'][k]['rank_one']:.1e} / {r['errors'][k]['weights']:.1e}" for k in ratios]
-        rows.append([name, r["ops"][stem], r["ops"][branch], *errors, f"{r['forward_ms']:.2f}", f"{r['x_floor']:.2f}"])
-    default = c["candidates"]["squaring k=8 (256 steps, the default)"]
-    worst = max(default["errors"][k]["rank_one"] for k in ratios if float(k) >= 1.2)
-    return [
-        "",
-        f"## Ways to compute the map, side by side (timing input {tuple(c['timing_shape'])})",
-        "",
-        'Error: relative to `mode="svd"` (float64), largest over 4 images (4 x 32 x 48 x 64 features whose '
-        "channel mean has the given sigma1/sigma2), of the rank-one map / of the applied weights. "
-        f"Memory floor: {c['floor_ms']:.2f} ms.",
-        "",
-        tabulate(
-            rows,
-            headers=[
-                "candidate",
-                "ops (stem)",
-                "ops (res4)",
-                *(f"error at {r}" for r in ratios),
-                "forward ms",
-                "x floor",
-            ],
-            tablefmt="github",
-            disable_numparse=True,
-        ),
-        "",
-        f"Target: the default within {TARGETS['svd_error']:g} of the SVD's map for sigma1/sigma2 >= 1.2: "
-        f"{worst:.1e} at most, {_met(worst <= TARGETS['svd_error'])}.",
-    ]
-
-
-def format_detectors(grid: dict[str, Any], settings: dict[str, Any]) -> list[str]:
-    size = settings["grid_size"]
-    lines = ["", f"## Detectors on {size}x{size}, batch 2: SNA / baseline", ""]
-    rows = []
-    for label, runs in grid.items():
-        for key, r in runs.items():
-            inference, train = r["inference"], r["train_step"]
-            rows.append([
-                label, key, f"{inference['baseline_ms']:.1f}", f"{inference['sna_ms']:.1f}",
-                f"{inference['sna_over_baseline']:.3f}", f"{train['baseline_ms']:.1f}", f"{train['sna_ms']:.1f}",
-                f"{train['sna_over_baseline']:.3f}",
-            ])  # fmt: skip
-    headers = ["model", "mode", "inference baseline ms", "SNA ms", "ratio", "train step baseline ms", "SNA ms", "ratio"]
-    lines.append(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
-    for label, runs in grid.items():
-        worst = max(
-            max(r["inference"]["sna_over_baseline"], r["train_step"]["sna_over_baseline"]) for r in runs.values()
-        )
-        lines.append(f"\nGoal for {label}: <= {GOALS[label]:.2f}x; worst {worst:.3f}x, {_met(worst <= GOALS[label])}.")
-    return lines
-
-
-def format_header(results: dict[str, Any]) -> list[str]:
-    m, s = results["machine"], results["settings"]
-    return [
-        "# SNA benchmark",
-        "",
-        f"- command: `{results['command']}`",
-        f"- machine: torch {m['torch']}, detectron2 {m['detectron2']}, Python {m['python']}, "
-        f"device {m['device']} ({m['device_name']}), torch threads: {m['threads']}, "
-        f"{m['cpu_count']} CPUs, load average {m['load_average']} at start",
-        f"- method: medians over interleaved rounds; block {s['block_repeats']} repeats after "
-        f"{s['block_warmup']} warm-up, models {s['repeats']} repeats after {s['warmup']} warm-up",
-        *(["- **--quick: a smoke test; do not draw conclusions from these numbers**"] if s["quick"] else []),
-    ]
-
-
-def format_block(block: dict[str, Any], settings: dict[str, Any]) -> list[str]:
-    floor = block["floor"]
-    lines = [
-        "",
-        f"## SNA block, input {tuple(block['input_shape'])} "
-        f"(stem output of {settings['batch']} x {settings['height']}x{settings['width']})",
-        "",
-        f"Power steps per image: {block['power_steps']} (fixed). Memory floor: `y = x * x.mean(1, keepdim=True)`.",
-        "",
-        "| block | forward ms | × floor | fwd+bwd ms | × floor | svd / power (fwd, fwd+bwd) |",
-        "|---|---:|---:|---:|---:|---:|",
-        f"| memory floor | {floor['forward_ms']:.2f} | 1.00 | {floor['forward_backward_ms']:.2f} | 1.00 | |",
-    ]
-    for weighting, modes in block["sna"].items():
-        for mode in ("power", "svd"):
-            t = modes[mode]
-            vs = modes["svd_over_power"]
-            svd_cell = f"{vs['forward']:.2f}, {vs['forward_backward']:.2f}" if mode == "svd" else ""
-            lines.append(
-                f"| SNA {weighting}, {mode} | {t['forward_ms']:.2f} | {t['forward_x_floor']:.2f} "
-                f"| {t['forward_backward_ms']:.2f} | {t['forward_backward_x_floor']:.2f} | {svd_cell} |"
-            )
-    ratio = block["sna"]["softmax_mean1"]["power"]["forward_x_floor"]
-    lines += [
-        "",
-        f"Target: the default block's forward <= {TARGETS['stem_x_floor']}x the floor: {ratio:.2f}x, "
-        f"{_met(ratio <= TARGETS['stem_x_floor'])}.",
-    ]
-    return lines
-
-
-def format_model(model: dict[str, Any], settings: dict[str, Any]) -> list[str]:
-    params = model["parameters"]
-    lines = [
-        "",
-        f"## Faster R-CNN R50-FPN, {settings['height']}x{settings['width']} random pixels, identical random weights",
-        "",
-        f"Parameters: baseline {params['baseline']:,}, SNA {params['sna']:,} "
-        "(SNA model loaded the baseline's state_dict strictly). The RPN's box deltas are zeroed, so "
-        "its proposals are anchors ranked by random objectness: ~1000 per image, as with trained weights.",
-        "",
-        "| step | baseline ms | SNA ms | SNA / baseline | per-round ratios, min-max |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for key, label in (("inference", "inference, 1 image"), ("train_step", "training step, 2 images, fwd+bwd")):
-        t = model[key]
-        rounds = t["sna_over_baseline_per_round"]
-        lines.append(
-            f"| {label} | {t['baseline_ms']:.1f} | {t['sna_ms']:.1f} | {t['sna_over_baseline']:.3f} "
-            f"| {min(rounds):.3f}-{max(rounds):.3f} |"
-        )
-    return lines
-
-
-def format_block_share(block: dict[str, Any], model: dict[str, Any]) -> list[str]:
-    """The block's own time per image as a share of the baseline's inference: a sharper bound on
-    SNA's overhead than the whole-model ratio, whose round-to-round noise on a CPU is larger."""
-    per_image_ms = block["sna"]["softmax_mean1"]["power"]["forward_ms"] / block["input_shape"][0]
-    inference_ms = model["inference"]["baseline_ms"]
-    return [
-        "",
-        f"SNA block forward per image: {per_image_ms:.2f} ms = {100 * per_image_ms / inference_ms:.2f}% "
-        f"of the baseline's inference ({inference_ms:.0f} ms). Target: <= {100 * TARGETS['block_share']:g}%, "
-        f"{_met(per_image_ms / inference_ms <= TARGETS['block_share'])}.",
-    ]
-
-
-def format_markdown(results: dict[str, Any]) -> str:
-    lines = format_header(results)
-    if "ops" in results:
-        lines += format_ops(results["ops"])
-    if "candidates" in results:
-        lines += format_candidates(results["candidates"])
-    if "block" in results:
-        lines += format_block(results["block"], results["settings"])
-    if "model" in results:
-        lines += format_model(results["model"], results["settings"])
-    if "block" in results and "model" in results:
-        lines += format_block_share(results["block"], results["model"])
-    if "detectors" in results:
-        lines += format_detectors(results["detectors"], results["settings"])
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    script, argv = (sys.argv[0], sys.argv[1:]) if argv is None else (__file__, argv)
-    args = parse_args(argv)
-    results = run(args, shlex.join(["python", script, *argv]))
+    results = run(args, shlex.join(["python", sys.argv[0], *sys.argv[1:]]))
     print(format_markdown(results))
     if args.output is not None:
         atomic_write_json(args.output, results)
@@ -373,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    arguments = parse_args()
     from sna_det.utils.cli import run_tool
 
-    run_tool(main)
+    run_tool(main, arguments)

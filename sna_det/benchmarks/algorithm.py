@@ -1,25 +1,30 @@
 """Measurements of how SNA computes its map, for ``tools/benchmark_sna.py``: kernel launches,
-agreement with the SVD, time, for the block and the candidates of ``power_iteration_candidates``.
+agreement with the SVD, time, for the block and the candidates of ``power_iteration_candidates``;
+kernel launches of whole backbones with and without SNA.
 
 Nothing here prints or parses arguments; every function returns JSON-ready dicts.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence
+from pathlib import Path
+from typing import Any, Dict, Sequence, Union
 
 import torch
 from torch import Tensor, nn
 
 from ..layers import SpectralNormAttention
 from .block import memory_floor
+from .detectors import build_detector
 from .op_count import count_dispatched_ops
 from .power_iteration_candidates import candidate_blocks
 from .timing import Case, interleaved_median_ms
 
 __all__ = [
+    "BACKBONE_OP_COUNT_SIZE",
     "OP_COUNT_SHAPES",
     "compare_candidates",
+    "count_backbone_ops",
     "count_block_ops",
     "features_with_spectrum",
     "map_errors_against_svd",
@@ -40,6 +45,30 @@ def count_block_ops(block: nn.Module, shapes: Sequence[Sequence[int]] = OP_COUNT
             for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
                 total = count_dispatched_ops(block, shape, device="cuda", dtype=dtype, requires_grad=grad).total
                 counts[f"{tuple(shape)} {phase} {precision}"] = total
+    return counts
+
+
+BACKBONE_OP_COUNT_SIZE = (2, 1024, 1024)
+"""Batch, height, width of the backbones' input: VinDr-CXR's fixed 1024 x 1024 (the count does not
+depend on the size)."""
+
+
+def count_backbone_ops(config_file: Union[str, Path], size: Sequence[int] = BACKBONE_OP_COUNT_SIZE) -> Dict[str, int]:
+    """Aten ops one forward of a config's backbone dispatches on CUDA (no GPU needed), fp32, keyed
+    ``inference`` (eval mode) and ``training`` (train mode, recording the autograd graph; the input
+    image does not require grad), plus
+    ``sna_blocks``, the number of SNA blocks in it. Random weights; the input is (batch,
+    len(MODEL.PIXEL_MEAN), height, width), ``size`` = (batch, height, width)."""
+    model = build_detector(config_file, "cpu")
+    backbone = model.backbone
+    batch, height, width = size
+    shape = (batch, len(model.pixel_mean), height, width)
+    counts = {"sna_blocks": sum(isinstance(m, SpectralNormAttention) for m in backbone.modules())}
+    for phase, training in (("inference", False), ("training", True)):
+        backbone.train(training)
+        counts[phase] = count_dispatched_ops(
+            backbone, shape, device="cuda", requires_grad=training, input_requires_grad=False
+        ).total
     return counts
 
 

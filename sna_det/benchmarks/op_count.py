@@ -6,13 +6,16 @@ dtypes and devices are tracked but nothing is computed, so ``device="cuda"`` wor
 without a GPU (forward only: backward needs real kernels).
 
     count_dispatched_ops(SpectralNormAttention(), (2, 64, 256, 256), device="cuda").total
+
+Modules with parameters and buffers (a whole backbone) are counted on fake copies of them on
+``device`` (``torch.func.functional_call``): the module itself is not changed.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -68,16 +71,26 @@ def count_dispatched_ops(
     device: str = "cuda",
     dtype: torch.dtype = torch.float32,
     requires_grad: bool = False,
+    input_requires_grad: Optional[bool] = None,
 ) -> OpCount:
     """Operations ``module`` dispatches on one forward of a (``input_shape``) input on ``device``.
 
     Views and metadata queries (``METADATA_OPS``) are not counted. ``requires_grad=True`` records
-    the autograd graph as training does (the forward's count; backward is not run). The module
-    must have no parameters or buffers on another device than ``device`` (SNA has none).
+    the autograd graph as training does (the forward's count; backward is not run); the module's
+    train/eval mode is the caller's. Parameters and buffers are replaced by fake copies on
+    ``device`` in their own dtypes (parameters require grad where they do, if ``requires_grad``);
+    copying them is not counted. The input requires grad when
+    ``input_requires_grad`` says so, by default when ``requires_grad`` does (as a block inside a
+    network; a backbone's input image does not).
     """
     count = OpCount()
     with FakeTensorMode(allow_non_fake_inputs=True):
-        x = torch.randn(*input_shape, device=device, dtype=dtype, requires_grad=requires_grad)
+        state = {
+            name: tensor.detach().to(device).requires_grad_(requires_grad and tensor.requires_grad)
+            for name, tensor in (*module.named_parameters(), *module.named_buffers())
+        }
+        grad_input = requires_grad if input_requires_grad is None else input_requires_grad
+        x = torch.randn(*input_shape, device=device, dtype=dtype, requires_grad=grad_input)
         with torch.set_grad_enabled(requires_grad), _CountingMode(count):
-            module(x)
+            torch.func.functional_call(module, state, (x,)) if state else module(x)
     return count

@@ -8,8 +8,8 @@ computed another way; everything else (channel mean, fp32, softmax, weighting) i
   vectors agree to 1 - tol, the loop leaving early (on the CPU) once all have (a host-device sync
   per step elsewhere, and a trace freezes the number of steps of its sample);
 - ``fixed_steps``: the same mat-vec steps, a fixed ``steps`` of them, no stopping test;
-- ``squaring``: ``SpectralNormAttention(squarings=k)``, the block (k normalised squarings of the
-  shorter side's Gram matrix, 2^k steps);
+- ``squaring``: ``SpectralNormAttention(squarings=k)``, the block (k squarings of the shorter
+  side's Gram matrix, normalised every fourth, 2^k steps; the map is G^(2^k) / trace times M);
 - ``svd``: ``torch.linalg.svd``, the exact reference.
 """
 

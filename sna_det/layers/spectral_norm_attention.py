@@ -3,12 +3,12 @@
 For features ``x`` of shape (B, C, H, W):
 
 1. ``M = x.mean(1)``, one (H, W) matrix per image;
-2. the dominant singular triple (sigma, u, v) of each M, by power iteration (Algorithm 1) on the
-   Gram matrix of M's shorter side, batched over the images: 2^k steps by k normalised squarings,
-   a fixed computation with no stopping test, so eager, traced, exported and compiled models on
-   every device compute the same map; rank k > 1 sums the top-k rank-one terms, found one after
-   the other by deflation;
-3. ``M_hat = sigma * u vᵀ``, the rank-one (rank-k) approximation of M;
+2. the projector u uᵀ (or v vᵀ) on the dominant singular vector of M's shorter side, by power
+   iteration (Algorithm 1) on that side's Gram matrix, batched over the images: 2^k steps by k
+   squarings, normalised every fourth, a fixed computation with no stopping test, so eager, traced,
+   exported and compiled models on every device compute the same map; rank k > 1 sums the top-k
+   rank-one terms, found one after the other by deflation;
+3. ``M_hat = u uᵀ M = sigma * u vᵀ`` (or ``M v vᵀ``), the rank-one (rank-k) approximation of M;
 4. ``A = softmax(M_hat)`` over the H·W positions of each image;
 5. ``y = x * A``, broadcast over the channels (optionally ``x * (H·W) A``, see ``weighting``).
 
@@ -54,53 +54,97 @@ class SingularTriple(NamedTuple):
     v: Tensor
 
 
+PRESCALE = 2.0**-20
+"""M is multiplied by this before its Gram matrix is formed, so that the Gram matrix of a float32 map
+stays finite up to |M| ~ 1.9e25 / sqrt(long side) (3e23 for a side of 4096), while maps from about
+1e-12 up still dominate the eps * I shift and give the exact rank-one map (smaller maps get a
+uniform softmax whatever M_hat is). The map itself is computed from the unscaled M."""
+
+SEGMENT = 4
+"""Squarings between two normalisations (``_dominant_projector``): 4 while the Gram matrix's side is
+at most ``SEGMENT_SIDE_LIMIT``, else 2."""
+
+SEGMENT_SIDE_LIMIT = 2**13
+"""The largest side n of the Gram matrix for which 4 squarings after a normalisation stay in
+float32's range (see ``_dominant_projector``)."""
+
+SEGMENT_SCALE = 2.0**-11
+"""Factor of the first squaring after each normalisation, folded into its matmul (baddbmm's alpha):
+it centres the entries of the next four squarings in float32's exponent range."""
+
+
+def _known(condition) -> bool:
+    """A shape condition as a Python bool: a traced model keeps the value of its sample (sizes are
+    tensors while torch.jit.trace traces them); under torch.export with dynamic sizes it is True
+    only when provable, so exported programs carry no guard on the shape."""
+    return bool(condition) if torch.jit.is_tracing() else statically_known_true(condition)
+
+
 def _shorter_side_gram(m: Tensor) -> tuple[Tensor, bool]:
-    """The Gram matrix of M's shorter side and which side it is: (B, H, H) = M Mᵀ (True) when H is
-    provably shorter than W, else (B, W, W) = MᵀM (False).
+    """The Gram matrix of (``PRESCALE`` times) M's shorter side and which side it is: (B, H, H) ∝ M Mᵀ
+    (True) when H is provably shorter than W, else (B, W, W) ∝ MᵀM (False); plus eps * I.
 
     The choice only changes the cost: both sides give the same rank-one map. Under ``torch.export``
     with dynamic H and W nothing is provable and the W side is taken, so exported programs carry no
     guard on the shape (eager and compiled models know H and W and take the shorter side; a traced
     model keeps the side of its sample input, which stays exact for other sizes).
     """
-    shorter_rows = m.shape[-2] < m.shape[-1]  # a tensor while torch.jit.trace traces sizes
-    rows = bool(shorter_rows) if torch.jit.is_tracing() else statically_known_true(shorter_rows)
-    a, b = (m, m.transpose(1, 2)) if rows else (m.transpose(1, 2), m)
-    # + eps * I: the same eigenvectors, but never an all-zero matrix to normalise (M = 0); eps is the
-    # smallest shift whose square is a normal float, so the Frobenius norm of eps * I is not zero.
+    rows = _known(m.shape[-2] < m.shape[-1])
+    scaled = m * PRESCALE
+    a, b = (scaled, scaled.transpose(1, 2)) if rows else (scaled.transpose(1, 2), scaled)
+    # + eps * I: the same eigenvectors, but never an all-zero matrix to normalise (M = 0); eps, float's
+    # smallest normal number, is the largest entry of eps * I, so the max-abs normalisation stays exact.
     # Out of place (baddbmm, not an in-place add on the diagonal): ONNX's dynamo exporter needs that.
     eye = torch.eye(a.shape[1], dtype=m.dtype, device=m.device)
-    return torch.baddbmm(eye, a, b, beta=torch.finfo(m.dtype).tiny ** 0.5), rows
+    return torch.baddbmm(eye, a, b, beta=torch.finfo(m.dtype).tiny), rows
+
+
+def _dominant_projector(gram: Tensor, squarings: int) -> Tensor:
+    """G^(2^k) / trace of symmetric PSD matrices G, (B, n, n) -> (B, n, n): → u uᵀ, the projector on
+    the dominant eigenvector u (error ~ (lambda2/lambda1)^(2^k)); at an exact tie, the average of the
+    tied projectors.
+
+    k squarings, 2^k power steps, with a normalisation by the largest entry (one reduction, one
+    divide) before every ``SEGMENT`` squarings, and the trace division at the end. Why that stays in
+    range: after the normalisation G is PSD with largest entry 1 = its largest diagonal entry, so its
+    top eigenvalue lambda1 is in [1, n]; then the largest entry of G^j lies in [lambda1^j / n,
+    lambda1^(j-1)] within [1/n, n^(j-1)]: for j = 16 (four squarings) and the ``SEGMENT_SCALE``
+    factor a^8 = 2^-88, in [2^-101, 2^107] and a trace below 2^120 for n <= 2^13 (float32: 2^-126 to
+    2^128). Above that side, a normalisation every second squaring (j = 4, a^2 = 2^-22) stays in range
+    for any n below 2^30. A fixed number of batched matmuls: no stopping test, no host-device sync, the
+    same kernels whatever the input.
+    """
+    segment = SEGMENT if _known(gram.shape[-1] <= SEGMENT_SIDE_LIMIT) else 2
+    for i in range(squarings):
+        if i % segment == 0:
+            gram = gram / gram.amax(dim=(1, 2), keepdim=True)  # > 0: the eps * I
+            gram = torch.baddbmm(gram, gram, gram, beta=0, alpha=SEGMENT_SCALE)  # beta = 0: input unread
+        else:
+            gram = torch.bmm(gram, gram)
+    trace = gram.diagonal(dim1=1, dim2=2).sum(-1)  # > 0 (PSD and not zero)
+    return gram / trace[:, None, None]
 
 
 def _dominant_eigenvector(gram: Tensor, squarings: int) -> Tensor:
-    """Unit dominant eigenvector of symmetric PSD matrices, (B, n, n) -> (B, n, 1).
-
-    Repeated squaring: after k normalised squarings G_k is proportional to G^(2^k), 2^k power
-    steps, whose columns all point along the dominant eigenvector (error (lambda2/lambda1)^(2^k)).
-    The column with the largest diagonal entry is taken: it has the most weight on that vector,
-    so no start vector can be orthogonal to the answer. A fixed number of batched matmuls: no
-    stopping test, no host-device sync, the same kernels whatever the input.
-    """
-    for _ in range(squarings):
-        gram = gram / torch.linalg.matrix_norm(gram, keepdim=True)  # Frobenius norm > 0 (the eps * I)
-        gram = torch.bmm(gram, gram)
-    column = gram.diagonal(dim1=1, dim2=2).argmax(-1)  # (B,)
-    vector = torch.gather(gram, 2, column[:, None, None].expand(-1, gram.shape[1], 1))
+    """Unit dominant eigenvector of symmetric PSD matrices, (B, n, n) -> (B, n, 1): the column of the
+    ``_dominant_projector`` with the largest diagonal entry, the one with the most weight on that
+    vector, so no start vector can be orthogonal to the answer."""
+    projector = _dominant_projector(gram, squarings)
+    column = projector.diagonal(dim1=1, dim2=2).argmax(-1)  # (B,)
+    vector = torch.gather(projector, 2, column[:, None, None].expand(-1, projector.shape[1], 1))
     return vector / torch.linalg.vector_norm(vector, dim=1, keepdim=True)
 
 
 def rank_one_approximation(m: Tensor, squarings: int = 8) -> Tensor:
     """sigma u vᵀ, the best rank-one approximation of each matrix, (B, H, W) -> (B, H, W).
 
-    The dominant singular vector of the shorter side comes from 2^squarings power steps
-    (``_dominant_eigenvector``); then sigma u vᵀ = (M v) vᵀ = u (uᵀ M) without forming sigma.
+    P M (or M P) with P → u uᵀ (v vᵀ), the dominant projector of the shorter side's Gram matrix
+    after 2^squarings power steps (``_dominant_projector``): sigma u vᵀ = u uᵀ M = M v vᵀ, one matmul,
+    without forming the vector or sigma.
     """
     gram, rows = _shorter_side_gram(m)
-    vector = _dominant_eigenvector(gram, squarings)
-    if rows:  # vector = u, (B, H, 1)
-        return vector * torch.bmm(vector.transpose(1, 2), m)
-    return torch.bmm(m, vector) * vector.transpose(1, 2)
+    projector = _dominant_projector(gram, squarings)
+    return torch.bmm(projector, m) if rows else torch.bmm(m, projector)
 
 
 def dominant_singular_triple(m: Tensor, squarings: int = 8) -> SingularTriple:
@@ -199,7 +243,7 @@ class SpectralNormAttention(nn.Module):
             a = F.softmax(m_hat.flatten(1), dim=-1)
             if self.weighting == "softmax_mean1":
                 a = a * a.shape[-1]  # H*W; read from the tensor so that traced models follow the size
-            if x.dtype in (torch.float16, torch.bfloat16):
+            if x.dtype == torch.float16:  # H*W can pass float16's 65504 (bfloat16's range is float32's)
                 a = a.clamp_max(torch.finfo(x.dtype).max)
         return a.view_as(m).unsqueeze(1).to(x.dtype)
 

@@ -81,6 +81,8 @@ def test_quick_prints_markdown_tables(quick_run):
     assert "| inference, 1 image |" in stdout
     assert "SNA block forward per image:" in stdout
     assert "## Operations per SNA forward on CUDA" in stdout and "## Ways to compute the map" in stdout
+    assert "## Operations per backbone forward on CUDA" in stdout
+    assert "| R18-FPN, SNA in the stem and every block (Table 4) | inference |" in stdout
     assert stdout.count("Target:") == 4
 
 
@@ -88,6 +90,16 @@ def test_quick_json_op_counts_and_candidates(quick_run):
     _, results = quick_run
     power = results["ops"]["power"]
     assert len(power) == 8  # 2 shapes x inference/training x fp32/bf16
+    # the backbones: as many SNA blocks as the configs place, each adding what the block alone counts
+    backbones = results["ops"]["backbones"]
+    assert [(pair["baseline"]["sna_blocks"], pair["sna"]["sna_blocks"]) for pair in backbones.values()] == [
+        (0, 9),  # Table 4: after the stem and in the 8 residual blocks of R18
+        (0, 1),  # R50-FPN: after the stem
+    ]
+    block = power["(2, 64, 256, 256) inference fp32"]
+    for pair in backbones.values():
+        for phase in ("inference", "training"):
+            assert pair["sna"][phase] - pair["baseline"][phase] == pair["sna"]["sna_blocks"] * block
     # a fixed computation: the same operations whatever the input size or phase
     assert len({count for key, count in power.items() if key.endswith("fp32")}) == 1
     candidates = results["candidates"]["candidates"]

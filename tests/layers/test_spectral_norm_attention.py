@@ -6,6 +6,7 @@ from torch.nn import functional as F
 
 from sna_det import SpectralNormAttention
 from sna_det.layers import dominant_singular_triple, low_rank_approximation, rank_one_approximation
+from sna_det.layers import spectral_norm_attention as sna_module
 
 
 def reference_map(x: torch.Tensor, rank: int = 1) -> torch.Tensor:
@@ -109,6 +110,85 @@ def test_rank_one_map_matches_svd_whatever_the_gap(ratio, shape):
     assert error.max() < 1e-8
     single = rank_one_approximation(m.float()).double()  # float32, as the block computes
     assert ((single - exact).norm(dim=(1, 2)) / exact.norm(dim=(1, 2))).max() < 1e-5
+
+
+def relative_errors(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per image, Frobenius norm of a - b over that of b (0 where both are 0)."""
+    return (a.double() - b).norm(dim=(1, 2)) / b.norm(dim=(1, 2)).clamp_min(1e-300)
+
+
+@pytest.mark.parametrize("scale", [0.0, 1e-20, 1e-10, 1e-3, 1.0, 1e10, 1e20])
+def test_features_of_any_scale_give_the_svd_map(scale):
+    """float32 features from 1e-20 to 1e20: finite, the applied weights those of the SVD; the
+    rank-one map itself exact from 1e-10 up (below, M M^T underflows, but the softmax of so small
+    a map is uniform to float32's precision whatever its rank-one map)."""
+    m = spectrum(2, 24, 40, ratio=1.05, seed=8)
+    noise = torch.randn(2, 3, 24, 40, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    x = (m[:, None] + noise - noise.mean(1, keepdim=True)) * scale  # channel mean: scale * m
+    block = SpectralNormAttention(weighting="softmax")
+    weights = block.attention_map(x.float())
+    assert torch.isfinite(weights).all() and torch.isfinite(block(x.float())).all()
+    torch.testing.assert_close(weights.double(), reference_map(x), rtol=1e-5, atol=1e-9)
+    if scale >= 1e-10:
+        u, s, vh = torch.linalg.svd(m * scale)
+        exact = s[:, 0, None, None] * u[:, :, 0, None] * vh[:, None, 0, :]
+        assert relative_errors(rank_one_approximation((m * scale).float()), exact).max() < 1e-5
+
+
+def orthogonal(n: int, k: int, seed: int) -> torch.Tensor:
+    """(n, k) orthonormal columns: the first k of a Householder reflection I - 2 w wᵀ / wᵀw."""
+    w = torch.randn(n, 1, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return (torch.eye(n, dtype=torch.float64) - 2 * w @ w.T / (w.T @ w))[:, :k]
+
+
+@pytest.mark.parametrize("case", ["gap 1.05, the rest tied", "constant", "zero"])
+def test_the_spectra_at_the_ends_of_the_range_analysis_match_the_exact_map(case):
+    """After a normalisation the top eigenvalue lambda1 lies between 1 (a flat spectrum, as in the
+    first case and, through eps * I, the zero map) and n (a constant map, rank one with all entries
+    equal), the ends of the range that four squarings in a row must keep in float32 (see
+    ``_dominant_projector``); n = 512, the short side of a stem output of 2048 x 2048 pixels."""
+    n, w = 512, 520
+    u, v = orthogonal(n, n, seed=10), orthogonal(w, n, seed=11)
+    if case == "constant":
+        m = torch.full((1, n, w), -3.0, dtype=torch.float64)
+        exact = m
+    elif case == "zero":
+        m = exact = torch.zeros(1, n, w, dtype=torch.float64)
+    else:
+        s = torch.ones(n, dtype=torch.float64)
+        s[0] = 1.05
+        m = ((u * s) @ v.T)[None]
+        exact = 1.05 * u[None, :, :1] * v[None, :, 0]
+    for side in (m, m.transpose(1, 2)):  # the rows' Gram matrix, then the columns'
+        approx = rank_one_approximation(side.float())
+        assert torch.isfinite(approx).all()
+        expected = exact if side is m else exact.transpose(1, 2)
+        if case == "zero":
+            assert torch.equal(approx, torch.zeros_like(approx))
+        else:
+            assert relative_errors(approx, expected).max() < 1e-5
+
+
+def test_every_second_squaring_normalised_gives_the_same_map(monkeypatch):
+    """The schedule for Gram matrices above SEGMENT_SIDE_LIMIT, taken here for small ones."""
+    m = spectrum(3, 24, 40, ratio=1.05, seed=12, dtype=torch.float32)
+    grouped = rank_one_approximation(m)
+    monkeypatch.setattr(sna_module, "SEGMENT_SIDE_LIMIT", 8)
+    paired = rank_one_approximation(m)
+    u, s, vh = torch.linalg.svd(m.double())
+    exact = s[:, 0, None, None] * u[:, :, 0, None] * vh[:, None, 0, :]
+    assert relative_errors(paired, exact).max() < 1e-5
+    assert relative_errors(paired, grouped.double()).max() < 1e-5
+    assert not torch.equal(paired, grouped)  # the other schedule did run
+
+
+def test_an_exact_tie_gives_the_average_of_the_tied_terms():
+    """sigma1 = sigma2: no rank-one map is the best (the SVD picks one of a circle of them); the
+    block's is P M with P the average of the tied projectors, whatever basis spans them."""
+    u, v = orthogonal(7, 3, seed=13), orthogonal(9, 3, seed=14)
+    m = ((u * torch.tensor([2.0, 2.0, 1.0], dtype=torch.float64)) @ v.T)[None]
+    expected = (u[:, :2] @ v[:, :2].T)[None]  # (2 u1 v1ᵀ + 2 u2 v2ᵀ) / 2
+    torch.testing.assert_close(rank_one_approximation(m), expected, rtol=0, atol=1e-12)
 
 
 def test_fewer_squarings_are_fewer_power_steps():
