@@ -19,9 +19,21 @@ IoU > --iou, every detection counted whatever its score; the total is the unweig
 
 import argparse
 import sys
+from pathlib import Path
 
 from sna_det.evaluation import evaluate_detections, format_ap_table, format_skipped
 from sna_det.utils import atomic_write_json
+
+
+def output_problem(path: str) -> str:
+    """What makes ``path`` unusable as the result file ("" when nothing): a folder, or a file on the way."""
+    target = Path(path)
+    if target.is_dir():
+        return "is a folder; give a file name, e.g. ap.json"
+    for parent in target.parents:
+        if parent.exists():
+            return "" if parent.is_dir() else f"is below {parent}, which is a file, not a folder"
+    return ""
 
 
 def main(argv=None) -> int:
@@ -32,6 +44,11 @@ def main(argv=None) -> int:
     parser.add_argument("--max-dets", type=int, default=100, help="detections per image and class (COCO-style)")
     parser.add_argument("--output", help="JSON file for the result")
     args = parser.parse_args(argv)
+    if args.output:  # before the evaluation: a mistake here is one line, not a lost result
+        problem = output_problem(args.output)
+        if problem:
+            print(f"error: {args.output}: --output {problem}", file=sys.stderr)
+            return 1
     try:
         result = evaluate_detections(args.gt, args.dt, args.iou, args.max_dets)
     except (OSError, ValueError) as error:
@@ -40,7 +57,11 @@ def main(argv=None) -> int:
     print(format_ap_table(result))
     print(format_skipped(result))
     if args.output:
-        atomic_write_json(args.output, result)
+        try:
+            atomic_write_json(args.output, result)
+        except OSError as error:
+            print(f"error: {args.output}: --output cannot be written ({error.strerror or error})", file=sys.stderr)
+            return 1
         print(f"written to {args.output}")
     return 0
 
