@@ -55,7 +55,9 @@ def check_writable_dir(path: str | os.PathLike, what: str = "output folder") -> 
     return folder
 
 
-def parse_args_with_overrides(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+def parse_args_with_overrides(
+    parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None
+) -> argparse.Namespace:
     """``parser.parse_args`` for a parser whose last argument is ``opts`` (``nargs=REMAINDER``, the
     config's KEY VALUE overrides), where a flag written after the overrides (``... SOLVER.MAX_ITER 10
     --resume``) is honoured instead of being read as an override; an unknown ``--flag`` there is an

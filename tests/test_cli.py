@@ -274,14 +274,25 @@ def test_an_unregistered_dataset_is_named_with_close_matches_not_all_names():
 @pytest.mark.parametrize("where", ["folder", "under_a_file"])
 def test_evaluate_detections_output_mistakes_are_one_line(tmp_path, capsys, where):
     gt, dt = tmp_path / "gt.json", tmp_path / "dt.json"
-    gt.write_text(json.dumps({"images": [{"id": 1, "width": 10, "height": 10}], "annotations": [], "categories": [{"id": 1, "name": "a"}]}))
+    gt.write_text(
+        json.dumps(
+            {
+                "images": [{"id": 1, "width": 10, "height": 10}],
+                "annotations": [],
+                "categories": [{"id": 1, "name": "a"}],
+            }
+        )
+    )
     dt.write_text("[]")
     (tmp_path / "a_file").write_text("")
     output = tmp_path if where == "folder" else tmp_path / "a_file" / "ap.json"
     code = load_tool("evaluate_detections").main(["--gt", str(gt), "--dt", str(dt), "--output", str(output)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1
-    assert err[0].startswith(f"error: {output}: --output ") and ("is a folder" if where == "folder" else "which is a file") in err[0]
+    assert (
+        err[0].startswith(f"error: {output}: --output ")
+        and ("is a folder" if where == "folder" else "which is a file") in err[0]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -305,14 +316,17 @@ def weights_files(tmp_path_factory):
 def test_train_net_weights_mistakes_are_one_line_before_anything_is_written(weights_files, tmp_path, weights, says):
     module = load_tool("train_net")
     output = tmp_path / "run"
-    args = module.parse_args(["--config-file", DEMO, "MODEL.WEIGHTS", str(weights_files / weights), "OUTPUT_DIR", str(output)])
+    args = module.parse_args(
+        ["--config-file", DEMO, "MODEL.WEIGHTS", str(weights_files / weights), "OUTPUT_DIR", str(output)]
+    )
     with pytest.raises(CommandError, match=f"^{weights_files / weights}: {says}"):
         module.run(args)
     assert list(output.iterdir()) == []
 
 
 @pytest.mark.parametrize(
-    "content, says", [(b"", "is empty"), (b"\x80\x81binary", "is not the name"), (b"model_0000099.pth", "names model_0000099.pth")]
+    "content, says",
+    [(b"", "is empty"), (b"\x80\x81binary", "is not the name"), (b"model_0000099.pth", "names model_0000099.pth")],
 )
 def test_train_net_resume_with_a_bad_last_checkpoint_is_one_line(tmp_path, content, says):
     module = load_tool("train_net")

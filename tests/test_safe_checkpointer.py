@@ -131,7 +131,11 @@ def test_a_missing_weights_file_is_named(tmp_path):
 
 @pytest.mark.parametrize(
     "content, says",
-    [(b"", "is empty"), (b"\xff\xfe\x00binary", "is not the name of a checkpoint"), (b"model_0000009.pth\n", "names model_0000009.pth, which does not exist")],
+    [
+        (b"", "is empty"),
+        (b"\xff\xfe\x00binary", "is not the name of a checkpoint"),
+        (b"model_0000009.pth\n", "names model_0000009.pth, which does not exist"),
+    ],
 )
 def test_a_bad_last_checkpoint_is_one_clear_error(tmp_path, content, says):
     (tmp_path / "last_checkpoint").write_bytes(content)

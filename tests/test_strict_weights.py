@@ -57,7 +57,10 @@ def test_weights_of_another_depth_are_refused_with_counts_and_modules(demo_weigh
 def test_the_same_architecture_loads_every_tensor(demo_weights):
     model = model_of()
     report = load_weights_strict(model, str(demo_weights))
-    assert report.complete and report.describe() == f"{demo_weights}: loaded {report.total} of {report.total} model tensors"
+    assert (
+        report.complete
+        and report.describe() == f"{demo_weights}: loaded {report.total} of {report.total} model tensors"
+    )
     saved = torch.load(demo_weights, weights_only=True)["model"]
     assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
 
@@ -70,9 +73,13 @@ def test_training_allows_a_new_head_for_other_classes_and_says_so(demo_weights):
     checkpointer.load(str(demo_weights), checkpointables=[])
     report = checkpointer.last_report
     assert [k for k, _, _ in report.shape] == [
-        f"roi_heads.box_predictor.{name}" for name in ("cls_score.weight", "cls_score.bias", "bbox_pred.weight", "bbox_pred.bias")
+        f"roi_heads.box_predictor.{name}"
+        for name in ("cls_score.weight", "cls_score.bias", "bbox_pred.weight", "bbox_pred.bias")
     ]
-    assert "4 of another shape (roi_heads.box_predictor; e.g. roi_heads.box_predictor.cls_score.weight [5, 256]" in report.describe()
+    assert (
+        "4 of another shape (roi_heads.box_predictor; e.g. roi_heads.box_predictor.cls_score.weight [5, 256]"
+        in report.describe()
+    )
     saved = torch.load(demo_weights, weights_only=True)["model"]
     for key, value in model.state_dict().items():
         expected = initial[key] if key.startswith("roi_heads.box_predictor.") else saved[key]
@@ -82,7 +89,9 @@ def test_training_allows_a_new_head_for_other_classes_and_says_so(demo_weights):
 
 
 def test_training_refuses_other_shapes_unless_allowed(demo_weights):
-    with pytest.raises(WeightsMismatchError, match="refused, 27 of another shape outside MODEL.WEIGHTS_ALLOW_SHAPE_MISMATCH"):
+    with pytest.raises(
+        WeightsMismatchError, match="refused, 27 of another shape outside MODEL.WEIGHTS_ALLOW_SHAPE_MISMATCH"
+    ):
         SafeCheckpointer(model_of(*R50), allow_shape_mismatch=["roi_heads.box_predictor"]).load(str(demo_weights))
     checkpointer = SafeCheckpointer(model_of(*R50), allow_shape_mismatch=["*"])
     checkpointer.load(str(demo_weights))
@@ -92,7 +101,9 @@ def test_training_refuses_other_shapes_unless_allowed(demo_weights):
 def test_resuming_from_a_checkpoint_of_another_model_is_refused(demo_weights, tmp_path):
     (tmp_path / "model_0000003.pth").write_bytes(demo_weights.read_bytes())
     (tmp_path / "last_checkpoint").write_text("model_0000003.pth")
-    checkpointer = SafeCheckpointer(model_of("MODEL.ROI_HEADS.NUM_CLASSES", "7"), str(tmp_path), allow_shape_mismatch=["*"])
+    checkpointer = SafeCheckpointer(
+        model_of("MODEL.ROI_HEADS.NUM_CLASSES", "7"), str(tmp_path), allow_shape_mismatch=["*"]
+    )
     with pytest.raises(WeightsMismatchError, match="model_0000003.pth: loaded 126 of 130"):
         checkpointer.resume_or_load("", resume=True)
 
@@ -113,11 +124,15 @@ def load_tool(name):
 
 
 def test_export_refuses_weights_of_another_model(demo_weights, tmp_path):
-    """The issue's case: the demo's checkpoint exported with the VinDr-CXR R18 config (other FPN, RPN and head sizes)."""
+    """The issue's case: the demo's checkpoint exported with the VinDr-CXR R18 config (other FPN, RPN, head sizes)."""
     tool = load_tool("export_model")
     config = ROOT / "configs" / "VinDr-CXR" / "faster_rcnn_R_18_FPN_sna.yaml"
     with pytest.raises(CommandError, match=f"^{demo_weights}: loaded .* does not fit this model"):
-        tool.main(tool.parse_args(["--config-file", str(config), "--output", str(tmp_path), "MODEL.WEIGHTS", str(demo_weights)]))
+        tool.main(
+            tool.parse_args(
+                ["--config-file", str(config), "--output", str(tmp_path), "MODEL.WEIGHTS", str(demo_weights)]
+            )
+        )
     text = tmp_path / "weights.txt"
     text.write_text("not weights\n")
     with pytest.raises(CommandError, match=f"^{text}: not a readable checkpoint"):
@@ -128,7 +143,16 @@ def test_export_refuses_weights_of_another_model(demo_weights, tmp_path):
 def test_eval_only_refuses_weights_of_another_depth(demo_weights, tmp_path):
     tool = load_tool("train_net")
     args = tool.parse_args(
-        ["--config-file", str(DEMO), "--eval-only", "MODEL.WEIGHTS", str(demo_weights), *R50, "OUTPUT_DIR", str(tmp_path)]
+        [
+            "--config-file",
+            str(DEMO),
+            "--eval-only",
+            "MODEL.WEIGHTS",
+            str(demo_weights),
+            *R50,
+            "OUTPUT_DIR",
+            str(tmp_path),
+        ]
     )
     with pytest.raises(CommandError, match=f"^{demo_weights}: loaded 103 of 295 model tensors.*does not fit"):
         tool.run(args)

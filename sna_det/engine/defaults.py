@@ -25,7 +25,7 @@ from ..data.datasets import register_datasets_from_config
 from ..evaluation import build_evaluator
 from ..solver import build_optimizer
 from ..utils import atomic_write_json
-from .exact_resume import ExactResume, build_resumable_train_loader
+from .exact_resume import ExactResume, PositionedBatchSampler, build_resumable_train_loader
 from .power_iteration_diagnostics import PowerIterationDiagnostics, insert_before_writers
 from .safe_checkpointer import SafeCheckpointer
 
@@ -184,7 +184,9 @@ class Trainer(DefaultTrainer):
             if removed:
                 logger.info(f"removed {', '.join(removed)}: left by a save that was interrupted")
         super().resume_or_load(resume=resume)
-        self._trainer.data_loader.batch_sampler.start_batch = self.start_iter
+        batches = getattr(self._trainer.data_loader, "batch_sampler", None)
+        if isinstance(batches, PositionedBatchSampler):  # (a subclass may build another loader)
+            batches.start_batch = self.start_iter
         final = os.path.join(self.cfg.OUTPUT_DIR, "model_final.pth")
         if resume and self.start_iter >= self.max_iter and not os.path.isfile(final) and comm.is_main_process():
             logger.info(f"{final} is missing (a kill while it was written): writing it from the last checkpoint")

@@ -108,7 +108,9 @@ def _first_line(error: BaseException) -> str:
 
 
 def _corrupt(path: str, error: BaseException) -> CheckpointError:
-    return CheckpointError(f"{path}: not a readable checkpoint (empty, truncated or not a model file: {_first_line(error)})")
+    return CheckpointError(
+        f"{path}: not a readable checkpoint (empty, truncated or not a model file: {_first_line(error)})"
+    )
 
 
 def _is_whole_pickle(path: str) -> bool:
@@ -250,8 +252,12 @@ class SafeCheckpointer(DetectionCheckpointer):
 
     def _load_model(self, checkpoint: Dict[str, Any]):
         state = checkpoint.get("model")
-        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) or hasattr(v, "dtype") for v in state.values()):
-            raise CheckpointError(f"{self._loading}: not a checkpoint of model weights (no dict of tensors under 'model')")
+        if not isinstance(state, dict) or not all(
+            isinstance(v, torch.Tensor) or hasattr(v, "dtype") for v in state.values()
+        ):
+            raise CheckpointError(
+                f"{self._loading}: not a checkpoint of model weights (no dict of tensors under 'model')"
+            )
         return super()._load_model(checkpoint)
 
     def _log_incompatible_keys(self, incompatible) -> None:
@@ -269,7 +275,10 @@ class SafeCheckpointer(DetectionCheckpointer):
                 "MODEL.WEIGHTS_ALLOW_SHAPE_MISMATCH (add their modules there, or \"['*']\", to train them from scratch)"
             )
         for key, in_file, in_model in report.shape + [(k, None, None) for k in report.missing]:
-            self.logger.debug(f"not loaded: {key}" + (f" ({list(in_file)} in the file, {list(in_model)} in the model)" if in_file else ""))
+            self.logger.debug(
+                f"not loaded: {key}"
+                + (f" ({list(in_file)} in the file, {list(in_model)} in the model)" if in_file else "")
+            )
         self.logger.info(report.describe())
 
     # -- saving --------------------------------------------------------------------------------
