@@ -157,3 +157,11 @@ def test_eval_only_refuses_weights_of_another_depth(demo_weights, tmp_path):
     with pytest.raises(CommandError, match=f"^{demo_weights}: loaded 103 of 295 model tensors.*does not fit"):
         tool.run(args)
     assert list(tmp_path.iterdir()) == [], "nothing written before the refusal"
+
+
+def test_visualize_attention_refuses_weights_of_another_model(demo_weights, tmp_path):
+    from sna_det.analysis.attention_report import visualize_attention
+
+    cfg = setup_cfg(DEMO, ["MODEL.DEVICE", "cpu", *R50, "MODEL.WEIGHTS", str(demo_weights)])
+    with pytest.raises(WeightsMismatchError, match=f"^{demo_weights}: loaded 103 of 295"):
+        visualize_attention(cfg, [], tmp_path)
