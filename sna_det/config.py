@@ -75,6 +75,18 @@ def add_sna_config(cfg: CN) -> None:
     # weights_only; an allowlist for model-zoo .pkl files); True also loads files that need code:
     # only for files you trust.
     _C.MODEL.ALLOW_UNSAFE_WEIGHTS = False
+    # Training from MODEL.WEIGHTS (not --resume, --eval-only or export, which need every tensor): the
+    # modules (state-key prefixes; "*" for any) whose tensors may have another shape in the file and
+    # then start from their initial values. By default the heads whose size is the number of classes,
+    # so that weights trained on other classes load (the rest of a mismatch is refused).
+    # Missing tensors are allowed when training (e.g. backbone-only weights) and printed in one line.
+    _C.MODEL.WEIGHTS_ALLOW_SHAPE_MISMATCH = [
+        "roi_heads.box_predictor.cls_score",
+        "roi_heads.box_predictor.bbox_pred",
+        "roi_heads.mask_head.predictor",
+        "roi_heads.keypoint_head.score_lowres",
+        "head.cls_score",
+    ]
 
     # Where attention goes, for every type, read by the *_attention_* backbones
     # (build_resnet_attention_fpn_backbone, build_densenet_attention_fpn_backbone, ...; see

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from .data.dicom import is_dicom_path, read_dicom_uint8
 from .data.prepare.demo import render_demo_image
-from .engine import SafeCheckpointer
+from .engine import load_weights_strict
 
 __all__ = [
     "FORMATS",
@@ -64,16 +64,18 @@ FILE_NAMES = {"torchscript": "model.ts", "onnx": "model.onnx"}
 
 def build_eager_model(cfg: CfgNode) -> nn.Module:
     """The model of ``cfg`` in eval mode, with ``cfg.MODEL.WEIGHTS`` loaded without running code from
-    the file (``SafeCheckpointer``; random weights when it is empty).
+    the file and strictly: every tensor of the model from the file, with its shape
+    (``load_weights_strict``; random weights when it is empty).
 
-    Raises ValueError for a local MODEL.WEIGHTS that does not exist, ``UnsafeCheckpointError`` for a
-    file that would run code."""
+    Raises ValueError for a local MODEL.WEIGHTS that does not exist, ``CheckpointError`` for a file
+    that is not a checkpoint or does not fit the model, ``UnsafeCheckpointError`` for one that would
+    run code."""
     weights = cfg.MODEL.WEIGHTS
     if weights and "://" not in weights and not os.path.isfile(weights):
         raise ValueError(f"{weights}: MODEL.WEIGHTS: no such file")
     model = build_model(cfg)
     if cfg.MODEL.WEIGHTS:
-        SafeCheckpointer(model, allow_unsafe=cfg.MODEL.ALLOW_UNSAFE_WEIGHTS).load(cfg.MODEL.WEIGHTS)
+        load_weights_strict(model, cfg.MODEL.WEIGHTS, allow_unsafe=cfg.MODEL.ALLOW_UNSAFE_WEIGHTS)
     return model.eval()
 
 

@@ -28,6 +28,18 @@ IoU > --iou, every detection counted whatever its score; the total is the unweig
 """
 
 import argparse
+from pathlib import Path
+
+
+def output_problem(path: str) -> str:
+    """What makes ``path`` unusable as the result file ("" when nothing): a folder, or a file on the way."""
+    target = Path(path)
+    if target.is_dir():
+        return "is a folder; give a file name, e.g. ap.json"
+    for parent in target.parents:
+        if parent.exists():
+            return "" if parent.is_dir() else f"is below {parent}, which is a file, not a folder"
+    return ""
 
 
 def vinbigdata(args) -> int:
@@ -69,7 +81,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--froc", action="store_true", help="also the FROC: sensitivity at 1/8 ... 8 FP per image")
     parser.add_argument("--froc-plot", metavar="PNG", help="draw the FROC curves into this PNG (implies --froc)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.output and output_problem(args.output):  # before the evaluation: one line, not a lost result
+        parser.exit(1, f"error: {args.output}: --output {output_problem(args.output)}\n")
+    return args
 
 
 def main(args: argparse.Namespace) -> int:
@@ -78,6 +93,7 @@ def main(args: argparse.Namespace) -> int:
     from sna_det.evaluation import evaluate_detections, format_ap_table, format_skipped, load_coco_gt
     from sna_det.evaluation.froc import evaluate_froc, format_froc_table
     from sna_det.utils import atomic_write_json
+    from sna_det.utils.cli import CommandError
 
     gt = load_coco_gt(args.gt)
     result = evaluate_detections(gt, args.dt, args.iou, args.max_dets)
@@ -92,7 +108,10 @@ def main(args: argparse.Namespace) -> int:
     if args.froc_plot:
         print(f"FROC curves drawn in {args.froc_plot}")
     if args.output:
-        atomic_write_json(args.output, result)
+        try:
+            atomic_write_json(args.output, result)
+        except OSError as error:
+            raise CommandError(f"{args.output}: --output cannot be written ({error.strerror or error})") from None
         print(f"written to {args.output}")
     return 0
 

@@ -37,7 +37,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--check", action="append", default=[], metavar="IMAGE", help="compare exported and eager on IMAGE (repeatable)"
     )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE pairs")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if any(token.startswith("--") for token in args.opts):  # a flag after the overrides: honour it
+        from sna_det.utils.cli import parse_args_with_overrides
+
+        args = parse_args_with_overrides(parser, argv)
+    return args
 
 
 def check(cfg, model, exported, module, paths) -> None:

@@ -41,7 +41,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     port = 2**15 + 2**14 + hash(os.getuid() if sys.platform != "win32" else 1) % 2**14  # as detectron2's
     parser.add_argument("--dist-url", default=f"tcp://127.0.0.1:{port}", help="torch.distributed init URL")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE pairs")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if any(token.startswith("--") for token in args.opts):  # a flag after the overrides: honour it
+        from sna_det.utils.cli import parse_args_with_overrides
+
+        args = parse_args_with_overrides(parser, argv)
+    return args
 
 
 def main(cfg, args):
@@ -52,25 +57,21 @@ def main(cfg, args):
     from detectron2.utils import comm
 
     from sna_det.data.datasets import register_datasets_from_config
-    from sna_det.engine import SafeCheckpointer, Trainer, UnsafeCheckpointError, enable_cpu_ddp, trim_metrics_for_resume
-    from sna_det.utils.cli import CommandError
+    from sna_det.engine import SafeCheckpointer, Trainer, enable_cpu_ddp, trim_metrics_for_resume
 
     register_datasets_from_config(cfg)  # again: a process started by launch has only the built-in registrations
     default_setup(cfg, args)
-    try:
-        if args.eval_only:
-            model = Trainer.build_model(cfg)
-            checkpointer = SafeCheckpointer(model, cfg.OUTPUT_DIR, allow_unsafe=cfg.MODEL.ALLOW_UNSAFE_WEIGHTS)
-            checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
-            results = Trainer.test(cfg, model)
-            if cfg.TEST.AUG.ENABLED:  # then with test-time augmentation, as detectron2's train_net
-                results.update(Trainer.test_with_TTA(cfg, model))
-            return results
-        enable_cpu_ddp()
-        trainer = Trainer(cfg)
-        trainer.resume_or_load(resume=args.resume)
-    except UnsafeCheckpointError as error:
-        raise CommandError(str(error)) from None
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        checkpointer = SafeCheckpointer(model, cfg.OUTPUT_DIR, allow_unsafe=cfg.MODEL.ALLOW_UNSAFE_WEIGHTS, strict=True)
+        checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        results = Trainer.test(cfg, model)
+        if cfg.TEST.AUG.ENABLED:  # then with test-time augmentation, as detectron2's train_net
+            results.update(Trainer.test_with_TTA(cfg, model))
+        return results
+    enable_cpu_ddp()
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
     if args.resume and comm.is_main_process():
         kept, dropped = trim_metrics_for_resume(os.path.join(cfg.OUTPUT_DIR, "metrics.json"), trainer.start_iter)
         if dropped:
@@ -82,13 +83,15 @@ def main(cfg, args):
 
 
 def run(args) -> int:
-    """Choose the config (``--main``), check it, its datasets and OUTPUT_DIR (one line each, before any
-    process starts or anything is written), then ``main`` through detectron2's ``launch``."""
+    """Choose the config (``--main``), check it, its datasets, OUTPUT_DIR and the weights to load (one
+    line each, before any process starts or anything is written in OUTPUT_DIR), make SEED concrete
+    (a resumed run's from its checkpoint), then ``main`` through detectron2's ``launch``."""
     from detectron2.engine import launch
 
     from sna_det import DatasetNotPreparedError, check_datasets_ready
     from sna_det.data.datasets import check_num_classes
     from sna_det.engine import choose_main_config, setup_cfg
+    from sna_det.engine.preflight import check_datasets_registered, check_weights, with_concrete_seed
     from sna_det.utils.cli import CommandError, check_writable_dir
 
     try:
@@ -101,13 +104,16 @@ def run(args) -> int:
                 print(f"training {MAIN_CONFIG.relative_to(ROOT)}", file=sys.stderr)
         cfg = setup_cfg(args.config_file, args.opts)
         names = cfg.DATASETS.TEST if args.eval_only else cfg.DATASETS.TRAIN + cfg.DATASETS.TEST
+        check_datasets_registered(names)
         check_datasets_ready(names)
         check_num_classes(cfg, names)
-    # KeyError: a dataset name that is not registered; ValueError: NUM_CLASSES against the dataset's classes
-    except (DatasetNotPreparedError, KeyError, ValueError) as error:
+    # ValueError: NUM_CLASSES against the dataset's classes
+    except (DatasetNotPreparedError, ValueError) as error:
         raise CommandError(error.args[0]) from None
     if cfg.OUTPUT_DIR and args.machine_rank == 0:
         check_writable_dir(cfg.OUTPUT_DIR, "OUTPUT_DIR")
+    recorded_seed = check_weights(cfg, resume=args.resume, eval_only=args.eval_only)
+    cfg = with_concrete_seed(cfg, recorded_seed if args.resume else None)
     launch(
         main,
         args.num_gpus,

@@ -106,7 +106,8 @@ def visualize_attention(
     score_threshold: float = 0.5,
     alpha: float = 0.5,
 ) -> List[ImagePanels]:
-    """Run the model of ``cfg`` (weights ``cfg.MODEL.WEIGHTS``, test-time resize) on every image and
+    """Run the model of ``cfg`` (weights ``cfg.MODEL.WEIGHTS``, loaded by ``load_weights_strict``;
+    test-time resize) on every image and
     write its panels and ``index.html`` into ``output_dir`` (see the module docstring).
 
     Args:
@@ -114,8 +115,15 @@ def visualize_attention(
         score_threshold: detections below this score are not drawn.
         alpha: opacity of the heat maps.
     """
+    from ..engine import load_weights_strict  # (not at import: sna_det.engine imports sna_det.analysis)
+
     output_dir = Path(output_dir)
-    predictor = DefaultPredictor(cfg)
+    unloaded = cfg.clone()
+    unloaded.defrost()
+    unloaded.MODEL.WEIGHTS = ""  # loaded below, safely and strictly: weights of another model are refused
+    predictor = DefaultPredictor(unloaded)
+    if cfg.MODEL.WEIGHTS:
+        load_weights_strict(predictor.model, cfg.MODEL.WEIGHTS, allow_unsafe=cfg.MODEL.ALLOW_UNSAFE_WEIGHTS)
     metadata = metadata if metadata is not None else getattr(predictor, "metadata", None)
     padded: List[torch.Size] = []
     backbone = getattr(predictor.model, "backbone", None)

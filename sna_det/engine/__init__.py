@@ -1,19 +1,33 @@
 from .cpu_ddp import create_ddp_model, enable_cpu_ddp
 from .defaults import CPU_FALLBACK_MESSAGE, Trainer, choose_main_config, setup_cfg
+from .exact_resume import ExactResume, build_resumable_train_loader
 from .metrics_file import trim_metrics_for_resume
 from .power_iteration_diagnostics import PowerIterationDiagnostics, insert_before_writers
-from .safe_checkpointer import SafeCheckpointer, UnsafeCheckpointError
+from .safe_checkpointer import (
+    CheckpointError,
+    SafeCheckpointer,
+    UnsafeCheckpointError,
+    WeightsMismatchError,
+    load_weights_strict,
+)
+from .weights_report import WeightsReport
 
 __all__ = [
     "CPU_FALLBACK_MESSAGE",
+    "CheckpointError",
+    "ExactResume",
     "PowerIterationDiagnostics",
     "SafeCheckpointer",
     "Trainer",
     "UnsafeCheckpointError",
+    "WeightsMismatchError",
+    "WeightsReport",
+    "build_resumable_train_loader",
     "choose_main_config",
     "create_ddp_model",
     "enable_cpu_ddp",
     "insert_before_writers",
+    "load_weights_strict",
     "setup_cfg",
     "trim_metrics_for_resume",
 ]

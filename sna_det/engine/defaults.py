@@ -27,6 +27,7 @@ from ..evaluation import build_evaluator
 from ..modeling.test_time_augmentation import build_tta_model
 from ..solver import build_optimizer
 from ..utils import atomic_write_json
+from .exact_resume import ExactResume, PositionedBatchSampler, build_resumable_train_loader
 from .power_iteration_diagnostics import PowerIterationDiagnostics, insert_before_writers
 from .safe_checkpointer import SafeCheckpointer
 
@@ -44,6 +45,35 @@ def _reason(error: BaseException) -> str:
     return str(error.args[0]) if error.args else type(error).__name__
 
 
+def _yaml_reason(config_file: str | os.PathLike, error: yaml.YAMLError) -> str:
+    """``<file>: line L, column C: <problem> (<context>)``, naming the file where it is (a _BASE_ or the file)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    context = getattr(error, "context", None)
+    where = str(config_file)
+    if mark is not None:
+        if mark.name and mark.name not in (str(config_file), "<file>", "<unicode string>"):
+            where = f"{config_file}: {mark.name}"
+        where += f": line {mark.line + 1}, column {mark.column + 1}"
+    return f"{where}: YAML syntax error: {problem}" + (f" ({context})" if context else "")
+
+
+def _check_config_text(path: Path) -> None:
+    """``ConfigError`` for a file that is not YAML or not a mapping of keys (empty, a list ...)."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text (YAML) file") from None
+    except yaml.constructor.ConstructorError:
+        return  # python tags: detectron2 reads those with its unsafe loader
+    except yaml.YAMLError as error:
+        raise ConfigError(_yaml_reason(path, error)) from None
+    if loaded is None:
+        raise ConfigError(f"{path}: empty config file (no keys; start from one in configs/, e.g. with _BASE_)")
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: not a config: a YAML mapping of keys is expected, got a {type(loaded).__name__}")
+
+
 def setup_cfg(config_file: str | os.PathLike, opts: Sequence[str] = (), *, cpu_fallback: bool = True) -> CfgNode:
     """The project's config: detectron2's defaults, ``add_sna_config``, the file, then ``opts``
     (``KEY VALUE`` pairs), frozen; its datasets registered below ``DATASETS.ROOTS``.
@@ -56,12 +86,17 @@ def setup_cfg(config_file: str | os.PathLike, opts: Sequence[str] = (), *, cpu_f
     path = Path(config_file)
     if not path.is_file():
         raise ConfigError(f"{config_file}: no such config file")
+    _check_config_text(path)
     cfg = get_cfg()
     add_sna_config(cfg)
     try:
         cfg.merge_from_file(str(path))
-    except (KeyError, ValueError, AssertionError, OSError, yaml.YAMLError) as error:
+    except yaml.YAMLError as error:  # in a _BASE_ file
+        raise ConfigError(_yaml_reason(config_file, error)) from None
+    except (KeyError, ValueError, AssertionError, OSError) as error:
         raise ConfigError(f"{config_file}: {_reason(error)}") from None
+    except (TypeError, AttributeError):  # detectron2 reading a _BASE_ that is empty or not a mapping
+        raise ConfigError(f"{config_file}: a file it includes (_BASE_) is empty or not a mapping of keys") from None
     try:
         cfg.merge_from_list(list(opts))
     except (KeyError, ValueError, AssertionError) as error:
@@ -85,7 +120,10 @@ def choose_main_config(
     dataset, the missing file, how to prepare it). A config that does not load, or a dataset that
     is not registered, raises: those are errors, not "not prepared".
     """
+    from .preflight import check_datasets_registered
+
     cfg = setup_cfg(main_config, opts, cpu_fallback=False)
+    check_datasets_registered(cfg.DATASETS.TRAIN + cfg.DATASETS.TEST)
     try:
         check_datasets_ready(cfg.DATASETS.TRAIN + cfg.DATASETS.TEST)
     except DatasetNotPreparedError as error:
@@ -102,25 +140,62 @@ def _nan_to_none(metrics):
 
 class Trainer(DefaultTrainer):
     """DefaultTrainer whose evaluator follows the dataset's ``evaluator_type`` metadata, whose checkpoints
-    load safely and save atomically, with SNA's power-iteration diagnostics when
+    load safely (and strictly when resuming) and save atomically, whose resumed runs are the
+    uninterrupted run (``sna_det.engine.exact_resume``), with SNA's power-iteration diagnostics when
     MODEL.SNA.DIAGNOSTICS_PERIOD > 0, and with ``TEST.AUG.ENABLED`` an evaluation with test-time augmentation
-    after the plain one at the end of training (``test_with_TTA``), as detectron2's tools/train_net.py."""
+    after the plain one at the end of training (``test_with_TTA``), as detectron2's tools/train_net.py.
+
+    ``cfg.SEED`` < 0 is replaced by a seed drawn once (shared by all processes) and logged; to resume
+    such a run, give the SEED recorded in its config.yaml (tools/train_net.py does)."""
+
+    def __init__(self, cfg: CfgNode):
+        if cfg.SEED < 0:
+            cfg = cfg.clone()
+            cfg.defrost()
+            cfg.SEED = comm.shared_random_seed()
+            cfg.freeze()
+            logger.info(f"SEED -1: using SEED {cfg.SEED}")
+        super().__init__(cfg)
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        """Batch ``k`` depends on SEED and ``k`` only, so that a resumed run reads what the uninterrupted one did."""
+        return build_resumable_train_loader(cfg)
 
     def build_hooks(self):
-        # DefaultTrainer's checkpointer, made safe: no code from loaded files runs, saves are atomic
+        # DefaultTrainer's checkpointer, made safe: no code from loaded files runs, saves are atomic,
+        # a resume is strict and weights of another shape are refused unless allowed
         self.checkpointer = SafeCheckpointer(
             self.checkpointer.model,
             self.cfg.OUTPUT_DIR,
             allow_unsafe=self.cfg.MODEL.ALLOW_UNSAFE_WEIGHTS,
+            allow_shape_mismatch=self.cfg.MODEL.WEIGHTS_ALLOW_SHAPE_MISMATCH,
             **self.checkpointer.checkpointables,
         )
-        hooks = super().build_hooks()
+        hooks = [ExactResume(self.cfg.SEED), *super().build_hooks()]
         if self.cfg.MODEL.SNA.DIAGNOSTICS_PERIOD > 0:
             diagnostics = PowerIterationDiagnostics(self.cfg.MODEL.SNA.DIAGNOSTICS_PERIOD, self.cfg.OUTPUT_DIR)
             insert_before_writers(hooks, diagnostics)
         if self.cfg.TEST.AUG.ENABLED:  # period 0: once, after training, after the plain evaluation
             insert_before_writers(hooks, EvalHook(0, lambda: self.test_with_TTA(self.cfg, self.model)))
         return hooks
+
+    def resume_or_load(self, resume: bool = True) -> None:
+        """As detectron2's; besides, removes the temporary files of a save a kill interrupted, continues
+        the data stream after the batches already used, and when the checkpoint is the last iteration's
+        (a kill while writing model_final), writes model_final.pth from it."""
+        if resume and comm.is_main_process():
+            removed = self.checkpointer.remove_stale_temporary_files()
+            if removed:
+                logger.info(f"removed {', '.join(removed)}: left by a save that was interrupted")
+        super().resume_or_load(resume=resume)
+        batches = getattr(self._trainer.data_loader, "batch_sampler", None)
+        if isinstance(batches, PositionedBatchSampler):  # (a subclass may build another loader)
+            batches.start_batch = self.start_iter
+        final = os.path.join(self.cfg.OUTPUT_DIR, "model_final.pth")
+        if resume and self.start_iter >= self.max_iter and not os.path.isfile(final) and comm.is_main_process():
+            logger.info(f"{final} is missing (a kill while it was written): writing it from the last checkpoint")
+            self.checkpointer.save("model_final", iteration=self.start_iter - 1)
 
     @classmethod
     def build_optimizer(cls, cfg, model):

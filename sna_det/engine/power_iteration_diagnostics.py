@@ -32,10 +32,9 @@ from ..analysis.power_iteration_stats import (
     PowerIterationMeasurement,
     measure_power_iteration,
     measurement_records,
-    read_power_iteration_records,
 )
 from ..layers.spectral_norm_attention import SpectralNormAttention
-from ..utils.json_lines import append_json_lines, write_json_lines
+from ..utils.json_lines import append_json_lines, trim_json_lines
 
 __all__ = ["PowerIterationDiagnostics", "insert_before_writers", "sna_power_iteration_blocks"]
 
@@ -55,7 +54,8 @@ class PowerIterationDiagnostics(HookBase):
     Args:
         period: sample every ``period`` iterations (> 0).
         output_dir: folder for ``power_iteration.jsonl``; None writes no file (EventStorage only).
-            On resume, records of iterations at or after the start iteration are dropped first.
+            On resume, records of iterations at or after the start iteration (and a line cut short) are
+            dropped first (``trim_json_lines``).
     """
 
     def __init__(self, period: int, output_dir: Optional[str] = None) -> None:
@@ -69,10 +69,10 @@ class PowerIterationDiagnostics(HookBase):
 
     def before_train(self) -> None:
         self._blocks = sna_power_iteration_blocks(self.trainer.model)
-        if self.output_file and comm.is_main_process() and os.path.isfile(self.output_file):
+        if self.output_file and comm.is_main_process():
+            # a resumed run: drop what the interrupted one wrote after its checkpoint, and a line cut short
             start = self.trainer.start_iter
-            kept = [r for r in read_power_iteration_records(self.output_file) if r["iteration"] < start]
-            write_json_lines(self.output_file, kept)
+            trim_json_lines(self.output_file, lambda record: record.get("iteration", -1) < start)
 
     def _hook(self, placement: str, block: SpectralNormAttention):
         def measure(module: nn.Module, inputs: tuple, output) -> None:

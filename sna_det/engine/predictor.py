@@ -1,6 +1,6 @@
 """A trained detector on images, batched: the logic of ``tools/predict.py``.
 
-The model is the config's, with ``MODEL.WEIGHTS`` loaded through ``SafeCheckpointer`` (as
+The model is the config's, with ``MODEL.WEIGHTS`` loaded strictly (``load_weights_strict``) (as
 ``train_net.py --eval-only``), or an exported TorchScript / ONNX file of ``tools/export_model.py``
 (``model.ts``: the detector traced on one image resized for the test; run one image at a time). It
 runs on ``MODEL.DEVICE``.
@@ -35,7 +35,7 @@ from detectron2.structures import Boxes, BoxMode, Instances
 from torch import nn
 
 from .image_inputs import read_model_image
-from .safe_checkpointer import SafeCheckpointer
+from .safe_checkpointer import load_weights_strict
 
 __all__ = [
     "ImagePrediction",
@@ -98,28 +98,11 @@ def class_names(cfg: CfgNode, dataset: Optional[str] = None) -> List[str]:
 
 
 def load_weights(model: nn.Module, cfg: CfgNode) -> None:
-    """Load ``cfg.MODEL.WEIGHTS`` into ``model`` through ``SafeCheckpointer``; ValueError naming the file
-    when it is not given, not there, or does not fit the model (parameters missing or of other shapes)."""
-    weights = cfg.MODEL.WEIGHTS
-    if not weights:
+    """Load ``cfg.MODEL.WEIGHTS`` into ``model`` strictly (``load_weights_strict``: every parameter, of
+    its shape, or one line naming the file, how many and which modules)."""
+    if not cfg.MODEL.WEIGHTS:
         raise ValueError("no weights: give MODEL.WEIGHTS <model_final.pth> (or --model <exported model.ts>)")
-    if "://" not in weights and not os.path.isfile(weights):
-        raise ValueError(f"{weights}: MODEL.WEIGHTS: no such file")
-    checkpointer = SafeCheckpointer(model, allow_unsafe=cfg.MODEL.ALLOW_UNSAFE_WEIGHTS)
-    found = []  # fvcore's load() hands what did not fit to _log_incompatible_keys: keep it
-    checkpointer._log_incompatible_keys = found.append
-    checkpointer.load(weights)
-    if not found:
-        return
-    incompatible = found[0]
-    shapes = incompatible.incorrect_shapes  # (name, checkpoint shape, model shape); left out, so also "missing"
-    missing = [k for k in incompatible.missing_keys if k not in {name for name, _, _ in shapes}]
-    if missing or shapes:
-        problems = [f"{len(missing)} parameters missing (e.g. {missing[0]})"] if missing else []
-        problems += (
-            [f"{len(shapes)} of other shapes (e.g. {shapes[0][0]}: {shapes[0][1]} vs {shapes[0][2]})"] if shapes else []
-        )
-        raise ValueError(f"{weights}: does not fit the config's model: " + ", ".join(problems))
+    load_weights_strict(model, cfg.MODEL.WEIGHTS, allow_unsafe=cfg.MODEL.ALLOW_UNSAFE_WEIGHTS)
 
 
 def _instances_schema(cfg: CfgNode):

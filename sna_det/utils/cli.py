@@ -13,14 +13,15 @@ Standard library only.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Callable, NoReturn, Optional, Tuple, Type
+from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple, Type
 
-__all__ = ["CommandError", "check_writable_dir", "quiet_third_party_warnings", "run_tool"]
+__all__ = ["CommandError", "check_writable_dir", "parse_args_with_overrides", "quiet_third_party_warnings", "run_tool"]
 
 KNOWN_HARMLESS_WARNINGS = (
     # torch deprecates torch.jit.script*; fvcore and detectron2 use it when imported
@@ -52,6 +53,37 @@ def check_writable_dir(path: str | os.PathLike, what: str = "output folder") -> 
     except OSError as error:
         raise CommandError(f"{what} {folder}: not writable ({error.strerror or error})") from None
     return folder
+
+
+def parse_args_with_overrides(
+    parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None
+) -> argparse.Namespace:
+    """``parser.parse_args`` for a parser whose last argument is ``opts`` (``nargs=REMAINDER``, the
+    config's KEY VALUE overrides), where a flag written after the overrides (``... SOLVER.MAX_ITER 10
+    --resume``) is honoured instead of being read as an override; an unknown ``--flag`` there is an
+    argparse error (exit 2) naming it."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    opts: List[str] = list(args.opts)
+    if not any(token.startswith("--") for token in opts):
+        return args
+    options = {flag: action for action in parser._actions for flag in action.option_strings}
+    flags: List[str] = []
+    rest: List[str] = []
+    i = 0
+    while i < len(opts):
+        token = opts[i]
+        name = token.split("=", 1)[0]
+        if not token.startswith("--") or token == "--":
+            rest.append(token)
+            i += 1
+            continue
+        if name not in options:
+            parser.error(f"unrecognized argument {token} after the config overrides (flags go before KEY VALUE pairs)")
+        takes = 0 if options[name].nargs == 0 or "=" in token else 1
+        flags.extend(opts[i : i + 1 + takes])
+        i += 1 + takes
+    return parser.parse_args(argv[: len(argv) - len(opts)] + flags + rest)
 
 
 def _exit_on_broken_pipe() -> NoReturn:

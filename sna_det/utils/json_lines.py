@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence, Tuple
+from typing import Callable, Iterable, Iterator, Sequence, Tuple
 
 from .atomic_write import atomic_write_text
 
-__all__ = ["append_json_lines", "read_json_objects", "write_json_lines"]
+__all__ = ["append_json_lines", "read_json_objects", "trim_json_lines", "write_json_lines"]
 
 
 def read_json_objects(path: str | os.PathLike) -> Iterator[Tuple[int, dict]]:
@@ -41,3 +41,30 @@ def append_json_lines(path: str | os.PathLike, records: Sequence[dict]) -> None:
         f.write("".join(json.dumps(r) + "\n" for r in records))
         f.flush()
         os.fsync(f.fileno())
+
+
+def trim_json_lines(path: str | os.PathLike, keep: Callable[[dict], bool]) -> Tuple[int, int]:
+    """Cut the log at ``path`` before its first line that is not a JSON object or that ``keep`` rejects
+    (e.g. ``iteration >= start`` on ``--resume``), and drop a last line cut short (no newline).
+
+    Truncates in place, so that a writer opened in append mode continues at the cut. Returns
+    ``(records kept, lines dropped)``; a missing file is ``(0, 0)``.
+    """
+    if not os.path.exists(path):
+        return 0, 0
+    with open(path, "rb+") as f:
+        *complete, tail = f.read().split(b"\n")  # ``tail``: after the last newline, a line cut short
+        offset, kept, dropped = 0, 0, int(bool(tail.strip()))
+        for number, line in enumerate(complete):
+            if line.strip():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    record = None
+                if not (isinstance(record, dict) and keep(record)):
+                    dropped += sum(1 for rest in complete[number:] if rest.strip())
+                    break
+                kept += 1
+            offset += len(line) + 1
+        f.truncate(offset)
+    return kept, dropped

@@ -3,6 +3,7 @@
 import json
 
 from sna_det.engine import trim_metrics_for_resume
+from sna_det.utils.json_lines import trim_json_lines
 
 
 def write(path, records, tail=""):
@@ -33,3 +34,12 @@ def test_a_garbled_line_in_the_middle_ends_what_is_kept(tmp_path):
     path.write_text('{"iteration": 1}\nnot json\n{"iteration": 2}\n')
     assert trim_metrics_for_resume(path, 10) == (1, 2)
     assert path.read_text() == '{"iteration": 1}\n'
+
+
+def test_one_trim_for_every_json_lines_log(tmp_path):
+    """The same cut (trim_json_lines) with any test of what to keep: power_iteration.jsonl's records
+    carry "iteration" too, and a record that is not an object ends what is kept."""
+    path = tmp_path / "power_iteration.jsonl"
+    path.write_text('{"iteration": 0, "placement": "stem"}\n{"iteration": 0, "placement": "res2"}\n[1]\n{"iter')
+    assert trim_json_lines(path, lambda r: r["placement"] == "stem") == (1, 3)
+    assert path.read_text() == '{"iteration": 0, "placement": "stem"}\n'

@@ -124,6 +124,18 @@ def test_hook_on_resume_drops_records_from_the_start_iteration_on(tmp_path):
     assert [r["iteration"] for r in read_power_iteration_records(path)] == [0, 1, 2]
 
 
+def test_hook_on_resume_drops_a_half_written_last_line(tmp_path):
+    """A kill in the middle of an append leaves a line cut short: --resume trims it (as metrics.json's)."""
+    batches = [torch.rand(1, 3, 8, 8) for _ in range(3)]
+    train(TwoBlockModel(), batches, [PowerIterationDiagnostics(1, str(tmp_path))], 0, 2)
+    path = tmp_path / "power_iteration.jsonl"
+    whole = path.read_text()
+    path.write_text(whole + whole.splitlines()[0][:25])  # the next append, cut short
+    train(TwoBlockModel(), batches, [PowerIterationDiagnostics(1, str(tmp_path))], 2, 3)
+    assert [r["iteration"] for r in read_power_iteration_records(path)] == [0, 1, 2]
+    assert path.read_text().startswith(whole)
+
+
 def test_hook_goes_before_the_writer():
     writer = PeriodicWriter([], period=20)
     hooks = insert_before_writers([IterationTimer(), writer], PowerIterationDiagnostics(5))

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from sna_det.engine.safe_checkpointer import SafeCheckpointer, UnsafeCheckpointError
+from sna_det.engine.safe_checkpointer import CheckpointError, SafeCheckpointer, UnsafeCheckpointError
 
 
 class Payload:
@@ -94,3 +94,60 @@ def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
         checkpointer.save("model_0000009")
     assert sorted(os.listdir(tmp_path)) == ["last_checkpoint", "model_0000004.pth"]
     assert (tmp_path / "last_checkpoint").read_text() == "model_0000004.pth"
+
+
+def corrupt_files(tmp_path):
+    """Files that are not checkpoints, named by what they are."""
+    whole = tmp_path / "whole.pth"
+    torch.save({"model": small_model().state_dict()}, whole)
+    data = whole.read_bytes()
+    files = {
+        "text.pth": b"these are not weights\n",
+        "empty.pth": b"",
+        "truncated.pth": data[: len(data) // 2],
+        "random.pth": bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)),
+        "text.pkl": b"these are not weights either\n",
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    return [tmp_path / name for name in files]
+
+
+@pytest.mark.parametrize("allow_unsafe", [False, True])
+def test_a_corrupt_file_is_not_called_unsafe(tmp_path, allow_unsafe):
+    """Not "would run code": a file that is not a checkpoint says so, with or without ALLOW_UNSAFE_WEIGHTS."""
+    for path in corrupt_files(tmp_path):
+        with pytest.raises(CheckpointError) as error:
+            SafeCheckpointer(small_model(), allow_unsafe=allow_unsafe).load(str(path))
+        assert not isinstance(error.value, UnsafeCheckpointError), path.name
+        assert str(error.value).startswith(f"{path}: not a readable checkpoint"), str(error.value)
+        assert "\n" not in str(error.value)
+
+
+def test_a_missing_weights_file_is_named(tmp_path):
+    with pytest.raises(CheckpointError, match=f"^{tmp_path / 'none.pth'}: no such checkpoint file$"):
+        SafeCheckpointer(small_model()).load(str(tmp_path / "none.pth"))
+
+
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        (b"", "is empty"),
+        (b"\xff\xfe\x00binary", "is not the name of a checkpoint"),
+        (b"model_0000009.pth\n", "names model_0000009.pth, which does not exist"),
+    ],
+)
+def test_a_bad_last_checkpoint_is_one_clear_error(tmp_path, content, says):
+    (tmp_path / "last_checkpoint").write_bytes(content)
+    with pytest.raises(CheckpointError) as error:
+        SafeCheckpointer(small_model(), str(tmp_path)).resume_or_load("", resume=True)
+    assert str(error.value).startswith(f"{tmp_path / 'last_checkpoint'}: {says}; remove it")
+
+
+def test_stale_temporary_files_of_our_saves_are_removed_and_no_others(tmp_path):
+    ours = [".model_final.pth.tmp", ".model_0000009.pth.tmp", ".last_checkpoint.abc123.tmp"]
+    theirs = [".notes.txt.tmp", ".model_final.pth.tmp.bak", "model_final.pth.tmp", ".other.pth.tmp"]
+    for name in ours + theirs:
+        (tmp_path / name).write_bytes(b"")
+    assert SafeCheckpointer(small_model(), str(tmp_path)).remove_stale_temporary_files() == sorted(ours)
+    assert sorted(os.listdir(tmp_path)) == sorted(theirs)

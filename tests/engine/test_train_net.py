@@ -165,31 +165,88 @@ def test_unprepared_dataset_stops_with_a_clear_message(env, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_a_killed_run_resumes_to_the_end_with_a_readable_metrics_file(env, tmp_path):
-    """SIGKILL mid-run, then --resume: it continues from the last checkpoint and reaches MAX_ITER."""
+EXACT = [
+    *FAST,
+    "SOLVER.CHECKPOINT_PERIOD",
+    4,
+    "SOLVER.MAX_ITER",
+    8,
+    "INPUT.MIN_SIZE_TRAIN",
+    "(128,)",
+    "INPUT.MAX_SIZE_TRAIN",
+    128,
+    "DATASETS.TEST",
+    "()",
+]
+"""A demo schedule of 8 iterations with checkpoints after iterations 3 and 7 (and model_final)."""
+
+
+def without_timings(output: Path) -> list:
+    """metrics.json's records without what depends on the clock (time, data_time, eta ...)."""
+    records = [json.loads(line) for line in (output / "metrics.json").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if "time" not in k and "eta" not in k} for r in records]
+
+
+def assert_same_tensors(a: Path, b: Path) -> None:
+    first, second = (torch.load(p, weights_only=True)["model"] for p in (a, b))
+    assert first.keys() == second.keys()
+    different = [k for k in first if not torch.equal(first[k], second[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(env, tmp_path_factory):
+    output = tmp_path_factory.mktemp("uninterrupted")
+    train_net(env, "--config-file", DEMO_CONFIG, *EXACT, "OUTPUT_DIR", output)
+    return output
+
+
+def test_a_killed_run_resumes_to_exactly_the_uninterrupted_run(env, uninterrupted, tmp_path):
+    """SIGKILL after the first checkpoint (wherever the run then is), then --resume: the same
+    model_final.pth tensors, bit for bit, and the same metrics.json, as the run never interrupted;
+    with two data-loader workers against none (augmentation is seeded by the sample's position)."""
     output = tmp_path / "killed"
-    args = ["--config-file", DEMO_CONFIG, *FAST, "SOLVER.MAX_ITER", 24, "DATASETS.TEST", "()", "OUTPUT_DIR", output]
+    args = ["--config-file", DEMO_CONFIG, *EXACT, "DATALOADER.NUM_WORKERS", 2, "OUTPUT_DIR", output]
     command = [sys.executable, str(ROOT / "tools" / "train_net.py"), *map(str, args)]
     run = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
-    while not (output / "model_0000021.pth").exists():  # saved atomically: complete once it exists
+    while not (output / "model_0000003.pth").exists():  # saved atomically: complete once it exists
         assert run.poll() is None, "the run ended before it could be killed"
-        assert time.monotonic() < deadline, "no checkpoint 21 within 10 minutes"
+        assert time.monotonic() < deadline, "no checkpoint 3 within 10 minutes"
         time.sleep(0.05)
+    time.sleep(float(torch.randint(0, 4, ()).item()) / 10)  # somewhere in iterations 4..7, or a save
     run.kill()  # SIGKILL
     assert run.wait() == -signal.SIGKILL
-    assert not (output / "model_final.pth").exists()
-    last = (output / "last_checkpoint").read_text().strip()
-    start = int(re.fullmatch(r"model_(\d+)\.pth", last).group(1)) + 1
+    tag = output / "last_checkpoint"  # absent when the kill came between the first save and its tag
+    last = tag.read_text().strip() if tag.exists() else "model_-000001.pth"
+    start = int(re.fullmatch(r"model_(-?\d+|final)\.pth", last).group(1).replace("final", "7")) + 1
 
     proc = train_net(env, "--resume", *args)
     log = proc.stdout + proc.stderr
     assert f"Starting training from iteration {start}" in log
-    assert (output / "model_final.pth").exists()
+    assert_same_tensors(output / "model_final.pth", uninterrupted / "model_final.pth")
     lines = (output / "metrics.json").read_text().splitlines()
-    records = [json.loads(line) for line in lines]  # every line is JSON
-    steps = [r["iteration"] for r in records if "total_loss" in r]
-    assert steps == sorted(set(steps)) and steps[-1] == 23
+    steps = [json.loads(line)["iteration"] for line in lines]  # every line is JSON
+    assert steps == sorted(set(steps)) and steps[-1] == 7
+    assert without_timings(output) == without_timings(uninterrupted)
+    assert not list(output.glob(".*.tmp"))
+
+
+def test_a_kill_while_saving_model_final_is_completed_by_resume(env, uninterrupted, tmp_path):
+    """Killed while writing model_final.pth after the last iteration's checkpoint: --resume writes it
+    (the same tensors as the uninterrupted run's), removes the temporary file, and takes the
+    checkpoint's SEED when SEED is -1."""
+    for name in ("model_0000007.pth", "metrics.json", "config.yaml"):
+        (tmp_path / name).write_bytes((uninterrupted / name).read_bytes())
+    (tmp_path / "last_checkpoint").write_text("model_0000007.pth")
+    (tmp_path / ".model_final.pth.tmp").write_bytes(b"")  # what the kill left
+    (tmp_path / ".notes.tmp").write_bytes(b"")  # not ours: kept
+    proc = train_net(env, "--config-file", DEMO_CONFIG, "--resume", *EXACT, "OUTPUT_DIR", tmp_path, "SEED", -1)
+    assert "Starting training from iteration 8" in proc.stdout + proc.stderr
+    assert_same_tensors(tmp_path / "model_final.pth", uninterrupted / "model_final.pth")
+    assert (tmp_path / "last_checkpoint").read_text() == "model_final.pth"
+    assert sorted(p.name for p in tmp_path.glob(".*")) == [".notes.tmp"]
+    assert re.search(r"^SEED: 0$", (tmp_path / "config.yaml").read_text(), re.M), "the checkpoint's seed, recorded"
 
 
 class _Opaque:

@@ -2,6 +2,7 @@
 third-party warning, end quietly under ``| head``, print --help without torch, and `make train` passes
 ARGS to tools/train_net.py as written."""
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
+
+from sna_det.utils.cli import CommandError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = "configs/demo/faster_rcnn_R_18_FPN_sna_demo.yaml"
@@ -103,7 +107,23 @@ def test_config_file_mistakes_name_the_file(tmp_path):
         setup_cfg(config)
     assert "also write MODEL.ATTENTION.TYPE sna" in str(e.value)
     config.write_text("MODEL: [unclosed\n")
-    with pytest.raises(ConfigError, match=f"^{config}: "):
+    with pytest.raises(ConfigError, match=f"^{config}: line 2, column 1: YAML syntax error: expected ',' or ']'"):
+        setup_cfg(config)
+    config.write_text("MODEL:\n\tDEVICE: cpu\n")  # a tab: YAML's own message, with the line
+    with pytest.raises(ConfigError, match=f"^{config}: line 2, column 1: YAML syntax error: found character '\\\\t'"):
+        setup_cfg(config)
+    including = tmp_path / "including.yaml"
+    including.write_text(f'_BASE_: "{config}"\n')
+    with pytest.raises(ConfigError, match=f"^{including}: {config}: line 2, column 1: YAML syntax error"):
+        setup_cfg(including)
+    for text in ("", "# only a comment\n"):
+        config.write_text(text)
+        with pytest.raises(ConfigError, match=f"^{config}: empty config file"):
+            setup_cfg(config)
+    with pytest.raises(ConfigError, match=f"^{including}: a file it includes \\(_BASE_\\) is empty"):
+        setup_cfg(including)
+    config.write_text("- MODEL\n- DEVICE\n")
+    with pytest.raises(ConfigError, match=f"^{config}: not a config: a YAML mapping of keys is expected, got a list"):
         setup_cfg(config)
     config.write_text(f'_BASE_: "{tmp_path / "gone.yaml"}"\n')
     with pytest.raises(ConfigError, match=f"^{config}: .*gone.yaml"):
@@ -212,3 +232,127 @@ def test_make_train_passes_args_as_written(tmp_path):
         "SOLVER.MAX_ITER",
         "2",
     ]
+
+
+def test_an_empty_config_file_is_one_line_from_the_command(tmp_path):
+    config = tmp_path / "empty.yaml"
+    config.write_text("")
+    assert_one_line_error(python("tools/train_net.py", "--config-file", config), f"{config}: empty config file")
+
+
+def load_tool(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("tool", ["train_net", "export_model"])
+def test_a_flag_after_the_overrides_is_honoured_not_swallowed(tool):
+    module = load_tool(tool)
+    needed = ["--output", "out"] if tool == "export_model" else []
+    flag = "--resume" if tool == "train_net" else "--format"
+    value = [] if tool == "train_net" else ["onnx"]
+    args = module.parse_args(["--config-file", DEMO, *needed, "SOLVER.MAX_ITER", "2", flag, *value, "SEED", "-1"])
+    assert args.opts == ["SOLVER.MAX_ITER", "2", "SEED", "-1"]
+    assert (args.resume is True) if tool == "train_net" else (args.format == "onnx")
+    with pytest.raises(SystemExit) as stop:
+        module.parse_args(["--config-file", DEMO, *needed, "SOLVER.MAX_ITER", "2", "--resum"])
+    assert stop.value.code == 2
+
+
+def test_an_unregistered_dataset_is_named_with_close_matches_not_all_names():
+    from detectron2.data import DatasetCatalog
+
+    from sna_det.engine.preflight import check_datasets_registered
+
+    with pytest.raises(CommandError) as error:
+        check_datasets_registered(["sna_demo_train", "vindr_cxr_trian"])
+    message = str(error.value)
+    assert message.startswith("dataset 'vindr_cxr_trian' is not registered (did you mean 'vindr_cxr_train'")
+    assert "DATASETS.REGISTER" in message and f"{len(DatasetCatalog.list())} names are" in message
+    assert len(DatasetCatalog.list()) > 20 and "coco_2017_val" not in message  # not the whole list
+    with pytest.raises(CommandError, match="^dataset 'zzz' is not registered; "):
+        check_datasets_registered(["zzz"])
+
+
+@pytest.mark.parametrize("where", ["folder", "under_a_file"])
+def test_evaluate_detections_output_mistakes_are_one_line(tmp_path, capsys, where):
+    gt, dt = tmp_path / "gt.json", tmp_path / "dt.json"
+    gt.write_text(
+        json.dumps(
+            {
+                "images": [{"id": 1, "width": 10, "height": 10}],
+                "annotations": [],
+                "categories": [{"id": 1, "name": "a"}],
+            }
+        )
+    )
+    dt.write_text("[]")
+    (tmp_path / "a_file").write_text("")
+    output = tmp_path if where == "folder" else tmp_path / "a_file" / "ap.json"
+    code = load_tool("evaluate_detections").main(["--gt", str(gt), "--dt", str(dt), "--output", str(output)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1
+    assert (
+        err[0].startswith(f"error: {output}: --output ")
+        and ("is a folder" if where == "folder" else "which is a file") in err[0]
+    )
+
+
+@pytest.fixture(scope="module")
+def weights_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("weights")
+    (folder / "weights.txt").write_text("not weights\n")
+    torch.save({"model": {"w": torch.zeros(1000)}}, folder / "whole.pth")
+    whole = (folder / "whole.pth").read_bytes()
+    (folder / "truncated.pth").write_bytes(whole[: len(whole) // 2])
+    return folder
+
+
+@pytest.mark.parametrize(
+    "weights, says",
+    [
+        ("none.pth", "no such checkpoint file"),
+        ("weights.txt", "not a readable checkpoint"),
+        ("truncated.pth", "not a readable checkpoint"),
+    ],
+)
+def test_train_net_weights_mistakes_are_one_line_before_anything_is_written(weights_files, tmp_path, weights, says):
+    module = load_tool("train_net")
+    output = tmp_path / "run"
+    args = module.parse_args(
+        ["--config-file", DEMO, "MODEL.WEIGHTS", str(weights_files / weights), "OUTPUT_DIR", str(output)]
+    )
+    with pytest.raises(CommandError, match=f"^{weights_files / weights}: {says}"):
+        module.run(args)
+    assert list(output.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "content, says",
+    [(b"", "is empty"), (b"\x80\x81binary", "is not the name"), (b"model_0000099.pth", "names model_0000099.pth")],
+)
+def test_train_net_resume_with_a_bad_last_checkpoint_is_one_line(tmp_path, content, says):
+    module = load_tool("train_net")
+    (tmp_path / "last_checkpoint").write_bytes(content)
+    args = module.parse_args(["--config-file", DEMO, "--resume", "OUTPUT_DIR", str(tmp_path)])
+    with pytest.raises(CommandError, match=f"^{tmp_path / 'last_checkpoint'}: {says}"):
+        module.run(args)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last_checkpoint"]
+
+
+def test_a_failed_run_leaves_the_previous_runs_files_untouched(tmp_path):
+    """The issue's case: a new run with bad weights into a finished run's folder."""
+    previous = {"config.yaml": "SEED: 7\n", "log.txt": "the previous log\n", "metrics.json": '{"iteration": 3}\n'}
+    for name, text in previous.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "weights.txt").write_text("not weights\n")
+    proc = python(
+        "tools/train_net.py", "--config-file", DEMO, "SOLVER.BASE_LR", "0.5", "MODEL.WEIGHTS", tmp_path / "weights.txt",
+        "OUTPUT_DIR", tmp_path, "MODEL.DEVICE", "cpu",
+    )  # fmt: skip
+    assert_one_line_error(proc, f"{tmp_path / 'weights.txt'}: not a readable checkpoint")
+    assert {p.name: p.read_text() for p in tmp_path.iterdir() if p.name != "weights.txt"} == previous
