@@ -9,10 +9,10 @@ import yaml
 from detectron2.modeling import build_model
 from detectron2.structures import BitMasks, Boxes, Instances
 from detectron2.utils.events import EventStorage
+from helpers import load_light_cfg
 from timm.layers import get_attn
 
 from sna_det import SpectralNormAttention
-from sna_det.engine import setup_cfg
 from sna_det.layers import TIMM_ATTENTION, SpectralNormAttentionAuthorsCode
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
@@ -34,12 +34,7 @@ ALIASES = {"vincxr_faster_sna.yaml": "VinDr-CXR/faster_rcnn_R_18_FPN_sna.yaml"}
 """Paths README users type, kept as one-line configs over the file they name."""
 
 
-def load_cfg(path: Path):
-    # fewer proposals and sampled RoIs: the same architecture, a fraction of the CPU time
-    opts = ["MODEL.WEIGHTS", "", "MODEL.DEVICE", "cpu", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "64"]
-    for key, value in (("PRE_NMS_TOPK", 200), ("POST_NMS_TOPK", 50)):
-        opts += [f"MODEL.RPN.{key}_TRAIN", str(value), f"MODEL.RPN.{key}_TEST", str(value)]
-    return setup_cfg(path, opts)
+load_cfg = load_light_cfg
 
 
 def relative(path: Path) -> str:

@@ -188,9 +188,9 @@ def test_bad_input_is_named(tiny, tmp_path):
         (
             ["--input", image],
             ["MODEL.WEIGHTS", tmp_path / "none.pth"],
-            f"{tmp_path / 'none.pth'}: MODEL.WEIGHTS: no such",
+            f"{tmp_path / 'none.pth'}: no such checkpoint file",
         ),
-        (["--input", image], ["MODEL.WEIGHTS", weights], f"{weights}: does not fit the config's model: 26 of other"),
+        (["--input", image], ["MODEL.WEIGHTS", weights], f"{weights}: loaded 104 of 130 model tensors; not loaded"),
         (["--input", image, "--format", "vinbigdata"], given, "--format vinbigdata needs a model of VinDr-CXR's 14"),
         (["--dataset", "no_such_dataset"], given, "dataset 'no_such_dataset' is not registered"),
         (

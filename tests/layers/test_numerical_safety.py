@@ -9,10 +9,10 @@ import torch
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
+from helpers import load_light_cfg as load_cfg
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from test_configs import load_cfg
 
 from sna_det import SpectralNormAttention
 
