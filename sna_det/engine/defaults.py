@@ -23,8 +23,10 @@ from ..config import ConfigError, add_sna_config, validate_config
 from ..data import DatasetNotPreparedError, check_datasets_ready
 from ..data.datasets import register_datasets_from_config
 from ..evaluation import build_evaluator
+from ..modeling.backbone_compile import compile_backbone_from_cfg
 from ..solver import build_optimizer
 from ..utils import atomic_write_json
+from .autocast_trainer import AutocastTrainer, amp_dtype
 from .power_iteration_diagnostics import PowerIterationDiagnostics, insert_before_writers
 from .safe_checkpointer import SafeCheckpointer
 
@@ -101,7 +103,23 @@ def _nan_to_none(metrics):
 class Trainer(DefaultTrainer):
     """DefaultTrainer whose evaluator follows the dataset's ``evaluator_type`` metadata, whose checkpoints
     load safely and save atomically, with SNA's power-iteration diagnostics when
-    MODEL.SNA.DIAGNOSTICS_PERIOD > 0."""
+    MODEL.SNA.DIAGNOSTICS_PERIOD > 0, mixed precision on any device (``SOLVER.AMP``) and the backbone
+    compiled when ``MODEL.BACKBONE_COMPILE.ENABLED``."""
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        if cfg.SOLVER.AMP.ENABLED:  # detectron2's AMPTrainer is CUDA and float16 only
+            device_type = torch.device(cfg.MODEL.DEVICE).type
+            step = self._trainer
+            self._trainer = AutocastTrainer(
+                step.model, step.data_loader, step.optimizer,
+                device_type=device_type, dtype=amp_dtype(cfg.SOLVER.AMP.DTYPE, device_type),
+            )  # fmt: skip
+
+    @classmethod
+    def build_model(cls, cfg):
+        """detectron2's model, its backbone compiled when ``MODEL.BACKBONE_COMPILE.ENABLED``."""
+        return compile_backbone_from_cfg(cfg, super().build_model(cfg))
 
     def build_hooks(self):
         # DefaultTrainer's checkpointer, made safe: no code from loaded files runs, saves are atomic
