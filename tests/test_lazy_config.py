@@ -163,3 +163,19 @@ def test_train_net_trains_and_evaluates_the_demo_lazy_config(tmp_path):
     )
     assert json.loads((again / "inference" / "results.json").read_text()) == results
     assert "copypaste: AP,AP50" in log
+
+
+def test_unprepared_dataset_of_a_lazy_config_stops_with_one_line(tmp_path):
+    """The Table 4 LazyConfig on a VinDr-CXR root that is not prepared: exit 1 and one 'error:' line
+    naming the dataset, before any process starts or anything is written."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    config = "configs/lazy/faster_rcnn_R_18_FPN_sna_vindr_cxr.py"
+    overrides = [f"datasets.ROOTS.VINDR_CXR={tmp_path / 'absent'}", f"train.output_dir={tmp_path / 'out'}"]
+    proc = subprocess.run(
+        [sys.executable, "tools/train_net.py", "--config-file", config, *overrides],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert lines[-1].startswith("error: ") and "vindr_cxr_train" in lines[-1], lines
+    assert not (tmp_path / "out").exists()
