@@ -1,5 +1,6 @@
 """The project's config keys (``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET``, ``DATASETS.ROOTS``,
-``DATASETS.REGISTER``, ``SOLVER.OPTIMIZER``) and the check of their values."""
+``DATASETS.REGISTER``, ``SOLVER.OPTIMIZER``, ``SOLVER.AMP.DTYPE``, ``MODEL.BACKBONE_COMPILE``) and the check
+of their values."""
 
 from __future__ import annotations
 
@@ -143,6 +144,14 @@ def add_sna_config(cfg: CN) -> None:
     _C.SOLVER.BETAS = (0.9, 0.999)
     _C.SOLVER.EPS = 1e-8
 
+    # Mixed precision (SOLVER.AMP.ENABLED, detectron2's key) on any device (sna_det/engine/autocast_trainer.py):
+    # the autocast dtype, "bfloat16" or "float16" (gradients scaled); "": float16 on CUDA, bfloat16 on the CPU.
+    _C.SOLVER.AMP.DTYPE = ""
+    # torch.compile of the backbone where the model is built (Trainer.build_model: training, --eval-only and
+    # predictors; sna_det/modeling/backbone_compile.py). MODE: "default", "reduce-overhead" (CUDA graphs,
+    # for fixed input sizes), "max-autotune"...; BACKEND: "inductor", or e.g. "aot_eager" to check.
+    _C.MODEL.BACKBONE_COMPILE = CN({"ENABLED": False, "MODE": "default", "BACKEND": "inductor"})
+
     for old, new, why in RETIRED_KEYS:
         _C.register_renamed_key(old, new, why)
 
@@ -155,6 +164,18 @@ def _allowed(key: str, value, allowed) -> None:
 def _at_least(key: str, value, minimum) -> None:
     if not value >= minimum:
         raise ConfigError(f"{key} {value!r} must be >= {minimum}")
+
+
+def _check_speed_keys(cfg: CN) -> None:
+    """``SOLVER.AMP.DTYPE`` and, when enabled, ``MODEL.BACKBONE_COMPILE``'s mode and backend."""
+    from .engine.autocast_trainer import AMP_DTYPES
+
+    _allowed("SOLVER.AMP.DTYPE", cfg.SOLVER.AMP.DTYPE, ("", *AMP_DTYPES))
+    if cfg.MODEL.BACKBONE_COMPILE.ENABLED:
+        from .modeling.backbone_compile import COMPILE_MODES, compile_backends
+
+        _allowed("MODEL.BACKBONE_COMPILE.MODE", cfg.MODEL.BACKBONE_COMPILE.MODE, COMPILE_MODES)
+        _allowed("MODEL.BACKBONE_COMPILE.BACKEND", cfg.MODEL.BACKBONE_COMPILE.BACKEND, compile_backends())
 
 
 def validate_config(cfg: CN) -> None:
@@ -182,6 +203,7 @@ def validate_config(cfg: CN) -> None:
         from .modeling.test_time_augmentation import check_tta_config
 
         check_tta_config(cfg)
+    _check_speed_keys(cfg)
 
     name = cfg.MODEL.BACKBONE.NAME
     if name not in BACKBONE_REGISTRY:

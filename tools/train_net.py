@@ -5,12 +5,15 @@
     python tools/train_net.py --config-file <cfg> --eval-only MODEL.WEIGHTS <output>/model_final.pth
     python tools/train_net.py --config-file <cfg> --num-gpus 8          # DDP through detectron2's launch
     python tools/train_net.py --main [KEY VALUE ...]                    # what `make train` runs
+    python tools/train_net.py --config-file configs/lazy/faster_rcnn_R_18_FPN_sna_demo.py [key=value ...]
 
 --main trains the paper's main experiment (configs/vincxr_faster_sna.yaml) when its datasets are
 prepared (DATASETS.ROOTS.VINDR_CXR among the overrides counts), else says why and trains the demo
 (configs/demo/faster_rcnn_R_18_FPN_sna_demo.yaml). Without CUDA it runs on the CPU (and --num-gpus N
 starts N CPU processes over gloo). With TEST.AUG.ENABLED True the final evaluation (and --eval-only)
 is followed by one with test-time augmentation (TEST.AUG: sizes, flip), written to OUTPUT_DIR/inference_TTA.
+A .py config file is a LazyConfig (detectron2's tools/lazyconfig_train_net.py;
+sna_det/engine/lazy_config.py), overridden by key=value pairs.
 """
 
 import argparse
@@ -40,7 +43,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--machine-rank", type=int, default=0, help="the rank of this machine (unique per machine)")
     port = 2**15 + 2**14 + hash(os.getuid() if sys.platform != "win32" else 1) % 2**14  # as detectron2's
     parser.add_argument("--dist-url", default=f"tcp://127.0.0.1:{port}", help="torch.distributed init URL")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE pairs")
+    parser.add_argument(
+        "opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE pairs (key=value for a .py LazyConfig)"
+    )
     args = parser.parse_args(argv)
     if any(token.startswith("--") for token in args.opts):  # a flag after the overrides: honour it
         from sna_det.utils.cli import parse_args_with_overrides
@@ -91,9 +96,12 @@ def run(args) -> int:
     from sna_det import DatasetNotPreparedError, check_datasets_ready
     from sna_det.data.datasets import check_num_classes
     from sna_det.engine import choose_main_config, setup_cfg
+    from sna_det.engine.lazy_config import is_lazy_config
     from sna_det.engine.preflight import check_datasets_registered, check_weights, with_concrete_seed
     from sna_det.utils.cli import CommandError, check_writable_dir
 
+    if is_lazy_config(args.config_file or ""):  # a Python LazyConfig (configs/lazy/*.py)
+        return run_lazy(args)
     try:
         if args.main:
             args.config_file, why_not = choose_main_config(MAIN_CONFIG, DEMO_CONFIG, args.opts)
@@ -121,6 +129,32 @@ def run(args) -> int:
         machine_rank=args.machine_rank,
         dist_url=args.dist_url,
         args=(cfg, args),
+    )
+    return 0
+
+
+def run_lazy(args) -> int:
+    """``run`` for a LazyConfig: checked and its datasets ready before ``lazy_main`` is launched."""
+    from detectron2.engine import launch
+
+    from sna_det import DatasetNotPreparedError, check_datasets_ready
+    from sna_det.engine.lazy_config import lazy_dataset_names, lazy_main, setup_lazy_config
+    from sna_det.utils.cli import CommandError, check_writable_dir
+
+    cfg = setup_lazy_config(args.config_file, args.opts)
+    try:
+        check_datasets_ready(lazy_dataset_names(cfg, eval_only=args.eval_only))
+    except (DatasetNotPreparedError, KeyError) as error:
+        raise CommandError(error.args[0]) from None
+    if cfg.train.output_dir and args.machine_rank == 0:
+        check_writable_dir(cfg.train.output_dir, "train.output_dir")
+    launch(
+        lazy_main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),  # each process loads the file again (a config may hold objects that do not pickle)
     )
     return 0
 

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..layers import SpectralNormAttention
+from ..modeling.backbone_compile import compile_backbone  # the one place: also MODEL.BACKBONE_COMPILE
 from .timing import Case, interleaved_samples_ms, ratio
 
 __all__ = [
@@ -207,13 +208,6 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 """Precision name -> autocast dtype (None: plain float32)."""
 
 
-def compile_backbone(model: nn.Module) -> nn.Module:
-    """``model.backbone`` replaced by ``torch.compile`` of it, in place (the backbone, where SNA is, has
-    static shapes for a fixed input size; the ROI heads' data-dependent shapes are left eager)."""
-    model.backbone = torch.compile(model.backbone)
-    return model
-
-
 def benchmark_detector_grid(
     pairs: Mapping[str, tuple[str | Path, str | Path]],
     height: int,
@@ -230,7 +224,7 @@ def benchmark_detector_grid(
     """:func:`benchmark_detectors` for every (baseline, SNA) config pair, precision and compilation.
 
     Returns ``{pair label: {"<eager|compiled> <precision>": benchmark_detectors' dict}}``. Eager runs
-    come first: compiling replaces each model's backbone (:func:`compile_backbone`).
+    come first: compiling compiles each model's backbone in place (:func:`compile_backbone`).
     """
     results: dict[str, Any] = {}
     for label, (baseline_config, sna_config) in pairs.items():

@@ -24,9 +24,11 @@ from detectron2.utils import comm
 from ..config import ConfigError, add_sna_config, validate_config
 from ..data.datasets import DatasetNotPreparedError, check_datasets_ready, register_datasets_from_config
 from ..evaluation import build_evaluator
+from ..modeling.backbone_compile import compile_backbone_from_cfg
 from ..modeling.test_time_augmentation import build_tta_model
 from ..solver import build_optimizer
 from ..utils import atomic_write_json
+from .autocast_trainer import AutocastTrainer, amp_dtype
 from .exact_resume import ExactResume, PositionedBatchSampler, build_resumable_train_loader
 from .power_iteration_diagnostics import PowerIterationDiagnostics, insert_before_writers
 from .safe_checkpointer import SafeCheckpointer
@@ -142,8 +144,10 @@ class Trainer(DefaultTrainer):
     """DefaultTrainer whose evaluator follows the dataset's ``evaluator_type`` metadata, whose checkpoints
     load safely (and strictly when resuming) and save atomically, whose resumed runs are the
     uninterrupted run (``sna_det.engine.exact_resume``), with SNA's power-iteration diagnostics when
-    MODEL.SNA.DIAGNOSTICS_PERIOD > 0, and with ``TEST.AUG.ENABLED`` an evaluation with test-time augmentation
-    after the plain one at the end of training (``test_with_TTA``), as detectron2's tools/train_net.py.
+    MODEL.SNA.DIAGNOSTICS_PERIOD > 0, mixed precision on any device (``SOLVER.AMP``), the backbone
+    compiled when ``MODEL.BACKBONE_COMPILE.ENABLED``, and with ``TEST.AUG.ENABLED`` an evaluation with
+    test-time augmentation after the plain one at the end of training (``test_with_TTA``), as detectron2's
+    tools/train_net.py.
 
     ``cfg.SEED`` < 0 is replaced by a seed drawn once (shared by all processes) and logged; to resume
     such a run, give the SEED recorded in its config.yaml (tools/train_net.py does)."""
@@ -156,6 +160,18 @@ class Trainer(DefaultTrainer):
             cfg.freeze()
             logger.info(f"SEED -1: using SEED {cfg.SEED}")
         super().__init__(cfg)
+        if cfg.SOLVER.AMP.ENABLED:  # detectron2's AMPTrainer is CUDA and float16 only
+            device_type = torch.device(cfg.MODEL.DEVICE).type
+            step = self._trainer
+            self._trainer = AutocastTrainer(
+                step.model, step.data_loader, step.optimizer,
+                device_type=device_type, dtype=amp_dtype(cfg.SOLVER.AMP.DTYPE, device_type),
+            )  # fmt: skip
+
+    @classmethod
+    def build_model(cls, cfg):
+        """detectron2's model, its backbone compiled when ``MODEL.BACKBONE_COMPILE.ENABLED``."""
+        return compile_backbone_from_cfg(cfg, super().build_model(cfg))
 
     @classmethod
     def build_train_loader(cls, cfg):

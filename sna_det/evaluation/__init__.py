@@ -10,13 +10,14 @@ from .detection_ap import (
     voc2010_ap,
     voc2010_ap_per_class,
 )
-from .evaluator import EVALUATORS, build_evaluator
+from .evaluator import EVALUATORS, build_dataset_evaluator, build_evaluator
 from .per_class_ap_evaluator import PerClassAPEvaluator
 
 __all__ = [
     "EVALUATORS",
     "PerClassAPEvaluator",
     "boxes_hit",
+    "build_dataset_evaluator",
     "build_evaluator",
     "coco_ap_per_class",
     "evaluate_detections",

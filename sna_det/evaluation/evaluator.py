@@ -10,7 +10,7 @@ from detectron2.evaluation import COCOEvaluator, DatasetEvaluator, LVISEvaluator
 
 from .per_class_ap_evaluator import PerClassAPEvaluator
 
-__all__ = ["EVALUATORS", "build_evaluator"]
+__all__ = ["EVALUATORS", "build_dataset_evaluator", "build_evaluator"]
 
 EVALUATORS: Dict[str, Callable[[CfgNode, str, Optional[str]], DatasetEvaluator]] = {
     "coco": lambda cfg, name, out: COCOEvaluator(
@@ -33,3 +33,13 @@ def build_evaluator(cfg: CfgNode, dataset_name: str, output_folder: Optional[str
             f"dataset {dataset_name!r} has evaluator_type {evaluator_type!r}; known: {sorted(EVALUATORS)}"
         )
     return EVALUATORS[evaluator_type](cfg, dataset_name, output_folder)
+
+
+def build_dataset_evaluator(
+    dataset_name: str, output_dir: Optional[str] = None, *, max_dets_per_image: int = 100
+) -> DatasetEvaluator:
+    """``build_evaluator`` without a YAML config, for LazyConfigs (``dataloader.evaluator``);
+    ``max_dets_per_image`` is ``TEST.DETECTIONS_PER_IMAGE``."""
+    return build_evaluator(
+        CfgNode({"TEST": CfgNode({"DETECTIONS_PER_IMAGE": max_dets_per_image})}), dataset_name, output_dir
+    )

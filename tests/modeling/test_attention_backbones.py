@@ -186,7 +186,7 @@ def test_options_reach_the_blocks():
 
 
 def test_unknown_type_and_stage_are_named():
-    with pytest.raises(ValueError, match="attention type 'mystery' has no block; known"):
+    with pytest.raises(ValueError, match="attention type 'mystery' is not one of"):
         build(backbone_cfg("R18", "mystery", stem=True))
     with pytest.raises(ValueError, match=r"\['res6'\] are not built"):
         build(backbone_cfg("R18", "se", stages=["res6"]))

@@ -1,9 +1,10 @@
 """Backbones with attention where ``MODEL.ATTENTION`` says, registered in BACKBONE_REGISTRY.
 
 One builder per backbone family: the plain family's builder (detectron2's ResNet, ResNet-FPN,
-RetinaNet ResNet-FPN, or our DenseNet, DenseNet-FPN) followed by ``add_attention_to_backbone``,
-one mechanism for every block type. With ``MODEL.ATTENTION.TYPE "none"`` each is its plain
-family, so a baseline and its treatments differ in ``MODEL.ATTENTION`` only:
+RetinaNet ResNet-FPN, or our DenseNet, DenseNet-FPN) followed by ``add_attention`` (``builders.py``,
+which the config-free LazyConfig constructors call too), one mechanism for every block type. With
+``MODEL.ATTENTION.TYPE "none"`` each is its plain family, so a baseline and its treatments differ in
+``MODEL.ATTENTION`` only:
 
     MODEL.BACKBONE.NAME: "build_resnet_attention_fpn_backbone"
     MODEL.ATTENTION: {TYPE: "se", STEM: False, STAGES: ["res2", "res3", "res4", "res5"]}
@@ -11,7 +12,7 @@ family, so a baseline and its treatments differ in ``MODEL.ATTENTION`` only:
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Any, Callable, Dict, Optional
 
 from detectron2.config import CfgNode
 from detectron2.layers import ShapeSpec
@@ -20,14 +21,15 @@ from detectron2.modeling.backbone.fpn import build_resnet_fpn_backbone, build_re
 from detectron2.modeling.backbone.resnet import build_resnet_backbone
 from torch import nn
 
-from ...layers.attention_factory import create_attention
-from ..attention_injection import AttentionFactory, add_attention_to_backbone
+from ..attention_injection import AttentionFactory
+from .builders import DENSENET_STAGES, RESNET_STAGES, add_attention, attention_factory
 from .densenet import build_densenet_backbone, build_densenet_fpn_backbone
 
 __all__ = [
     "DENSENET_STAGES",
     "RESNET_STAGES",
     "add_attention_from_cfg",
+    "attention_arguments_from_cfg",
     "attention_factory_from_cfg",
     "build_densenet_attention_backbone",
     "build_densenet_attention_fpn_backbone",
@@ -36,19 +38,14 @@ __all__ = [
     "build_retinanet_resnet_attention_fpn_backbone",
 ]
 
-RESNET_STAGES = ("res2", "res3", "res4", "res5")
-DENSENET_STAGES = ("dense1", "dense2", "dense3", "dense4")
-
 BackboneBuilder = Callable[[CfgNode, ShapeSpec], Backbone]
 
 
-def attention_factory_from_cfg(cfg: CfgNode) -> Optional[AttentionFactory]:
-    """channels -> block of ``MODEL.ATTENTION.TYPE`` with its options from the config; None for "none".
-
-    The values are those ``sna_det.config.validate_config`` checked (``setup_cfg`` runs it)."""
+def attention_arguments_from_cfg(cfg: CfgNode) -> Dict[str, Any]:
+    """``MODEL.ATTENTION`` and ``MODEL.SNA`` as the keywords of ``add_attention`` (attention, stem, stages,
+    options): the one translation from a YAML config to the config-free constructors. The values are
+    those ``sna_det.config.validate_config`` checked (``setup_cfg`` runs it)."""
     a, sna = cfg.MODEL.ATTENTION, cfg.MODEL.SNA
-    if a.TYPE == "none":
-        return None
     options = {
         "sna": dict(rank=sna.RANK, mode=sna.MODE, squarings=sna.SQUARINGS, weighting=sna.WEIGHTING),
         "sna_authors": {},
@@ -57,17 +54,19 @@ def attention_factory_from_cfg(cfg: CfgNode) -> Optional[AttentionFactory]:
         "nonlocal": dict(rd_ratio=a.NONLOCAL.RD_RATIO),
         "cbam": dict(rd_ratio=a.CBAM.RD_RATIO, spatial_kernel_size=a.CBAM.SPATIAL_KERNEL_SIZE),
         "gc": dict(rd_ratio=a.GC.RD_RATIO, fuse_add=a.GC.FUSION == "add", fuse_scale=a.GC.FUSION == "scale"),
-    }.get(a.TYPE, {})  # an unknown type: create_attention names it and the known ones
-    return lambda channels: create_attention(a.TYPE, channels, **options)
+    }.get(a.TYPE, {})  # "none", or an unknown type: attention_factory names it and the known ones
+    return dict(attention=a.TYPE, stem=a.STEM, stages=list(a.STAGES), options=options)
 
 
-def add_attention_from_cfg(bottom_up: nn.Module, cfg: CfgNode) -> nn.Module:
-    """Attach ``MODEL.ATTENTION``'s blocks to a built bottom-up backbone; in place, returned."""
-    make = attention_factory_from_cfg(cfg)
-    if make is None:
-        return bottom_up
-    a = cfg.MODEL.ATTENTION
-    return add_attention_to_backbone(bottom_up, make, stem=a.STEM, stages=list(a.STAGES))
+def attention_factory_from_cfg(cfg: CfgNode) -> Optional[AttentionFactory]:
+    """channels -> block of ``MODEL.ATTENTION.TYPE`` with its options from the config; None for "none"."""
+    arguments = attention_arguments_from_cfg(cfg)
+    return attention_factory(arguments["attention"], arguments["options"])
+
+
+def add_attention_from_cfg(backbone: nn.Module, cfg: CfgNode) -> nn.Module:
+    """Attach ``MODEL.ATTENTION``'s blocks to a built backbone (its ``bottom_up`` when it has one); in place."""
+    return add_attention(backbone, **attention_arguments_from_cfg(cfg))
 
 
 def register_attention_backbone(name: str, build_plain: BackboneBuilder, stages: tuple, doc: str) -> BackboneBuilder:
@@ -76,9 +75,7 @@ def register_attention_backbone(name: str, build_plain: BackboneBuilder, stages:
     stage names (``builder.attention_stages``, checked by ``sna_det.config.validate_config``)."""
 
     def build(cfg: CfgNode, input_shape: ShapeSpec) -> Backbone:
-        backbone = build_plain(cfg, input_shape)
-        add_attention_from_cfg(getattr(backbone, "bottom_up", backbone), cfg)
-        return backbone
+        return add_attention_from_cfg(build_plain(cfg, input_shape), cfg)
 
     build.__name__ = build.__qualname__ = name
     build.__doc__ = doc

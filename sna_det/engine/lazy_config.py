@@ -1,0 +1,186 @@
+"""Training and evaluation of LazyConfigs (Python config files, detectron2's ``tools/lazyconfig_train_net.py``)
+with the project's datasets, evaluators, safe checkpoints, mixed precision and backbone compilation.
+
+``tools/train_net.py --config-file configs/lazy/<file>.py [key=value ...]`` comes here. A LazyConfig
+has detectron2's ``model``, ``dataloader.{train,test,evaluator}``, ``optimizer``, ``lr_multiplier`` and
+``train`` (``configs/lazy/common/train.py``: detectron2's keys plus ``amp.dtype``, ``backbone_compile``,
+``clip_gradients``, ``seed``), and ``datasets``: ``ROOTS`` and ``REGISTER`` as ``DATASETS.ROOTS`` and
+``DATASETS.REGISTER`` of a YAML config, registered the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, List, Sequence
+
+import torch
+from detectron2.config import CfgNode, LazyConfig, instantiate
+from detectron2.engine import SimpleTrainer, default_writers, hooks
+from detectron2.evaluation import inference_on_dataset, print_csv_format
+from detectron2.solver.build import maybe_add_gradient_clipping
+from detectron2.utils import comm
+from omegaconf import DictConfig, OmegaConf
+
+from ..config import ConfigError
+from ..data.datasets import register_datasets_from_config
+from ..modeling.backbone_compile import compile_backbone
+from ..utils import atomic_write_json
+from .autocast_trainer import AutocastTrainer, amp_dtype
+from .cpu_ddp import create_ddp_model
+from .defaults import CPU_FALLBACK_MESSAGE, _nan_to_none
+from .safe_checkpointer import SafeCheckpointer
+
+__all__ = [
+    "is_lazy_config",
+    "lazy_dataset_names",
+    "lazy_main",
+    "lazy_test",
+    "lazy_train",
+    "register_lazy_datasets",
+    "setup_lazy_config",
+]
+
+logger = logging.getLogger("detectron2")
+
+
+def is_lazy_config(path: str | os.PathLike) -> bool:
+    """A ``.py`` config file is a LazyConfig; ``.yaml`` ones go through ``setup_cfg``."""
+    return str(path).endswith(".py")
+
+
+def setup_lazy_config(path: str | os.PathLike, opts: Sequence[str] = (), *, cpu_fallback: bool = True) -> DictConfig:
+    """The LazyConfig at ``path`` with ``opts`` (``key=value``, detectron2's ``apply_overrides``) applied,
+    its datasets registered (``register_lazy_datasets``). With ``cpu_fallback``, ``train.device`` "cuda"
+    without CUDA becomes "cpu", with a logged warning. ``ConfigError`` naming the file or override."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        cfg = LazyConfig.load(str(path))
+    except Exception as error:  # a Python file: any error of its code  # noqa: BLE001
+        raise ConfigError(f"{path}: {type(error).__name__}: {error}") from None
+    try:
+        cfg = LazyConfig.apply_overrides(cfg, list(opts))
+    except Exception as error:  # noqa: BLE001
+        raise ConfigError(f"config override: {type(error).__name__}: {error}") from None
+    for key in ("model", "dataloader", "optimizer", "lr_multiplier", "train"):
+        if key not in cfg:
+            raise ConfigError(f"{path}: has no {key!r} (a LazyConfig as configs/lazy/*.py)")
+    if cpu_fallback and str(cfg.train.device).startswith("cuda") and not torch.cuda.is_available():
+        cfg.train.device = "cpu"
+        logger.warning(CPU_FALLBACK_MESSAGE.replace("MODEL.DEVICE", "train.device"))
+    register_lazy_datasets(cfg)
+    return cfg
+
+
+def register_lazy_datasets(cfg: DictConfig) -> None:
+    """``cfg.datasets.ROOTS`` / ``.REGISTER`` (when present) registered by ``register_datasets_from_config``,
+    as a YAML config's ``DATASETS.ROOTS`` / ``DATASETS.REGISTER``."""
+    datasets = OmegaConf.to_container(cfg.get("datasets", {}), resolve=True) or {}
+    unknown = sorted(set(datasets) - {"ROOTS", "REGISTER"})
+    if unknown:
+        raise ConfigError(f"datasets: unknown key(s) {unknown}; known: ['REGISTER', 'ROOTS']")
+    node = CfgNode(
+        {"DATASETS": CfgNode({"ROOTS": datasets.get("ROOTS", {}), "REGISTER": datasets.get("REGISTER", {})})}
+    )
+    try:
+        register_datasets_from_config(node)
+    except ValueError as error:
+        raise ConfigError(str(error.args[0]).replace("DATASETS.", "datasets.")) from None
+
+
+def _names(dataset: Any) -> List[str]:
+    names = dataset.get("names", []) if dataset is not None else []
+    return [names] if isinstance(names, str) else list(names)
+
+
+def lazy_dataset_names(cfg: DictConfig, *, eval_only: bool = False) -> List[str]:
+    """The dataset names of ``dataloader.test`` (and ``dataloader.train`` unless ``eval_only``)."""
+    test = _names(cfg.dataloader.test.get("dataset"))
+    return test if eval_only else _names(cfg.dataloader.train.get("dataset")) + test
+
+
+def _build_model(cfg: DictConfig) -> torch.nn.Module:
+    model = instantiate(cfg.model)
+    logger.info(f"Model:\n{model}")
+    model.to(cfg.train.device)
+    compile_options = cfg.train.get("backbone_compile", {})
+    if compile_options.get("enabled", False):
+        compile_backbone(model, mode=compile_options.mode, backend=compile_options.backend)
+    return model
+
+
+def lazy_test(cfg: DictConfig, model: torch.nn.Module) -> dict:
+    """``dataloader.evaluator`` on ``dataloader.test``; metrics printed and saved as
+    ``<train.output_dir>/inference/results.json`` ({dataset: {task: metrics}}), as ``Trainer.test``."""
+    if "evaluator" not in cfg.dataloader:
+        return {}
+    results = inference_on_dataset(model, instantiate(cfg.dataloader.test), instantiate(cfg.dataloader.evaluator))
+    if comm.is_main_process():
+        print_csv_format(results)
+        names = _names(cfg.dataloader.test.get("dataset"))
+        path = os.path.join(cfg.train.output_dir, "inference", "results.json")
+        atomic_write_json(path, _nan_to_none({",".join(names): results}))
+    return results
+
+
+def _clip_gradients(cfg: DictConfig, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """``train.clip_gradients`` (``SOLVER.CLIP_GRADIENTS``'s keys, lower case) through detectron2's clipping."""
+    clip = cfg.train.get("clip_gradients", {})
+    if not clip.get("enabled", False):
+        return optimizer
+    solver = CfgNode({key.upper(): value for key, value in OmegaConf.to_container(clip, resolve=True).items()})
+    return maybe_add_gradient_clipping(CfgNode({"SOLVER": CfgNode({"CLIP_GRADIENTS": solver})}), optimizer)
+
+
+def lazy_train(cfg: DictConfig, resume: bool = False) -> None:
+    """detectron2's LazyConfig training loop (``lazyconfig_train_net.do_train``) with ``SafeCheckpointer``,
+    ``train.amp`` on any device (``AutocastTrainer``), ``train.clip_gradients`` and ``train.backbone_compile``."""
+    model = _build_model(cfg)
+    cfg.optimizer.params.model = model
+    optimizer = _clip_gradients(cfg, instantiate(cfg.optimizer))
+    train_loader = instantiate(cfg.dataloader.train)
+    model = create_ddp_model(model, **cfg.train.ddp)
+    amp = cfg.train.get("amp", {})
+    if amp.get("enabled", False):
+        device_type = torch.device(cfg.train.device).type
+        dtype = amp_dtype(amp.get("dtype", ""), device_type)
+        trainer = AutocastTrainer(model, train_loader, optimizer, device_type=device_type, dtype=dtype)
+    else:
+        trainer = SimpleTrainer(model, train_loader, optimizer)
+    checkpointer = SafeCheckpointer(
+        model, cfg.train.output_dir, allow_unsafe=cfg.train.get("allow_unsafe_weights", False), trainer=trainer
+    )
+    main = comm.is_main_process()
+    trainer.register_hooks(
+        [
+            hooks.IterationTimer(),
+            hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
+            hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer) if main else None,
+            hooks.EvalHook(cfg.train.eval_period, lambda: lazy_test(cfg, model)),
+            hooks.PeriodicWriter(default_writers(cfg.train.output_dir, cfg.train.max_iter), period=cfg.train.log_period)
+            if main
+            else None,
+        ]
+    )
+    checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=resume)
+    start_iter = trainer.iter + 1 if resume and checkpointer.has_checkpoint() else 0
+    trainer.train(start_iter, cfg.train.max_iter)
+
+
+def lazy_main(args) -> dict | None:
+    """One process of ``tools/train_net.py`` for the LazyConfig ``args.config_file`` with ``args.opts``:
+    detectron2's ``default_setup``, then evaluation of ``train.init_checkpoint`` (``args.eval_only``) or training."""
+    from detectron2.engine import default_setup
+
+    cfg = setup_lazy_config(args.config_file, args.opts)
+    default_setup(cfg, args)
+    if args.eval_only:
+        model = create_ddp_model(_build_model(cfg))
+        allow_unsafe = cfg.train.get("allow_unsafe_weights", False)
+        SafeCheckpointer(model, cfg.train.output_dir, allow_unsafe=allow_unsafe).resume_or_load(
+            cfg.train.init_checkpoint, resume=args.resume
+        )
+        return lazy_test(cfg, model)
+    lazy_train(cfg, resume=args.resume)
+    return None
