@@ -34,6 +34,7 @@ from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, BoxMode, Instances
 from torch import nn
 
+from ..modeling.backbone_compile import compile_backbone_from_cfg
 from .image_inputs import read_model_image
 from .safe_checkpointer import load_weights_strict
 
@@ -126,7 +127,7 @@ class Predictor:
         self.device = torch.device(cfg.MODEL.DEVICE)
         self.exported = Path(exported) if exported else None
         if self.exported is None:
-            self.model = build_model(cfg).eval()
+            self.model = compile_backbone_from_cfg(cfg, build_model(cfg)).eval()
             load_weights(self.model, cfg)
             return
         if not self.exported.is_file():
