@@ -8,8 +8,9 @@
     python datasets/prepare_vindr_cxr.py --vindr-root <csv folder> --image-dir <pngs> --sizes-csv <sizes.csv> ...
 
 A re-run with the same settings continues where a killed or stopped run left off; other settings
-into the same --output-dir are refused unless --rebuild. The logic is in sna_det/data/vindr_cxr/;
-the layouts and options in datasets/README.md ('VinDr-CXR').
+(another --vindr-root or changed inputs included) into the same --output-dir are refused unless
+--rebuild. Ctrl-C stops it with one line (exit 130); the same command continues. The logic is in
+sna_det/data/vindr_cxr/; the layouts and options in datasets/README.md ('VinDr-CXR').
 """
 
 import argparse
@@ -35,7 +36,10 @@ def parse_args(argv=None):
     )
     parser.add_argument("--upscale", action="store_true", help="also enlarge images smaller than --max-size")
     parser.add_argument(
-        "--val-fraction", type=float, default=defaults.val_fraction, help="share of train images in val"
+        "--val-fraction",
+        type=float,
+        default=defaults.val_fraction,
+        help="share of train images in val, in [0, 1) (0: no val, only when a test split exists)",
     )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the train/val split")
     parser.add_argument(
@@ -81,9 +85,14 @@ def main(argv=None) -> int:
     except (VinDrInputError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    if result.resumed or result.stale_removed:
+    except KeyboardInterrupt:
+        where = f"{args.output_dir} is not complete" if args.output_dir else "stopped"
+        print(f"\ninterrupted: {where}; run the same command again to continue", file=sys.stderr)
+        return 130
+    if result.resumed or result.stale_removed or result.damaged:
         print(
-            f"resumed: {result.resumed:,} images finished by an earlier run kept, {result.converted:,} converted now, "
+            f"resumed: {result.resumed:,} images finished by an earlier run kept, {result.converted:,} converted now "
+            f"({result.damaged:,} of them damaged finished images converted again), "
             f"{result.stale_removed:,} temporary files of a killed run removed"
         )
     print(format_prepare_summary(result))

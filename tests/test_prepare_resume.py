@@ -78,7 +78,7 @@ def test_interrupted_run_resumes_to_the_clean_runs_bytes(vinbigdata, clean, tmp_
     finally:
         register_vindr_cxr_datasets(None)
     # kill -9 during a write leaves a temporary file beside the PNG
-    (out / "images" / ".img5.png.x1y2z3.tmp").write_bytes(b"half a png")
+    (out / "images" / ".img5.png.x1y2z3_a.tmp").write_bytes(b"half a png")
     monkeypatch.undo()
     calls = counting_conversions(monkeypatch)
     result = prepare_vindr_cxr(vinbigdata, out, SMALL)
