@@ -98,7 +98,7 @@ def hash_files(files: Iterable[str | os.PathLike]) -> str:
 
 def hash_names(names: Iterable[str]) -> str:
     """SHA-256 (hex) of these names, sorted, one per line."""
-    return hashlib.sha256("\n".join(sorted(names)).encode("utf-8", "surrogateescape")).hexdigest()
+    return hashlib.sha256("\n".join(sorted(names)).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def input_identity(

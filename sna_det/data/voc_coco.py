@@ -22,7 +22,10 @@ Bad input is named (file, field) and, by default, the image is left out whole an
 enters a split with some of its objects missing; ``strict=True`` raises at the first. An instance whose
 ``SegmentationClass`` pixels say another class than its XML is reported (kept with the XML class).
 The output folder is checked (writable, same settings as an earlier run unless ``rebuild``) before
-anything is converted, the annotation JSONs are written last, and a run that keeps no image fails.
+anything is converted; the settings include the inputs (the resolved root, a hash of the XMLs and
+split lists, the image and mask files: ``prepared_folder.input_identity``), so another root or
+changed inputs are refused, not mixed in. The annotation JSONs are written last, and a run that
+keeps no image, or leaves any of its splits empty, fails naming the split.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from ..utils.skip_report import SkipReport
 from ..version import __version__
 from .datasets.voc_2012_coco import VOC_2012_COCO_SPLITS, VOC_CLASSES
 from .mask_encoding import encode_mask
-from .prepared_folder import open_prepared_folder
+from .prepared_folder import input_identity, open_prepared_folder
 
 __all__ = [
     "DIFFICULT_POLICIES",
@@ -417,6 +420,44 @@ def read_classes(voc_root: Path, classes: str, image_ids: Sequence[str]) -> Tupl
     return names
 
 
+INPUT_FOLDERS = ("JPEGImages", "SegmentationObject", "SegmentationClass")
+"""Folders whose files' names and byte sizes are part of a conversion's recorded inputs."""
+
+
+def voc_input_identity(voc_root: Path, jobs: Sequence[Tuple[str, Sequence[str], bool, str]]) -> dict:
+    """``prepared_folder.input_identity`` of a VOC folder for these jobs: the XMLs of their images and
+    the ``ImageSets`` lists hashed (with each split's id list), the files of ``INPUT_FOLDERS`` listed."""
+    ids = sorted({i for _, job_ids, _, _ in jobs for i in job_ids})
+    xmls = [voc_root / "Annotations" / f"{i}.xml" for i in ids if "/" not in i and "\\" not in i and "\x00" not in i]
+    lists = sorted((voc_root / "ImageSets").glob("*/*.txt")) if (voc_root / "ImageSets").is_dir() else []
+    files = [p for p in (*xmls, *lists) if p.is_file()]
+    names = [f"split {stem}: {' '.join(job_ids)}" for stem, job_ids, _, _ in jobs]
+    for folder in INPUT_FOLDERS:
+        if (voc_root / folder).is_dir():
+            names += [f"{folder}/{p.name} {p.stat().st_size}" for p in (voc_root / folder).iterdir() if p.is_file()]
+    try:
+        return input_identity(voc_root, files, names)
+    except OSError as error:
+        raise VocInputError(error.filename or voc_root, "unreadable input", f"cannot read ({error.strerror})") from None
+
+
+def _check_no_split_empty(output_dir: Path, summary: dict, origins: Dict[str, str]) -> None:
+    """``VocInputError`` naming the first split that keeps no image (training or testing on it would fail)."""
+    for stem, s in summary["splits"].items():
+        if s["images_written"]:
+            continue
+        if s["images_listed"]:
+            reasons = ", ".join(f"{k} {v}" for k, v in s["images_skipped"].items())
+            why = f"all its {s['images_listed']} listed images were skipped: {reasons}"
+        else:
+            why = f"no image listed for it: {origins[stem]}"
+        detail = (
+            f"split {stem} is empty ({why}); training or testing on it would fail, so no annotations were "
+            f"written; every skipped file with its reason is in {output_dir}/summary.json"
+        )
+        raise VocInputError(output_dir, "empty split", detail)
+
+
 def _convert_jobs(
     voc_root: Path,
     output_dir: Path,
@@ -432,7 +473,8 @@ def _convert_jobs(
 ) -> dict:
     """Convert each (stem, image ids, with masks, description) job; write ``summary.json``, the
     ``JPEGImages`` link and, last, ``annotations/<stem>.json``. Returns the summary."""
-    open_prepared_folder(output_dir, settings, ("annotations/*.json", "summary.json"), rebuild=rebuild)
+    recorded = {**settings, **voc_input_identity(voc_root, jobs)}
+    open_prepared_folder(output_dir, recorded, ("annotations/*.json", "summary.json"), rebuild=rebuild)
     summary = {"voc_root": str(voc_root.resolve()), "options": settings, "classes": list(classes), "splits": {}}
     written: Dict[str, dict] = {}
     for stem, ids, with_masks, description in jobs:
@@ -454,6 +496,7 @@ def _convert_jobs(
         listed = sum(s["images_listed"] for s in summary["splits"].values())
         detail = f"no image kept ({listed} listed); every skipped file with its reason is in {output_dir}/summary.json"
         raise VocInputError(output_dir, "no image kept", detail)
+    _check_no_split_empty(output_dir, summary, {stem: description for stem, _, _, description in jobs})
     _link_images(voc_root / "JPEGImages", output_dir / "JPEGImages")
     for stem, coco in written.items():  # last: a folder with annotations is complete
         atomic_write_json(output_dir / "annotations" / f"{stem}.json", coco, indent=None)
@@ -534,8 +577,11 @@ def convert_voc_coco(
     """
     voc_root, output_dir = Path(voc_root), Path(output_dir)
     _check_voc_root(voc_root, "is --voc-root a VOC-format folder with Annotations/ and JPEGImages/?")
-    if val_fraction is not None and not 0.0 <= val_fraction <= 1.0:
-        raise ValueError(f"--val-fraction {val_fraction} is not in [0, 1]")
+    if val_fraction is not None and not 0.0 < val_fraction < 1.0:
+        raise ValueError(
+            f"--val-fraction {val_fraction} is not in (0, 1): 0 leaves val (which the configs test on) empty, "
+            "1 leaves train empty"
+        )
     masks_present = (voc_root / "SegmentationObject").is_dir()
     lists = [
         sets
@@ -626,6 +672,9 @@ def run_conversion(convert: Callable[..., dict], args: argparse.Namespace, **opt
     except (ValueError, OSError) as error:  # VocInputError, PreparedFolderError: one line naming the file
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {output_dir} is not complete; run the same command again to continue", file=sys.stderr)
+        return 130
     problems = format_problems(summary)
     if problems:
         print(problems)
