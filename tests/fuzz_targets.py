@@ -10,7 +10,8 @@ Outcomes of one example:
 - ``one-line error``: refused with the exception the command prints as one ``error:`` line (and the
   message is one line);
 - ``traceback``: any other exception (the command would end in a traceback);
-- ``wrong output``: accepted, but the output fails those checks, or a refusal of several lines.
+- ``wrong output``: accepted, but the output fails those checks, or a refusal of several lines;
+- ``input not generated``: writing the bad input itself failed (the generator's bug: not an input).
 
 The inputs are those of the fuzz tests (corrupted CSV rows and bytes, DICOM headers and bytes, VOC
 XMLs, masks, JPEGs and split lists, random and corrupted ground truth and detections), plus a
@@ -41,7 +42,8 @@ from voc_tree import write_voc_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 OK, NAMED, TRACEBACK, WRONG = "ok", "one-line error", "traceback", "wrong output"
-OUTCOMES = (OK, NAMED, TRACEBACK, WRONG)
+GENERATOR = "input not generated"
+OUTCOMES = (OK, NAMED, TRACEBACK, WRONG, GENERATOR)
 
 
 class WrongOutput(Exception):
@@ -126,9 +128,12 @@ def vindr_cxr_preparer(data, ctx: Context) -> str:
     options = data.draw(fuzz_vindr.OPTIONS)
     options = PrepareOptions(**{**vars(options), "val_fraction": data.draw(st.sampled_from([0.0, 0.25, 0.5, 1.0]))})
     kinds = data.draw(st.lists(st.sampled_from(sorted(fuzz_vindr.CORRUPTIONS)), min_size=1, max_size=3))
-    with corrupted_copy(ctx.vindr, "vindr", fuzz_vindr.CORRUPTIONS, kinds, data.draw) as (root, out):
-        if data.draw(st.integers(0, 4)) == 0:
-            corrupt_output(data.draw, out)
+    with contextlib.ExitStack() as stack:
+        with generating():
+            copy = corrupted_copy(ctx.vindr, "vindr", fuzz_vindr.CORRUPTIONS, kinds, data.draw)
+            root, out = stack.enter_context(copy)
+            if data.draw(st.integers(0, 4)) == 0:
+                corrupt_output(data.draw, out)
         try:
             result = prepare_vindr_cxr(root, out, options)
         except (VinDrInputError, ValueError, OSError) as error:
@@ -141,9 +146,11 @@ def voc_preparer(data, ctx: Context) -> str:
     from sna_det.data.voc_coco import convert_voc2012, convert_voc_coco
 
     kinds = data.draw(st.lists(st.sampled_from(sorted(fuzz_voc.CORRUPTIONS)), min_size=1, max_size=2))
-    with corrupted_copy(ctx.voc, "VOC2012", fuzz_voc.CORRUPTIONS, kinds, data.draw) as (root, out):
-        if data.draw(st.integers(0, 4)) == 0:
-            corrupt_output(data.draw, out)
+    with contextlib.ExitStack() as stack:
+        with generating():
+            root, out = stack.enter_context(corrupted_copy(ctx.voc, "VOC2012", fuzz_voc.CORRUPTIONS, kinds, data.draw))
+            if data.draw(st.integers(0, 4)) == 0:
+                corrupt_output(data.draw, out)
         try:
             if data.draw(st.booleans()):
                 summary = convert_voc2012(root, out, detection_splits=data.draw(st.booleans()))
@@ -255,13 +262,45 @@ TARGETS: Dict[str, Callable] = {
 }
 
 
+class GeneratorFailed(Exception):
+    """Writing the bad input itself failed (a bug of the generator, not of the target): not counted."""
+
+
+@contextlib.contextmanager
+def generating():
+    """Exceptions inside become ``GeneratorFailed`` (hypothesis' own pass through)."""
+    from hypothesis.errors import HypothesisException
+
+    try:
+        yield
+    except HypothesisException:
+        raise
+    except Exception as error:
+        raise GeneratorFailed(_where(error)) from error
+
+
+def _where(error: BaseException) -> str:
+    """``Type at <file>:<line> (in sna_det: <file>:<line>): first line of the message``."""
+    frames = traceback.extract_tb(error.__traceback__)
+
+    def short(frame) -> str:
+        path = Path(frame.filename)
+        return f"{path.parent.name}/{path.name}:{frame.lineno}"
+
+    ours = [f for f in frames if "sna_det" in Path(f.filename).parts]
+    via = f" (in sna_det: {short(ours[-1])})" if ours and ours[-1] is not frames[-1] else ""
+    message = str(error).splitlines()[0][:200] if str(error) else ""
+    return f"{type(error).__name__} at {short(frames[-1])}{via}: {message}"
+
+
 def classify(run: Callable[[], str]) -> tuple:
-    """(outcome, detail): ``run``'s outcome, ``traceback`` with the exception's last frame for any other exception."""
+    """(outcome, detail): ``run``'s outcome; ``traceback`` with where and what for any other exception;
+    (``GENERATOR``, detail) when the input could not be written."""
     try:
         return run(), ""
     except WrongOutput as error:
         return WRONG, str(error)
-    except Exception as error:  # the command would end in a traceback: count it, keep the first line
-        frame = traceback.extract_tb(error.__traceback__)[-1]
-        where = f"{Path(frame.filename).name}:{frame.lineno}"
-        return TRACEBACK, f"{type(error).__name__} at {where}: {str(error).splitlines()[0][:200] if str(error) else ''}"
+    except GeneratorFailed as error:
+        return GENERATOR, str(error)
+    except Exception as error:  # the command would end in a traceback: count it, keep where and the first line
+        return TRACEBACK, _where(error)

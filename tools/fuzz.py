@@ -44,7 +44,7 @@ def fuzz_target(name: str, examples: int, seed: int, ctx, progress_every: int = 
     import io
     from collections import Counter
 
-    from fuzz_targets import TARGETS, TRACEBACK, WRONG, classify
+    from fuzz_targets import GENERATOR, TARGETS, TRACEBACK, WRONG, classify
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
     from hypothesis import strategies as st
@@ -61,7 +61,7 @@ def fuzz_target(name: str, examples: int, seed: int, ctx, progress_every: int = 
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             outcome, detail = classify(lambda: TARGETS[name](data, ctx))
         outcomes[outcome] += 1
-        if outcome in (TRACEBACK, WRONG):
+        if outcome in (TRACEBACK, WRONG, GENERATOR):
             details[f"{outcome}: {detail}"] += 1
         done = sum(outcomes.values())
         if progress_every and done % progress_every == 0 and done < examples:
@@ -78,15 +78,14 @@ def main(argv=None) -> int:
     import tempfile
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from fuzz_targets import NAMED, OK, TRACEBACK, WRONG, Context
+    from fuzz_targets import GENERATOR, NAMED, OK, TRACEBACK, WRONG, Context
 
     from sna_det.cli import quiet_third_party_warnings
 
     quiet_third_party_warnings()
     logging.disable(logging.CRITICAL)  # the loaders' warnings about the bad inputs themselves
     share, extra = divmod(args.budget, len(args.targets))
-    total = {k: 0 for k in (OK, NAMED, TRACEBACK, WRONG)}
-    report = []
+    total = {k: 0 for k in (OK, NAMED, TRACEBACK, WRONG, GENERATOR)}
     with tempfile.TemporaryDirectory(prefix="sna-det-fuzz-") as tmp:
         ctx = Context(Path(tmp))
         for i, name in enumerate(args.targets):
@@ -95,19 +94,23 @@ def main(argv=None) -> int:
             n = sum(outcomes.values())
             for k in total:
                 total[k] += outcomes[k]
-            print(
-                f"{name}: {n:,} inputs: {outcomes[OK]:,} ok, {outcomes[NAMED]:,} one-line errors, "
-                f"{outcomes[TRACEBACK]:,} tracebacks, {outcomes[WRONG]:,} wrong outputs",
-                flush=True,
-            )
-            report += [f"  {name}: {count}x {detail}" for detail, count in details.most_common(args.show)]
-    inputs = sum(total.values())
-    print(
-        f"total: {inputs:,} inputs: {total[OK]:,} ok, {total[NAMED]:,} one-line errors, "
-        f"{total[TRACEBACK]:,} tracebacks, {total[WRONG]:,} wrong outputs"
-    )
-    print("\n".join(report))
+            print(f"{name}: {_counts(n - outcomes[GENERATOR], outcomes)}", flush=True)
+            for detail, count in details.most_common(args.show):
+                print(f"  {count:,}x {detail}", flush=True)
+    print(f"total: {_counts(sum(total.values()) - total[GENERATOR], total)}")
     return 1 if total[TRACEBACK] or total[WRONG] else 0
+
+
+def _counts(inputs: int, outcomes) -> str:
+    from fuzz_targets import GENERATOR, NAMED, OK, TRACEBACK, WRONG
+
+    line = (
+        f"{inputs:,} inputs: {outcomes[OK]:,} ok, {outcomes[NAMED]:,} one-line errors, "
+        f"{outcomes[TRACEBACK]:,} tracebacks, {outcomes[WRONG]:,} wrong outputs"
+    )
+    return line + (
+        f" ({outcomes[GENERATOR]:,} more not generated: the generator failed)" if outcomes[GENERATOR] else ""
+    )
 
 
 if __name__ == "__main__":

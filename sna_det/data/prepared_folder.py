@@ -115,9 +115,12 @@ def input_identity(
     }
 
 
+SHA256 = re.compile(r"\b([0-9a-f]{12})[0-9a-f]{52}\b")
+
+
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:40] + "..." + text[-12:]
+    """``repr(value)`` with SHA-256 digests cut to their first 12 digits (enough to tell two apart)."""
+    return SHA256.sub(r"\1...", repr(value))
 
 
 def _outputs(path: Path, patterns: Sequence[str]) -> List[Path]:
@@ -127,7 +130,7 @@ def _outputs(path: Path, patterns: Sequence[str]) -> List[Path]:
 def _differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
     return [
         f"{key} {_short(old.get(key))} -> {_short(new.get(key))}"
-        for key in sorted(set(old) | set(new))
+        for key in sorted(set(old) | set(new), key=lambda k: (k != "input_root", k))  # the root first
         if old.get(key) != new.get(key)
     ]
 
