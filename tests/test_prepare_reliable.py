@@ -287,3 +287,15 @@ def test_the_library_call_refuses_a_split_left_empty_too(vinbigdata, tmp_path):
     with pytest.raises(VinDrInputError, match="split val is empty"):
         prepare_vindr_cxr(root, tmp_path / "out", PrepareOptions(max_size=40))
     assert (tmp_path / "out" / "prepare_report.json").is_file() and not (tmp_path / "out" / "annotations").exists()
+
+
+def test_voc_ctrl_c_is_one_line_and_exit_130(tmp_path, capsys):
+    from sna_det.data.voc_coco import conversion_argument_parser, run_conversion
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    args = conversion_argument_parser("", "").parse_args(["--voc-root", "x", "--output-dir", str(tmp_path / "out")])
+    assert run_conversion(interrupted, args) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == f"interrupted: {tmp_path / 'out'} is not complete; run the same command again to continue"

@@ -114,6 +114,7 @@ def _counts(inputs: int, outcomes) -> str:
 
 
 if __name__ == "__main__":
+    parse_args()  # --help and bad arguments before any import
     from sna_det.cli import run_tool
 
     run_tool(main)
