@@ -299,3 +299,20 @@ def test_voc_ctrl_c_is_one_line_and_exit_130(tmp_path, capsys):
     assert run_conversion(interrupted, args) == 130
     err = capsys.readouterr().err
     assert err.strip() == f"interrupted: {tmp_path / 'out'} is not complete; run the same command again to continue"
+
+
+def test_train_net_refuses_an_empty_split_before_building_anything(vinbigdata, tmp_path):
+    """A folder with an empty val.json (an older preparer wrote one): one line, exit 1, before any training."""
+    prepared = tmp_path / "prepared"
+    prepare_vindr_cxr(vinbigdata, prepared, PrepareOptions(max_size=40, val_fraction=0.25))
+    val = prepared / "annotations" / "val.json"
+    val.write_text(json.dumps({**json.loads(val.read_text()), "images": [], "annotations": []}))
+    command = [sys.executable, str(ROOT / "tools" / "train_net.py"), "--config-file", "configs/vincxr_faster_sna.yaml",
+               "DATASETS.ROOTS.VINDR_CXR", str(prepared), "MODEL.DEVICE", "cpu",
+               "OUTPUT_DIR", str(tmp_path / "run")]  # fmt: skip
+    env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=str(ROOT))
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert lines[-1].startswith(f"error: dataset 'vindr_cxr_val': {val}: holds no image (an empty split). ")
+    assert not (tmp_path / "run").exists()
