@@ -127,14 +127,18 @@ def test_only_the_preparers_own_temporary_files_are_removed(vinbigdata, tmp_path
     assert [p.exists() for p in own] == [False] * 3 and all(p.read_bytes() == b"half" for p in foreign)
 
 
-@pytest.mark.parametrize("content", [b"[]", b"garbage\xff", b'"text"', b"null", b"{"])
-def test_a_settings_file_that_is_not_an_object_is_one_line(vinbigdata, tmp_path, capsys, content):
+@pytest.mark.parametrize(
+    "content, why",
+    [(b"[]", "a list, not a JSON object"), (b"garbage\xff", "not JSON"), (b'"text"', "a string, not a JSON object"),
+     (b"null", "null, not a JSON object"), (b"{", "not JSON")],
+)  # fmt: skip
+def test_a_settings_file_that_is_not_an_object_is_one_line(vinbigdata, tmp_path, capsys, content, why):
     out = tmp_path / "out"
     out.mkdir()
     (out / SETTINGS_FILE).write_bytes(content)
     assert vindr(capsys, vinbigdata, out) == 1
     line = error_line(capsys)
-    assert line.startswith(f"error: {out / SETTINGS_FILE}: ") and "--rebuild" in line
+    assert line.startswith(f"error: {out / SETTINGS_FILE}: {why}") and "--rebuild" in line
     assert vindr(capsys, vinbigdata, out, "--rebuild") == 0
 
 

@@ -162,7 +162,8 @@ def _read_settings(settings_file: Path) -> Dict[str, Any]:
     else:
         if isinstance(old, dict):
             return old
-        why = f"a JSON {type(old).__name__}, not an object of settings"
+        kind = {list: "a list", str: "a string", bool: "true or false", type(None): "null"}.get(type(old), "a number")
+        why = f"{kind}, not a JSON object of settings"
     raise PreparedFolderError(
         f"{settings_file}: {why}; --rebuild starts over in this folder, or choose another output folder"
     )
