@@ -24,7 +24,7 @@ TARGET_NAMES = ("vindr-cxr preparer", "voc preparer", "evaluator", "config loade
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", type=int, default=10000, help="generated inputs in all (default 10000)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the generation (same seed, same inputs)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of hypothesis' generation")
     parser.add_argument(
         "--targets", nargs="+", choices=TARGET_NAMES, default=list(TARGET_NAMES), metavar="TARGET",
         help=f"some of: {', '.join(repr(t) for t in TARGET_NAMES)}",
