@@ -82,6 +82,9 @@ def parse_args(argv=None, preset=None, description=None) -> argparse.Namespace:
         if getattr(args, dest, None) is not None and args.format not in formats:
             flag = "--" + dest.replace("_", "-")
             parser.error(f"{flag} applies to --format {' or '.join(formats)}, not {args.format}")
+    fraction = getattr(args, "val_fraction", None)
+    if fraction is not None and not 0.0 < fraction < 1.0:
+        parser.exit(1, f"error: --val-fraction {fraction} is not in (0, 1): train and val must both keep images\n")
     if args.format == "via" and args.classes is not None and args.class_attribute is None:
         parser.error("--classes applies to VIA with --class-attribute (without it every region is --class-name)")
     return args
@@ -123,4 +126,6 @@ if __name__ == "__main__":
     arguments = parse_args()
     from sna_det.utils.cli import run_tool
 
-    run_tool(convert, arguments, input_errors=(ValueError, OSError))  # ConversionInputError, PreparedFolderError
+    interrupted = f"interrupted: {arguments.output_dir} is not complete; run the same command again to continue"
+    # ConversionInputError, PreparedFolderError: ValueError, OSError
+    run_tool(convert, arguments, input_errors=(ValueError, OSError), interrupted=interrupted)

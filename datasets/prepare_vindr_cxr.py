@@ -8,41 +8,37 @@
     python datasets/prepare_vindr_cxr.py --vindr-root <csv folder> --image-dir <pngs> --sizes-csv <sizes.csv> ...
 
 A re-run with the same settings continues where a killed or stopped run left off; other settings
-into the same --output-dir are refused unless --rebuild. The logic is in sna_det/data/prepare/vindr_cxr/;
-the layouts and options in datasets/README.md ('VinDr-CXR').
+(another --vindr-root or changed inputs included) into the same --output-dir are refused unless
+--rebuild. Ctrl-C stops it with one line (exit 130); the same command continues. The logic is in
+sna_det/data/prepare/vindr_cxr/; the layouts and options in datasets/README.md ('VinDr-CXR').
 """
 
 import argparse
 import os
 
-from sna_det.data.prepare.vindr_cxr import (
-    FUSIONS,
-    PrepareOptions,
-    VinDrInputError,
-    format_prepare_summary,
-    prepare_vindr_cxr,
-)
 
-
-def parse_args(argv=None):
-    defaults = PrepareOptions()
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line, no torch (``--help`` answers at once). Options left out keep ``PrepareOptions``'
+    defaults (datasets/README.md lists them)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--vindr-root", required=True, help="folder with train.csv (VinBigData) or annotations/ (PhysioNet)"
     )
     parser.add_argument("--output-dir", help="prepared folder (needed unless --stats-only)")
     parser.add_argument(
-        "--fusion", choices=FUSIONS, default=defaults.fusion, help="readers' boxes of a finding on an image"
+        "--fusion",
+        metavar="FUSION",
+        help="readers' boxes of a finding on an image: per-finding (default), wbf, nms or none",
     )
-    parser.add_argument("--iou-thr", type=float, default=defaults.iou_thr, help="IoU threshold of wbf and nms")
-    parser.add_argument(
-        "--max-size", type=int, default=defaults.max_size, help="long side of the PNGs at most (0: original size)"
-    )
+    parser.add_argument("--iou-thr", type=float, help="IoU threshold of wbf and nms")
+    parser.add_argument("--max-size", type=int, help="long side of the PNGs at most (0: original size; default 1024)")
     parser.add_argument("--upscale", action="store_true", help="also enlarge images smaller than --max-size")
     parser.add_argument(
-        "--val-fraction", type=float, default=defaults.val_fraction, help="share of train images in val"
+        "--val-fraction",
+        type=float,
+        help="share of train images in val, in [0, 1) (0: no val, only when a test split exists; default 0.2)",
     )
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the train/val split")
+    parser.add_argument("--seed", type=int, help="seed of the train/val split (default 0)")
     parser.add_argument(
         "--split-file", help="JSON {split name: [image ids]}: these splits instead of the seeded train/val split"
     )
@@ -63,15 +59,13 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def main(args: argparse.Namespace) -> int:
+    from sna_det.data.prepare.vindr_cxr import PrepareOptions, format_prepare_summary, prepare_vindr_cxr
+
+    given = {k: getattr(args, k) for k in ("fusion", "iou_thr", "max_size", "val_fraction", "seed")}
     options = PrepareOptions(
-        fusion=args.fusion,
-        iou_thr=args.iou_thr,
-        max_size=args.max_size,
+        **{k: v for k, v in given.items() if v is not None},
         upscale=args.upscale,
-        val_fraction=args.val_fraction,
-        seed=args.seed,
         all_labels=args.all_labels,
         drop_no_finding=args.drop_no_finding,
         stats_only=args.stats_only,
@@ -82,9 +76,10 @@ def main(argv=None) -> int:
         split_file=args.split_file,
     )
     result = prepare_vindr_cxr(args.vindr_root, args.output_dir, options, args.image_dir, args.sizes_csv)
-    if result.resumed or result.stale_removed:
+    if result.resumed or result.stale_removed or result.damaged:
         print(
-            f"resumed: {result.resumed:,} images finished by an earlier run kept, {result.converted:,} converted now, "
+            f"resumed: {result.resumed:,} images finished by an earlier run kept, {result.converted:,} converted now "
+            f"({result.damaged:,} of them damaged finished images converted again), "
             f"{result.stale_removed:,} temporary files of a killed run removed"
         )
     print(format_prepare_summary(result))
@@ -97,6 +92,11 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    arguments = parse_args()
     from sna_det.utils.cli import run_tool
 
-    run_tool(main, input_errors=(VinDrInputError, ValueError, OSError))
+    where = f"{arguments.output_dir} is not complete" if arguments.output_dir else "stopped"
+    interrupted = f"interrupted: {where}; run the same command again to continue"
+    run_tool(
+        main, arguments, input_errors=(ValueError, OSError), interrupted=interrupted
+    )  # VinDrInputError: a ValueError

@@ -32,4 +32,5 @@ if __name__ == "__main__":
     arguments = prepare_coco.parse_args(preset="voc", description=__doc__)
     from sna_det.utils.cli import run_tool
 
-    run_tool(prepare_coco.convert, arguments, input_errors=(ValueError, OSError))
+    interrupted = f"interrupted: {arguments.output_dir} is not complete; run the same command again to continue"
+    run_tool(prepare_coco.convert, arguments, input_errors=(ValueError, OSError), interrupted=interrupted)

@@ -95,15 +95,19 @@ def _exit_on_broken_pipe() -> NoReturn:
 
 
 def run_tool(
-    main: Callable[..., Optional[int]], *args: Any, input_errors: Tuple[Type[BaseException], ...] = ()
+    main: Callable[..., Optional[int]],
+    *args: Any,
+    input_errors: Tuple[Type[BaseException], ...] = (),
+    interrupted: str = "interrupted: run the same command again to continue",
 ) -> NoReturn:
     """Run ``main(*args)`` and exit with its return code (0 for None): the one error path of every command.
 
     ``CommandError`` (and ``sna_det.config.ConfigError``, a subclass), and the tool's own
     ``input_errors`` (exceptions whose message names the bad file or field, e.g. a converter's
     ``ValueError``), end as ``error: <message>`` on stderr and exit code 1, with no traceback; Ctrl-C
-    ends as one ``interrupted`` line and exit code 130; a closed stdout ends quietly. Other
-    exceptions are bugs and keep their traceback. Known harmless third-party warnings are not shown.
+    ends as the one line ``interrupted`` (e.g. naming the folder left incomplete) and exit code 130; a
+    closed stdout ends quietly. Other exceptions are bugs and keep their traceback. Known harmless
+    third-party warnings are not shown.
     """
     quiet_third_party_warnings()
     logging.raiseExceptions = False  # a log line to a closed pipe is dropped, not a traceback
@@ -114,7 +118,7 @@ def run_tool(
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
-        print("interrupted (Ctrl-C): nothing half-written is kept; the same command again continues", file=sys.stderr)
+        print(f"\n{interrupted}", file=sys.stderr)
         sys.exit(130)
     except BrokenPipeError:
         _exit_on_broken_pipe()

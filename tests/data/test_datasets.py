@@ -40,10 +40,14 @@ def test_missing_files_are_named(tmp_path):
     ):
         check_datasets_ready(["vindr_cxr_val"])
     (tmp_path / "annotations").mkdir()
-    (tmp_path / "annotations" / "val.json").write_text("{}")
+    (tmp_path / "annotations" / "val.json").write_text('{"images": [], "annotations": [], "categories": []}')
     with pytest.raises(DatasetNotPreparedError, match=r"image_root .*images does not exist"):
         check_datasets_ready(["vindr_cxr_val"])
     (tmp_path / "images").mkdir()
+    with pytest.raises(DatasetNotPreparedError, match=r"val.json: holds no image \(an empty split\)"):
+        check_datasets_ready(["vindr_cxr_val"])  # detectron2 would stop later: "Dataset ... is empty!"
+    image = {"id": 1, "file_name": "a.png", "width": 8, "height": 8}
+    (tmp_path / "annotations" / "val.json").write_text(json.dumps({"images": [image], "annotations": []}))
     check_datasets_ready(["vindr_cxr_val"])
 
 

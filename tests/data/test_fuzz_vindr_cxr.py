@@ -98,11 +98,15 @@ def corrupt_dicom(draw, root: Path) -> None:
     except Exception:  # already corrupted by an earlier step
         return
     name, value = draw(dicom_field)
-    if value is None:
-        del ds[name]
-    else:
-        setattr(ds, name, value)
-    ds.save_as(path)
+    original = path.read_bytes()
+    try:
+        if value is None:
+            del ds[name]
+        else:
+            setattr(ds, name, value)
+        ds.save_as(path)
+    except Exception:  # pydicom cannot write what an earlier step left (found by tools/fuzz.py): bytes instead
+        path.write_bytes(corrupt_bytes(draw, original))
 
 
 CORRUPTIONS = {"csv": corrupt_csv, "dicom": corrupt_dicom}
@@ -153,9 +157,20 @@ def assert_complete_output(out: Path, result, options: PrepareOptions) -> None:
 def test_corrupted_vindr_copy_gives_a_named_error_or_counted_skips(template, data, options):
     kinds = data.draw(st.lists(st.sampled_from(sorted(CORRUPTIONS)), min_size=1, max_size=3))
     with corrupted_copy(template, "vindr", CORRUPTIONS, kinds, data.draw) as (root, out):
+        if options.val_fraction == 0 and not options.stats_only:  # no val and no test split: refused at once
+            with pytest.raises(ValueError, match="--val-fraction 0 writes no val split"):
+                prepare_vindr_cxr(root, out, options)
+            assert not out.exists()
+            return
         try:
             result = prepare_vindr_cxr(root, out, options)
-        except VinDrInputError as error:  # a CSV that cannot be read at all, or no image kept, stops it
+        except VinDrInputError as error:  # a CSV that cannot be read at all, no image kept, or a split left empty
+            if str(error).startswith(f"{out}: split ") and " is empty (" in str(error):
+                event("error: a split left empty")
+                report = json.loads((out / "prepare_report.json").read_text())
+                split = str(error).split("split ", 1)[1].split()[0]
+                assert report["kept"]["images"].get(split, 0) == 0 and not (out / "annotations").exists()
+                return
             if str(error).startswith(f"{out}: no image kept"):
                 event("error: no image kept")
                 report = json.loads((out / "prepare_report.json").read_text())

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers import load_script, run_main
+from helpers.process_tree import assert_all_end_within, children_of
 from helpers.vindr_cxr_synthetic import IMAGES, KAGGLE_HEADER, ROWS, write_vinbigdata
 from pydicom.data import get_testdata_file
 
@@ -71,7 +72,7 @@ def test_interrupted_run_resumes_to_the_clean_runs_bytes(vinbigdata, clean, tmp_
     finally:
         register_vindr_cxr_datasets(None)
     # kill -9 during a write leaves a temporary file beside the PNG
-    (out / "images" / ".img5.png.x1y2z3.tmp").write_bytes(b"half a png")
+    (out / "images" / ".img5.png.x1y2z3_a.tmp").write_bytes(b"half a png")
     monkeypatch.undo()
     calls = counting_conversions(monkeypatch)
     result = prepare_vindr_cxr(vinbigdata, out, SMALL)
@@ -223,12 +224,12 @@ def test_bad_options_are_refused_before_reading(tmp_path):
 
 
 def test_sigkill_mid_run_then_the_same_command_gives_the_clean_runs_bytes(tmp_path):
-    """A real kill -9 of the script while it converts (first PNG seen), then a re-run."""
+    """A real kill -9 of the script while it converts (first PNG seen): its workers end within 5 s; then a re-run."""
     extra = [f"extra{i:03d}" for i in range(150)]
     root = write_vinbigdata(tmp_path / "copy", rows=[*ROWS, *((i, "No finding", "R1", None) for i in extra)],
                             images=[*IMAGES, *extra])  # fmt: skip
     command = [sys.executable, str(ROOT / "datasets" / "prepare_vindr_cxr.py"), "--vindr-root", str(root),
-               "--max-size", "40", "--workers", "1"]  # fmt: skip
+               "--max-size", "40", "--workers", "2"]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     out = tmp_path / "out"
     quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -237,8 +238,11 @@ def test_sigkill_mid_run_then_the_same_command_gives_the_clean_runs_bytes(tmp_pa
     while not ((out / "images").is_dir() and any((out / "images").glob("*.png"))):
         assert run.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
         time.sleep(0.005)
+    workers = children_of(run.pid)
+    assert workers, "no worker process found"
     run.send_signal(signal.SIGKILL)
     run.wait()
+    assert_all_end_within(workers, 5.0)  # they used to wait on a lock for ever, re-parented
     done = len(list((out / "images").glob("*.png")))
     assert 0 < done < len(IMAGES) + len(extra) and not (out / "annotations").exists()
     subprocess.run([*command, "--output-dir", str(out)], env=env, check=True, capture_output=True)

@@ -221,13 +221,13 @@ PHYSIONET_TEST = [
 
 def test_physionet_layout_uses_the_official_test_split_and_drops_local_labels(tmp_path):
     root = write_physionet(tmp_path / "physionet", PHYSIONET_TRAIN, PHYSIONET_TEST)
-    result = prepare_vindr_cxr(root, tmp_path / "out", PrepareOptions(max_size=0, val_fraction=0.25))
+    result = prepare_vindr_cxr(root, tmp_path / "out", PrepareOptions(max_size=0, val_fraction=0))
     assert result.report["layout"] == "physionet"
     assert result.report["other_labels_dropped"] == {"Rib fracture": 2}
     assert {f: c for f, c in result.summary["test"].items() if c} == {"Aortic enlargement": 1}
     test_images = sorted(i["file_name"] for i in coco(tmp_path / "out", "test")["images"])
     assert test_images == ["t0.png", "t1.png", "t2.png"]  # t1 keeps no box: a negative
-    assert set(result.summary) == {"train", "test"}  # one image per rarest finding: none can go to val
+    assert set(result.summary) == {"train", "test"}  # val fraction 0: allowed with a test split
     assert summed({"train": result.summary["train"]}) == {
         "Aortic enlargement": 1,
         "Nodule/Mass": 1,
@@ -371,7 +371,7 @@ def test_two_workers_write_the_same_files(vinbigdata, prepared, tmp_path):
 
 def test_all_labels_folder_registers_its_own_classes(tmp_path):
     root = write_physionet(tmp_path / "physionet", PHYSIONET_TRAIN, PHYSIONET_TEST)
-    prepare_vindr_cxr(root, tmp_path / "out", PrepareOptions(all_labels=True, max_size=0))
+    prepare_vindr_cxr(root, tmp_path / "out", PrepareOptions(all_labels=True, max_size=0, val_fraction=0))
     try:
         register_vindr_cxr_datasets(tmp_path / "out")
         assert MetadataCatalog.get("vindr_cxr_test").thing_classes == [*VINDR_CXR_CLASSES, "Rib fracture"]

@@ -253,6 +253,8 @@ def test_script_prints_the_summary_and_fails_cleanly(voc, tmp_path):
     assert "train: 2/2 images written, 0 skipped" in proc.stdout and "masks: 4 polygon, 1 rle" in proc.stdout
     _replace_xml(root, "2008_000003", "<name>cat</name>", "<name>kitten</name>")
     proc = subprocess.run([*run, "--strict"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "annotations_sha256" in proc.stderr  # changed inputs: refused without --rebuild
+    proc = subprocess.run([*run, "--strict", "--rebuild"], capture_output=True, text=True, timeout=300)
     last_line = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1 and last_line.startswith("error: ") and "2008_000003.xml: object 1" in last_line
     assert "Traceback" not in proc.stderr
@@ -334,8 +336,8 @@ def test_an_image_without_objects_is_written_empty(tmp_path):
     write_voc_image(root, "2008_000010", [DrawnObject("bird", rect(3, 3, 9, 9))])
     write_voc_image(root, "2008_000011", [])
     write_split(root, "Segmentation", "train", ["2008_000010", "2008_000011"])
-    write_split(root, "Segmentation", "val", [])
+    write_split(root, "Segmentation", "val", ["2008_000010"])  # an empty val list is refused
     summary = convert_voc2012(root, tmp_path / "out")
-    assert summary["splits"]["train"]["images_written"] == 2 and summary["splits"]["val"]["images_listed"] == 0
+    assert summary["splits"]["train"]["images_written"] == 2 and summary["splits"]["val"]["images_listed"] == 1
     coco = json.loads((tmp_path / "out" / "annotations" / "train.json").read_text())
     assert [len([a for a in coco["annotations"] if a["image_id"] == i["id"]]) for i in coco["images"]] == [1, 0]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import mmap
 import os
+import re
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -35,12 +37,39 @@ def register_dataset(name: str, loader: Callable[[], list], **metadata) -> None:
     MetadataCatalog.get(name).set(**metadata)
 
 
+FULLY_READ_BYTES = 64 << 20
+"""A COCO JSON up to this size is parsed to check it has images; a larger one is searched for an
+empty ``"images": []`` (parsing COCO's 450 MB train JSON twice would cost seconds and gigabytes)."""
+EMPTY_IMAGES = re.compile(rb'"images"\s*:\s*\[\s*\]')
+
+
+def _coco_images_problem(json_file: Path) -> str | None:
+    """Why ``json_file`` is not a COCO JSON with at least one image (None if it is, or seems so)."""
+    try:
+        size = json_file.stat().st_size
+        if size <= FULLY_READ_BYTES:
+            try:
+                data = json.loads(json_file.read_bytes())
+            except (UnicodeDecodeError, json.JSONDecodeError) as error:
+                return f"not JSON ({error})"
+            if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+                return "not a COCO JSON (no list of images)"
+            return None if data["images"] else "holds no image (an empty split)"
+        with open(json_file, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            if EMPTY_IMAGES.search(data):
+                return "holds no image (an empty split)"
+            return None if data.find(b'"images"') >= 0 else "not a COCO JSON (no list of images)"
+    except OSError as error:
+        return f"cannot read ({error.strerror or error})"
+
+
 def check_datasets_ready(names: Iterable[str]) -> None:
-    """Raise ``DatasetNotPreparedError`` naming the first missing file of any of these datasets.
+    """Raise ``DatasetNotPreparedError`` naming the first missing file or empty split of these datasets.
 
     A dataset whose metadata has ``ensure_ready`` (a callable) is made ready by it (the demo data is
     written on first use); others need their metadata's ``json_file`` and ``image_root`` (when set)
-    to exist. Unregistered names raise ``KeyError``.
+    to exist, and a ``json_file`` ending in ``.json`` to be a COCO JSON with at least one image
+    (training or testing on an empty split fails later, in detectron2). Unregistered names raise ``KeyError``.
     """
     for name in names:
         if name not in DatasetCatalog.list():
@@ -55,6 +84,12 @@ def check_datasets_ready(names: Iterable[str]) -> None:
             if path is not None and not Path(path).exists():
                 hint = meta.get("how_to_prepare", "See datasets/README.md for the expected layout.")
                 raise DatasetNotPreparedError(f"dataset {name!r}: {field} {path} does not exist. {hint}")
+        json_file = meta.get("json_file", None)
+        if json_file is not None and str(json_file).endswith(".json"):
+            problem = _coco_images_problem(Path(json_file))
+            if problem is not None:
+                hint = meta.get("how_to_prepare", "See datasets/README.md for the expected layout.")
+                raise DatasetNotPreparedError(f"dataset {name!r}: {json_file}: {problem}. {hint}")
 
 
 def _num_categories(name: str) -> int | None:

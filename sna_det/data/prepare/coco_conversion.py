@@ -39,7 +39,7 @@ from ...utils.atomic_write import atomic_write_json
 from ...utils.skip_report import SkipReport
 from ...version import __version__
 from .masks import decode_segmentation, encode_mask
-from .output_folder import open_prepared_folder
+from .output_folder import input_identity, open_prepared_folder
 
 __all__ = [
     "EDGE_TOLERANCE",
@@ -381,6 +381,43 @@ def _link_images(folder: Path, link: Path) -> None:
     os.replace(tmp, link)
 
 
+ANNOTATION_SUFFIXES = (".xml", ".txt", ".json", ".yaml", ".yml", ".csv")
+"""Files below a root hashed as its annotations (every other file is identified by name and size)."""
+
+
+def root_identity(root: str | os.PathLike) -> dict:
+    """``input_identity`` of an input folder, whatever its format: the files with
+    ``ANNOTATION_SUFFIXES`` hashed, every file's relative name and byte size listed. So a second root,
+    an edited label file or a replaced image is a changed setting. ``ConversionInputError`` if unreadable."""
+    root = Path(root)
+    try:
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        annotations = [p for p in files if p.suffix.lower() in ANNOTATION_SUFFIXES]
+        names = [f"{p.relative_to(root).as_posix()} {p.stat().st_size}" for p in files]
+        return input_identity(root, annotations, names)
+    except OSError as error:
+        where = error.filename or root
+        raise ConversionInputError(where, "unreadable input", f"cannot read ({error.strerror})") from None
+
+
+def _check_no_split_empty(output_dir: Path, summary: dict, origins: Dict[str, str]) -> None:
+    """``ConversionInputError`` naming the first split that keeps no image (training or testing on it
+    would fail), before any annotation file is written."""
+    for stem, s in summary["splits"].items():
+        if s["images_written"]:
+            continue
+        if s["images_listed"]:
+            reasons = ", ".join(f"{k} {v}" for k, v in s["images_skipped"].items())
+            why = f"all its {s['images_listed']} listed images were skipped: {reasons}"
+        else:
+            why = f"no image listed for it: {origins[stem]}"
+        detail = (
+            f"split {stem} is empty ({why}); training or testing on it would fail, so no annotations were "
+            f"written; every skipped file with its reason is in {output_dir}/summary.json"
+        )
+        raise ConversionInputError(output_dir, "empty split", detail)
+
+
 def convert_splits(
     output_dir: str | os.PathLike,
     jobs: Sequence[SplitJob],
@@ -405,7 +442,8 @@ def convert_splits(
     output_dir = Path(output_dir)
     if difficult not in DIFFICULT_COUNTS:  # before the folder is touched
         raise ValueError(f"difficult must be ignore, keep or drop, not {difficult!r}")
-    open_prepared_folder(output_dir, settings, ("annotations/*.json", "summary.json"), rebuild=rebuild)
+    recorded = {**settings, **root_identity(root)}  # another root, or changed inputs: refused like a setting
+    open_prepared_folder(output_dir, recorded, ("annotations/*.json", "summary.json"), rebuild=rebuild)
     summary = {"format": fmt, "root": str(Path(root).resolve()), "options": settings, "classes": list(classes)}
     summary["splits"] = {}
     written: Dict[str, Tuple[dict, List[Path]]] = {}
@@ -432,6 +470,7 @@ def convert_splits(
         listed = sum(s["images_listed"] for s in summary["splits"].values())
         detail = f"no image kept ({listed} listed); every skipped file with its reason is in {output_dir}/summary.json"
         raise ConversionInputError(output_dir, "no image kept", detail)
+    _check_no_split_empty(output_dir, summary, {job.stem: job.description for job in jobs})
     _link_images(folder, output_dir / image_link)
     for stem, (coco, split_files) in written.items():  # last: a folder with annotations is complete
         for image, image_file in zip(coco["images"], split_files):

@@ -9,27 +9,48 @@ A preparer calls ``open_prepared_folder`` once, before decoding anything. It
    -> the earlier run's finished files are kept (resume); different -> refused, naming each differing
    setting. ``rebuild`` starts over instead: it first removes the earlier outputs (``outputs`` globs,
    the annotation files first, so the folder never looks complete meanwhile);
-3. removes temporary files (``.*.tmp``) a killed run left beside its outputs;
+3. removes the temporary files a killed run of the preparer left beside its outputs: only the atomic
+   writer's (``.<name>.<8 characters>.tmp``, ``<name>`` matching one of ``outputs``), never another
+   program's ``.*.tmp``;
 4. records ``settings``.
 
+``settings`` hold what the outputs depend on: the options, and the inputs (``input_identity``: the
+resolved input root, a hash of the annotation files and of the sorted image list), so a re-run
+with another input root or changed inputs is refused instead of mixed with the earlier outputs.
 Preparers write their per-image outputs atomically (``sna_det.utils.atomic_write``), so an output
-that exists is complete, and write their annotation files last.
+that exists is complete (a preparer still verifies it before keeping it), and write their
+annotation files last.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, Iterable, List, Sequence
 
 from ...utils import atomic_write_json
 
-__all__ = ["SETTINGS_FILE", "PreparedFolder", "PreparedFolderError", "check_writable_folder", "open_prepared_folder"]
+__all__ = [
+    "SETTINGS_FILE",
+    "PreparedFolder",
+    "PreparedFolderError",
+    "check_writable_folder",
+    "hash_files",
+    "hash_names",
+    "input_identity",
+    "open_prepared_folder",
+]
 
 SETTINGS_FILE = "prepare_settings.json"
+ATOMIC_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
+"""Name of a temporary file of ``sna_det.utils.atomic_write`` (``tempfile.mkstemp(prefix=".<name>.",
+suffix=".tmp")``: 8 characters of ``[a-z0-9_]`` between) for the target ``<name>``."""
 
 
 class PreparedFolderError(ValueError):
@@ -64,16 +85,88 @@ def check_writable_folder(path: str | os.PathLike) -> Path:
     return path
 
 
+def hash_files(files: Iterable[str | os.PathLike]) -> str:
+    """SHA-256 (hex) of these files' bytes, in the given order, each preceded by its size."""
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{os.path.getsize(file)}\n".encode())
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def hash_names(names: Iterable[str]) -> str:
+    """SHA-256 (hex) of these names, sorted, one per line."""
+    return hashlib.sha256("\n".join(sorted(names)).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def input_identity(
+    root: str | os.PathLike, annotation_files: Sequence[str | os.PathLike], images: Iterable[str]
+) -> dict:
+    """The inputs a prepared folder was made from, as settings: ``input_root`` (resolved),
+    ``annotations_sha256`` (``hash_files``) and ``images`` (count and ``hash_names`` of the image
+    names, e.g. ``"<file name> <bytes>"``). ``OSError`` for an annotation file that cannot be read."""
+    images = list(images)
+    return {
+        "input_root": str(Path(root).resolve()),
+        "annotations_sha256": hash_files(annotation_files),
+        "images": f"{len(images)} sha256 {hash_names(images)}",
+    }
+
+
+SHA256 = re.compile(r"\b([0-9a-f]{12})[0-9a-f]{52}\b")
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` with SHA-256 digests cut to their first 12 digits (enough to tell two apart)."""
+    return SHA256.sub(r"\1...", repr(value))
+
+
 def _outputs(path: Path, patterns: Sequence[str]) -> List[Path]:
     return [p for pattern in patterns for p in sorted(path.glob(pattern)) if p.is_file()]
 
 
 def _differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
     return [
-        f"{key} {old.get(key)!r} -> {new.get(key)!r}"
-        for key in sorted(set(old) | set(new))
+        f"{key} {_short(old.get(key))} -> {_short(new.get(key))}"
+        for key in sorted(set(old) | set(new), key=lambda k: (k != "input_root", k))  # the root first
         if old.get(key) != new.get(key)
     ]
+
+
+def _own_temporaries(path: Path, patterns: Sequence[str]) -> List[Path]:
+    """Temporary files of the atomic writer for ``patterns`` (and the settings file) below ``path``."""
+    names: Dict[Path, List[str]] = {path: [SETTINGS_FILE]}
+    for pattern in patterns:
+        names.setdefault((path / pattern).parent, []).append(Path(pattern).name)
+    found = []
+    for folder, globs in sorted(names.items()):
+        if not folder.is_dir():
+            continue
+        for p in sorted(folder.glob(".*.tmp")):
+            match = ATOMIC_TEMPORARY.fullmatch(p.name)
+            if match and p.is_file() and any(fnmatch.fnmatchcase(match["name"], g) for g in globs):
+                found.append(p)
+    return found
+
+
+def _read_settings(settings_file: Path) -> Dict[str, Any]:
+    """The recorded settings; ``PreparedFolderError`` naming the file if they are not a JSON object."""
+    try:
+        old = json.loads(settings_file.read_bytes())
+    except OSError as error:
+        raise PreparedFolderError(f"{settings_file}: cannot read ({error.strerror or error})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        why = f"not JSON ({error})"
+    else:
+        if isinstance(old, dict):
+            return old
+        kind = {list: "a list", str: "a string", bool: "true or false", type(None): "null"}.get(type(old), "a number")
+        why = f"{kind}, not a JSON object of settings"
+    raise PreparedFolderError(
+        f"{settings_file}: {why}; --rebuild starts over in this folder, or choose another output folder"
+    )
 
 
 def open_prepared_folder(
@@ -93,11 +186,8 @@ def open_prepared_folder(
     settings = json.loads(json.dumps(settings))  # as it reads back (tuples -> lists)
     settings_file = path / SETTINGS_FILE
     old = None
-    if settings_file.is_file():
-        try:
-            old = json.loads(settings_file.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            old = {"(unreadable settings file)": True}
+    if settings_file.exists() and not rebuild:
+        old = _read_settings(settings_file)
     earlier = _outputs(path, outputs)
     refusal = None
     if old is not None and old != settings:
@@ -112,8 +202,7 @@ def open_prepared_folder(
         for output in earlier:  # annotation files first: the folder never looks complete meanwhile
             output.unlink()
         rebuilt = len(earlier)
-    folders = {path} | {(path / pattern).parent for pattern in outputs}
-    stale = [p for folder in sorted(folders) if folder.is_dir() for p in folder.glob(".*.tmp") if p.is_file()]
+    stale = _own_temporaries(path, outputs)
     for p in stale:
         p.unlink()
     resumed = old == settings and not rebuild

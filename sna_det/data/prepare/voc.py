@@ -24,7 +24,10 @@ counted, so no image enters a split with some of its objects missing; ``strict=T
 first. An instance whose ``SegmentationClass`` pixels say another class than its XML is reported
 (kept with the XML class).
 The output folder is checked (writable, same settings as an earlier run unless ``rebuild``) before
-anything is converted, the annotation JSONs are written last, and a run that keeps no image fails.
+anything is converted; the settings include the inputs (the resolved root, a hash of the XMLs and
+split lists, the image and mask files: ``prepared_folder.input_identity``), so another root or
+changed inputs are refused, not mixed in. The annotation JSONs are written last, and a run that
+keeps no image, or leaves any of its splits empty, fails naming the split.
 """
 
 from __future__ import annotations
@@ -380,8 +383,11 @@ def convert_voc_coco(
     """
     voc_root, output_dir = Path(voc_root), Path(output_dir)
     _check_voc_root(voc_root, "is --voc-root a VOC-format folder with Annotations/ and JPEGImages/?")
-    if val_fraction is not None and not 0.0 <= val_fraction <= 1.0:
-        raise ValueError(f"--val-fraction {val_fraction} is not in [0, 1]")
+    if val_fraction is not None and not 0.0 < val_fraction < 1.0:
+        raise ValueError(
+            f"--val-fraction {val_fraction} is not in (0, 1): 0 leaves val (which the configs test on) empty, "
+            "1 leaves train empty"
+        )
     masks_present = (voc_root / "SegmentationObject").is_dir()
     lists = [
         sets

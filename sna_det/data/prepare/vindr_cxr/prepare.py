@@ -16,23 +16,28 @@ Output, below ``output_dir`` (every file written atomically):
 
 A kill cannot corrupt the folder, and a re-run finishes it: the settings are checked and the folder
 proven writable before any image is decoded; each PNG is written atomically, so a PNG that exists is
-finished and a re-run with the same settings skips it (and removes a killed run's temporary files),
-giving the same bytes as an uninterrupted run; the annotation JSONs, which the readiness check of
-training looks for, are written last. Other settings into the same folder are refused unless
-``rebuild``. A run that keeps no image fails (its report still lists every skipped file).
+finished and a re-run with the same settings keeps it once it decodes whole at the expected size
+(one damaged by something else is converted again, and counted) and removes a killed run's
+temporary files (its own only), giving the same bytes as an uninterrupted run; the annotation
+JSONs, which the readiness check of training looks for, are written last. Other settings into the
+same folder are refused unless ``rebuild``; the settings include the inputs (the resolved root, a
+hash of the CSVs, of the split file and of the image list: ``prepared_folder.input_identity``), so
+another root with the same image ids is refused, not mixed in. A run that keeps no image, or leaves
+a split the configs train or test on empty, fails (its report still lists every skipped file).
+Worker processes end with the run, however it ends (``sna_det.utils.worker_pool``).
 
 Splits: ``test`` = the official test annotations when present (PhysioNet); the training annotations
-are split into ``train`` / ``val`` by ``split.stratified_split`` (``val_fraction`` 0: no val).
-With ``split_file``, the splits are the file's instead (``split_file.py``), for every image.
+are split into ``train`` / ``val`` by ``split.stratified_split`` (``val_fraction`` 0: no val, only
+when there is a test split to test on). With ``split_file``, the splits are the file's instead
+(``split_file.py``), for every image. Each of these splits must end with at least one image.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
@@ -40,8 +45,9 @@ from tqdm import tqdm
 
 from ....utils import atomic_write_bytes, atomic_write_json
 from ....utils.tables import format_class_table
+from ....utils.worker_pool import worker_pool
 from ...dicom import dicom_size, is_dicom_path
-from ..output_folder import PreparedFolderError, open_prepared_folder
+from ..output_folder import PreparedFolderError, input_identity, open_prepared_folder
 from .annotations import (
     AnnotationTable,
     FindingBox,
@@ -52,7 +58,7 @@ from .annotations import (
     sorted_by_reader,
 )
 from .fusion import FUSIONS, fuse_boxes
-from .images import render_png
+from .images import render_png, resized_size
 from .problems import BOX_OUTSIDE_IMAGE, UNKNOWN_IMAGE_ID, UNREADABLE_IMAGE, InputProblems, VinDrInputError
 from .split import stratified_split
 from .split_file import assign_split_file, read_split_file
@@ -77,6 +83,7 @@ class PrepareOptions:
     upscale: bool = False
     """Enlarge images whose long side is below ``max_size`` to it (by default they keep their size)."""
     val_fraction: float = 0.2
+    """Share of the training annotations' images in val, in [0, 1); 0 only with a test split (PhysioNet)."""
     seed: int = 0
     all_labels: bool = False
     """Keep every label of the CSVs (PhysioNet's local labels), not only the paper's 14 findings."""
@@ -100,13 +107,31 @@ RUN_OPTIONS = ("strict", "workers", "rebuild", "progress")
 """Options that change how a run goes, not what it writes: left out of the recorded settings."""
 
 
-def prepare_settings(options: PrepareOptions, source: VinDrSource) -> dict:
-    """What the prepared folder's contents depend on: the options but ``RUN_OPTIONS``, and the source kind."""
+def prepare_settings(options: PrepareOptions, source: VinDrSource, inputs: Optional[dict] = None) -> dict:
+    """What the prepared folder's contents depend on: the options but ``RUN_OPTIONS``, the source kind,
+    and ``inputs`` (``source_identity``)."""
     settings = {k: v for k, v in asdict(options).items() if k not in RUN_OPTIONS}
     settings["source"] = source.layout + (" (pre-converted images)" if source.sizes_csv else "")
     if source.unlabelled_dirs:
         settings["source"] += " + unlabelled " + ", ".join(source.unlabelled_dirs)
+    settings.update(inputs or {})
     return settings
+
+
+def source_identity(
+    vindr_root: str | Path, source: VinDrSource, options: PrepareOptions, image_files: Sequence[Path]
+) -> dict:
+    """``prepared_folder.input_identity`` of a VinDr-CXR copy: the CSVs (and sizes CSV, split file)
+    hashed, and the image files' names and byte sizes; the image folder too when it is not the root's."""
+    files = [*source.csv_files.values(), *[f for f in (source.sizes_csv, options.split_file) if f]]
+    images = (f"{p.parent.name}/{p.name} {p.stat().st_size}" for p in image_files)
+    try:
+        identity = input_identity(vindr_root, files, images)
+    except OSError as error:
+        raise VinDrInputError(f"{error.filename}: cannot read ({error.strerror or error})") from None
+    if source.sizes_csv is not None:
+        identity["image_dir"] = str(next(iter(source.image_dirs.values())).resolve())
+    return identity
 
 
 @dataclass
@@ -118,7 +143,9 @@ class PrepareResult:
     converted: int = 0
     """Images decoded and written by this run."""
     resumed: int = 0
-    """Images an earlier run with the same settings had finished (kept, not decoded again)."""
+    """Images an earlier run with the same settings had finished (verified and kept, not converted again)."""
+    damaged: int = 0
+    """PNGs of an earlier run that did not decode whole at their size (converted again; in ``converted``)."""
     stale_removed: int = 0
     """Temporary files of a killed run removed."""
 
@@ -168,29 +195,38 @@ def _convert_one(task: Tuple[Path, Path, int, bool]):
     return "ok", sizes
 
 
-def _converted(tasks: List[Tuple[Path, Path, int, bool]], workers: int) -> Iterator:
+def _mapped(function: Callable, tasks: list, workers: int) -> Iterator:
+    """``function`` over ``tasks`` in order, in ``workers`` processes that end with this one."""
     if workers <= 1:
-        yield from map(_convert_one, tasks)
+        yield from map(function, tasks)
         return
-    executor = ProcessPoolExecutor(max_workers=workers)
+    executor = worker_pool(workers)
     try:
-        yield from executor.map(_convert_one, tasks, chunksize=4)
+        yield from executor.map(function, tasks, chunksize=4)
     finally:
         executor.shutdown(cancel_futures=True)
 
 
-def _finished_sizes(source: Path, target: Path, original: Optional[Tuple[int, int]]) -> Optional[Tuple[int, ...]]:
-    """(source w, h, written w, h) of an image an earlier run finished, from the headers; None if unreadable."""
+def _converted(tasks: List[Tuple[Path, Path, int, bool]], workers: int) -> Iterator:
+    return _mapped(_convert_one, tasks, workers)
+
+
+def _finished_sizes(task: Tuple[Path, Path, int, bool]) -> Optional[Tuple[int, ...]]:
+    """(source w, h, written w, h) of an image an earlier run finished, for (source, target, max_size,
+    upscale); None unless the PNG decodes whole, 8-bit grayscale, at the size ``render_png`` gives."""
+    source, target, max_size, upscale = task
     try:
         with Image.open(target) as png:
-            written = png.size
-        if original is None:
-            if is_dicom_path(source):
-                original = dicom_size(source)
-            else:
-                with Image.open(source) as picture:
-                    original = picture.size
+            png.load()  # every byte: a truncated or corrupted PNG raises
+            mode, written = png.mode, png.size
+        if is_dicom_path(source):
+            original = dicom_size(source)
+        else:
+            with Image.open(source) as picture:
+                original = picture.size
     except Exception:  # not finished after all (or the source changed): convert it again
+        return None
+    if mode != "L" or written != resized_size(*original, max_size, upscale):
         return None
     return (*original, *written)
 
@@ -227,8 +263,8 @@ def check_options(options: PrepareOptions) -> None:
         raise ValueError(f"--iou-thr {options.iou_thr} is not in (0, 1]")
     if options.max_size < 0:
         raise ValueError(f"--max-size {options.max_size} is negative (0 keeps the original size)")
-    if not 0.0 <= options.val_fraction <= 1.0:
-        raise ValueError(f"--val-fraction {options.val_fraction} is not in [0, 1]")
+    if not 0.0 <= options.val_fraction < 1.0:
+        raise ValueError(f"--val-fraction {options.val_fraction} is not in [0, 1) (1 would leave train empty)")
     if options.workers < 1:
         raise ValueError(f"--workers {options.workers} is not at least 1")
 
@@ -268,6 +304,11 @@ def prepare_vindr_cxr(
         raise ValueError("output_dir is needed unless stats_only")
     split_lists = read_split_file(options.split_file) if options.split_file else None
     source = find_source(vindr_root, image_dir, sizes_csv)
+    if options.val_fraction == 0 and split_lists is None and "test" not in source.csv_files and not options.stats_only:
+        raise ValueError(
+            f"--val-fraction 0 writes no val split, and {vindr_root} ({source.layout}) has no test split: "
+            "the configs would have nothing to test on; give a fraction in (0, 1)"
+        )
     problems = InputProblems(options.strict)
     table = read_annotations(source.csv_files, problems, options.all_labels)
     read = {
@@ -303,7 +344,9 @@ def prepare_vindr_cxr(
     # The output folder: writable, same settings as an earlier run (resume) or none, before any decoding.
     folder = None
     if output_dir is not None:
-        folder = open_prepared_folder(output_dir, prepare_settings(options, source), OUTPUTS, rebuild=options.rebuild)
+        inputs = source_identity(vindr_root, source, options, list(image_file.values()))
+        settings = prepare_settings(options, source, inputs)
+        folder = open_prepared_folder(output_dir, settings, OUTPUTS, rebuild=options.rebuild)
 
     # Splits, then the images (read, checked, converted; those an earlier run finished are kept).
     boxes_of: Dict[str, List[FindingBox]] = defaultdict(list)
@@ -327,17 +370,18 @@ def prepare_vindr_cxr(
 
     image_ids = sorted(split_of)
     geometry: Dict[str, Tuple[int, int, int, int]] = {}  # original w, h; written w, h
-    converted = 0
+    converted = damaged = 0
     if not options.stats_only:
         out = Path(output_dir)
         target = {i: out / "images" / f"{i}.png" for i in image_ids}
-        if folder.resumed:
-            for image_id in image_ids:
-                if target[image_id].is_file():
-                    original = sizes[image_id] if sizes is not None else None
-                    finished = _finished_sizes(image_file[image_id], target[image_id], original)
-                    if finished is not None:
-                        geometry[image_id] = finished
+        if folder.resumed:  # an earlier run's PNG is kept once verified
+            done = [i for i in image_ids if target[i].is_file()]
+            checks = [(image_file[i], target[i], options.max_size, options.upscale) for i in done]
+            for image_id, finished in zip(done, _mapped(_finished_sizes, checks, options.workers)):
+                if finished is not None:
+                    geometry[image_id] = finished
+                else:
+                    damaged += 1
         todo = [i for i in image_ids if i not in geometry]
         tasks = [(image_file[i], target[i], options.max_size, options.upscale) for i in todo]
         unreadable = set()
@@ -400,6 +444,7 @@ def prepare_vindr_cxr(
         negatives_kept[split] += not boxes
     problems.count_read(read["images"] + sum(read["unlabelled_images"].values()))
     problems.count_kept(sum(images_kept.values()))
+    assigned = Counter(split_of.values())
 
     present = [s for s in split_names if images_kept[s]]
     summary = {s: summary[s] for s in present if s not in unlabelled}  # Table 4's columns: labelled splits
@@ -436,6 +481,7 @@ def prepare_vindr_cxr(
         report,
         converted=converted,
         resumed=len(geometry) - converted,
+        damaged=damaged,
         stale_removed=folder.stale_removed if folder else 0,
     )
     if output_dir is None:
@@ -448,6 +494,8 @@ def prepare_vindr_cxr(
             + ", ".join(f"{reason} {n:,}" for reason, n in problems.counts.items() if n)
             + f"); every skipped file with its reason is in {out / 'prepare_report.json'}"
         )
+    if not options.stats_only:
+        _check_no_split_empty(out, split_names, from_file is not None, source, options, assigned, images_kept)
     atomic_write_json(out / "summary.json", summary)
     if not options.stats_only:  # last: a folder with annotations is complete
         categories = [{"id": i, "name": n, "supercategory": "finding"} for i, n in enumerate(table.classes, 1)]
@@ -455,6 +503,40 @@ def prepare_vindr_cxr(
             data = {"images": coco[split]["images"], "annotations": coco[split]["annotations"]}
             atomic_write_json(out / "annotations" / f"{split}.json", {**data, "categories": categories}, indent=None)
     return result
+
+
+def _check_no_split_empty(
+    out: Path,
+    split_names: Sequence[str],
+    from_file: bool,
+    source: VinDrSource,
+    options: PrepareOptions,
+    assigned: Counter,
+    kept: Counter,
+) -> None:
+    """``VinDrInputError`` naming the first split the configs train or test on that ends empty: every
+    split of a split file; else train, val (``val_fraction`` > 0) and test (official test annotations)."""
+    if from_file:
+        needed = list(split_names)
+    else:
+        needed = ["train", *(["val"] if options.val_fraction > 0 else [])]
+        needed += ["test"] if "test" in source.csv_files else []
+    for split in needed:
+        if kept[split]:
+            continue
+        if assigned[split]:
+            why = f"all its {assigned[split]:,} images were skipped"
+        elif from_file:
+            why = f"none of the split file's ids for it is an image of the annotations ({options.split_file})"
+        elif split == "val":
+            trained = assigned["train"] + assigned["val"]
+            why = f"--val-fraction {options.val_fraction} of {trained:,} training images sends none to it"
+        else:
+            why = "no image of the annotations went to it"
+        raise VinDrInputError(
+            f"{out}: split {split} is empty ({why}); training or testing on it would fail, so no annotations "
+            f"were written; every skipped file with its reason is in {out / 'prepare_report.json'}"
+        )
 
 
 def format_prepare_summary(result: PrepareResult) -> str:
