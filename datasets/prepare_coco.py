@@ -12,7 +12,7 @@ written and skipped, by reason, every skipped file named). Bad input (a missing 
 with the wrong number of fields, a class index out of range, NaN, a box outside the image, ...)
 leaves its image out and is counted; --strict stops at the first, naming the file and line or field.
 Train on it from a config alone: DATASETS.REGISTER with the JSON and the image link printed at the end.
-Layouts and options per format: docs/notes/formats.md.
+Layouts and options per format: docs/formats.md.
 """
 
 import argparse

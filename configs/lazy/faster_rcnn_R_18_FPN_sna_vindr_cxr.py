@@ -4,7 +4,7 @@
 #   python tools/train_net.py --config-file configs/lazy/faster_rcnn_R_18_FPN_sna_vindr_cxr.py \
 #       datasets.ROOTS.VINDR_CXR=/path/to/prepared
 # Sampling: detectron2's TrainingSampler (uniform over images), as the YAML configs; class-balanced
-# sampling is not used (docs/notes/lazy-speed.md gives RepeatFactorTrainingSampler's keys).
+# sampling is not used (docs/lazyconfig.md gives RepeatFactorTrainingSampler's keys).
 from .common.data.detection import detection_dataloader
 from .common.models.faster_rcnn_fpn import model
 from .common.optim import SGD as optimizer

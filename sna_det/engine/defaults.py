@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import re
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
@@ -40,11 +41,27 @@ logger = logging.getLogger(__name__)
 CPU_FALLBACK_MESSAGE = "CUDA is not available: running on the CPU (MODEL.DEVICE=cpu)."
 
 
+TYPE_MISMATCH = re.compile(
+    r"Type mismatch \((?P<old>.*?) vs\. (?P<new>.*?)\) with values \((?P<values>.*)\) for config key: (?P<key>\S+)",
+    flags=re.S,
+)
+
+
 def _reason(error: BaseException) -> str:
-    """yacs and detectron2 put the message in args[0] (a KeyError's str() would add quotes)."""
+    """One line: yacs and detectron2 put the message in args[0] (a KeyError's str() would add quotes);
+    yacs' type mismatch, which prints a whole section, becomes the key, what it takes and what it got."""
     if isinstance(error, OSError) and error.filename:
         return f"{error.filename}: {error.strerror}"
-    return str(error.args[0]) if error.args else type(error).__name__
+    message = str(error.args[0]) if error.args else type(error).__name__
+    mismatch = TYPE_MISMATCH.search(message)
+    if mismatch:
+        expected = (
+            "a section of keys" if "CfgNode" in mismatch["old"] else mismatch["old"].strip("<>").replace("class ", "")
+        )
+        got = " ".join(mismatch["values"].rsplit(" vs. ", 1)[-1].split())
+        return f"{mismatch['key']}: takes {expected}, got {got[:80] + ('...' if len(got) > 80 else '')}"
+    line = " ".join(message.split())
+    return line if len(line) <= 400 else line[:400] + "..."
 
 
 def _yaml_reason(config_file: str | os.PathLike, error: yaml.YAMLError) -> str:

@@ -18,7 +18,7 @@ Nothing random carries over from one iteration to the next except through the ch
 
 The model, optimizer and LR scheduler are in detectron2's checkpoint already. On CUDA the same holds
 for everything here; what is not exact there is the arithmetic of non-deterministic kernels
-(atomic adds in e.g. ROIAlign's backward, cuDNN's algorithm choice): docs/notes/strict-resume.md.
+(atomic adds in e.g. ROIAlign's backward, cuDNN's algorithm choice): docs/training.md.
 """
 
 from __future__ import annotations
