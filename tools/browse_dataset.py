@@ -33,7 +33,7 @@ def main(args) -> int:
     from detectron2.utils.env import seed_all_rng
 
     from sna_det.analysis.dataset_browser import browse_dataset
-    from sna_det.data import DatasetNotPreparedError, check_datasets_ready
+    from sna_det.data.datasets import DatasetNotPreparedError, check_datasets_ready
     from sna_det.engine import setup_cfg
     from sna_det.utils.cli import CommandError, check_writable_dir
 

@@ -153,6 +153,17 @@ def test_labelme_group_ids_join_the_parts_of_an_instance(tmp_path):
         assert row["name"] == PHOTO["class_names"][PHOTO["labels"][instance]] and row["area"] == own.sum()
 
 
+def with_val_copy(root: Path) -> Path:
+    """``root``'s files as labelme's ``train/`` folder, and a copy of them as ``val/`` (no split may be
+    empty), in a sibling folder; returned."""
+    import shutil
+
+    split_root = root.with_name(root.name + "_split")
+    shutil.copytree(root, split_root / "train")
+    shutil.copytree(root, split_root / "val")
+    return split_root
+
+
 def test_a_polygon_and_a_rectangle_in_one_split_both_get_masks(tmp_path):
     """Mask R-CNN needs a mask on every object of a split that has some: a rectangle's is its box."""
     root = tmp_path / "labelme"
@@ -161,7 +172,7 @@ def test_a_polygon_and_a_rectangle_in_one_split_both_get_masks(tmp_path):
     shapes = [labelme_shape("chair", [[10, 20], [40, 60]], "rectangle")]
     shapes.append(labelme_shape("person", np.reshape(person.polygon, (-1, 2)), "polygon"))
     (root / "room.json").write_text(json.dumps(labelme_file("room.jpg", shapes)))
-    summary = convert_labelme(root, tmp_path / "out", val_fraction=0.0)
+    summary = convert_labelme(with_val_copy(root), tmp_path / "out")
     assert summary["splits"]["train"]["masks"] == {"box": 1, "polygon": 1}
     chair, person_row = annotations(tmp_path / "out", "train")
     assert chair["bbox"] == [10.0, 20.0, 30.0, 40.0] and chair["area"] == 30 * 40
@@ -279,13 +290,15 @@ def test_bad_input_skips_the_image_and_counts_it(tmp_path, case):
     root = tmp_path / fmt
     WRITERS[fmt](root)
     corrupt(root)
-    summary = convert(fmt, root, tmp_path / "out", **OPTIONS.get(fmt, {}))
+    with pytest.raises(ConversionInputError, match="split train is empty"):  # its one image is bad
+        convert(fmt, root, tmp_path / "out", **OPTIONS.get(fmt, {}))
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())  # written, every skip named
     train, val = summary["splits"]["train"], summary["splits"]["val"]
     assert train["images_skipped"] == {reason: 1} and train["images_written"] == 0
     assert (train["objects_in_skipped_images"], train["objects_read"]) == (in_skipped, in_skipped)
     assert len(train["problems"]) == 1 and named_file in train["problems"][0] and detail in train["problems"][0]
     assert (val["images_written"], val["objects_written"]) == (1, len(OBJECTS["room_flipped"]))
-    assert load(tmp_path / "out", "train")["images"] == []
+    assert not (tmp_path / "out" / "annotations").exists()
 
     with pytest.raises(ConversionInputError) as error:
         convert(fmt, root, tmp_path / "strict", strict=True, **OPTIONS.get(fmt, {}))
@@ -306,7 +319,7 @@ def test_the_command_prints_counts_and_stops_cleanly_on_bad_input(tmp_path, caps
     assert f"classes ({len(NAMES)}): {', '.join(NAMES)}" in printed
     assert f"images: {tmp_path / 'out' / 'images'}" in printed
     _append_line(root / "labels" / "train" / "room.txt", "0 0.5 0.5")
-    assert run_main("datasets/prepare_coco.py", *argv, "--strict") == 1
+    assert run_main("datasets/prepare_coco.py", *argv, "--strict", "--rebuild") == 1  # inputs changed: --rebuild
     error, label_file = capsys.readouterr().err, root / "labels" / "train" / "room.txt"
     assert error.splitlines()[-1] == f"error: {label_file}: line {N_TRAIN + 1} has 3 fields; " + (
         "a box is 'class cx cy w h' (5), a polygon 'class x1 y1 x2 y2 x3 y3 ...' (an odd number >= 7)"
@@ -411,7 +424,7 @@ def test_a_flat_rectangle_in_a_labelme_group_is_counted_not_a_crash(tmp_path):
     shapes.append(labelme_shape("chair", [[50, 20], [50, 60]], "rectangle", group_id=1))  # no width
     shapes.append(labelme_shape("chair", [[60, 20], [90, 60]], "rectangle"))
     (root / "room.json").write_text(json.dumps(labelme_file("room.jpg", shapes)))
-    summary = convert_labelme(root, tmp_path / "out", val_fraction=0.0)
+    summary = convert_labelme(with_val_copy(root), tmp_path / "out")
     # the group is one object: its two rectangles' union (the flat one covers no pixel)
     assert summary["splits"]["train"]["objects_written"] == 2 and summary["splits"]["train"]["masks"] == {
         "box": 1,

@@ -2,13 +2,13 @@
 vinbigdata``) against an independent numpy computation on the real VinBigData annotations."""
 
 import csv
-import importlib.util
 import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_main
 from helpers.real_vinbigdata import real_vinbigdata_rows
 
 from sna_det.data.datasets import VINDR_CXR_CLASSES
@@ -25,17 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
 N_IMAGES = 300
 
 
-def evaluate_tool():
-    spec = importlib.util.spec_from_file_location("evaluate_detections", ROOT / "tools" / "evaluate_detections.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
 def score(gt: Path, submission: Path, output: Path) -> int:
     """``tools/evaluate_detections.py --metric vinbigdata`` run in this process; its exit code."""
-    return evaluate_tool()(
-        ["--metric", "vinbigdata", "--gt", str(gt), "--dt", str(submission), "--output", str(output)]
+    return run_main(
+        "tools/evaluate_detections.py", "--metric", "vinbigdata", "--gt", gt, "--dt", submission, "--output", output
     )
 
 
@@ -154,10 +147,7 @@ def test_metric_agrees_with_an_independent_computation_on_real_annotations(real_
     normals = [i for i, found in real_subset.items() if not found]
     assert 100 < len(normals) < N_IMAGES - 50  # the subset has both kinds
 
-    code = evaluate_tool()(
-        ["--metric", "vinbigdata", "--gt", str(tmp_path / "gt.json"), "--dt", str(tmp_path / "submission.csv")]
-        + ["--output", str(tmp_path / "score.json")]
-    )
+    code = score(tmp_path / "gt.json", tmp_path / "submission.csv", tmp_path / "score.json")
     assert code == 0
     result = json.loads((tmp_path / "score.json").read_text())["vinbigdata"]
 
@@ -244,8 +234,14 @@ def test_malformed_submission_is_named(tmp_path, capsys):
     (tmp_path / "gt.json").write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
     with open(tmp_path / "bad.csv", "w", newline="") as f:
         csv.writer(f).writerows([["image_id", "PredictionString"], ["a", "3 0.5 1 2 x 4"]])
-    code = evaluate_tool()(
-        ["--metric", "vinbigdata", "--gt", str(tmp_path / "gt.json"), "--dt", str(tmp_path / "bad.csv")]
+    code = run_main(
+        "tools/evaluate_detections.py",
+        "--metric",
+        "vinbigdata",
+        "--gt",
+        tmp_path / "gt.json",
+        "--dt",
+        tmp_path / "bad.csv",
     )
     assert code == 1
     assert capsys.readouterr().err.strip() == (

@@ -288,8 +288,9 @@ def _where(error: BaseException) -> str:
     frames = traceback.extract_tb(error.__traceback__)
 
     def short(frame) -> str:
-        path = Path(frame.filename)
-        return f"{path.parent.name}/{path.name}:{frame.lineno}"
+        path = Path(frame.filename).resolve()
+        where = path.relative_to(ROOT) if ROOT in path.parents else Path(path.parent.name, path.name)
+        return f"{where.as_posix()}:{frame.lineno}"
 
     ours = [f for f in frames if "sna_det" in Path(f.filename).parts]
     via = f" (in sna_det: {short(ours[-1])})" if ours and ours[-1] is not frames[-1] else ""

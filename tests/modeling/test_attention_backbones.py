@@ -11,7 +11,7 @@ from timm.layers import get_attn
 from torch import nn
 
 from sna_det import SpectralNormAttention, add_sna_config
-from sna_det.layers import ATTENTION_TYPES, TIMM_ATTENTION, create_attention
+from sna_det.layers import ATTENTION_TYPES, TIMM_ATTENTION, SpectralNormAttentionAuthorsCode, create_attention
 from sna_det.modeling import add_attention_to_backbone
 from sna_det.modeling.backbone import DenseNetBackbone
 
@@ -19,7 +19,11 @@ TYPES = [t for t in ATTENTION_TYPES if t != "none"]
 BLOCKS = {"R18": [2, 2, 2, 2], "R50": [3, 4, 6, 3], "D121": [6, 12, 24, 16]}
 STAGES = {"R18": ["res2", "res3", "res4", "res5"], "R50": ["res2", "res3", "res4", "res5"]}
 STAGES["D121"] = ["dense1", "dense2", "dense3", "dense4"]
-ATTENTION_CLASSES = {"sna": SpectralNormAttention, **{t: get_attn(name) for t, name in TIMM_ATTENTION.items()}}
+ATTENTION_CLASSES = {
+    "sna": SpectralNormAttention,
+    "sna_authors": SpectralNormAttentionAuthorsCode,
+    **{t: get_attn(name) for t, name in TIMM_ATTENTION.items()},
+}
 
 
 def backbone_cfg(arch: str, attn_type: str = "none", stem: bool = False, stages=()):
@@ -73,7 +77,7 @@ def test_each_type_in_each_placement_trains_and_costs_what_its_blocks_cost(arch,
     # the parameters added are exactly those of the blocks, and timm's own block for each site has as many
     assert n_params(model) - n_params(plain) == sum(n_params(b) for b in blocks)
     channels = _site_channels(arch, stem, stages)
-    if attn_type == "sna":
+    if attn_type in ("sna", "sna_authors"):  # no parameters
         assert n_params(model) == n_params(plain)
     else:  # each block costs what timm's block, built directly for that site's channels, costs
         assert [n_params(b) for b in blocks] == [n_params(_timm_block(attn_type, c)) for c in channels]

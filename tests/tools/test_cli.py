@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_main
 
 from sna_det.utils.cli import CommandError
 
@@ -293,7 +294,7 @@ def test_evaluate_detections_output_mistakes_are_one_line(tmp_path, capsys, wher
     dt.write_text("[]")
     (tmp_path / "a_file").write_text("")
     output = tmp_path if where == "folder" else tmp_path / "a_file" / "ap.json"
-    code = load_tool("evaluate_detections").main(["--gt", str(gt), "--dt", str(dt), "--output", str(output)])
+    code = run_main("tools/evaluate_detections.py", "--gt", gt, "--dt", dt, "--output", output)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1
     assert (

@@ -47,7 +47,7 @@ def test_each_outcome_is_told_apart():
 
     assert classify(lambda: OK) == (OK, "") and classify(lambda: NAMED) == (NAMED, "")
     outcome, detail = classify(crash)
-    assert outcome == TRACEBACK and detail.startswith("KeyError at tests/test_fuzz_entry.py:")
+    assert outcome == TRACEBACK and detail.startswith("KeyError at tests/tools/test_fuzz_entry.py:")
     assert classify(wrong) == (WRONG, "check failed: counts")
     assert GENERATOR not in (OK, NAMED, TRACEBACK, WRONG)
 
