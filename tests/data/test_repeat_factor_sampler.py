@@ -38,7 +38,11 @@ def _sampler(loader) -> RepeatFactorTrainingSampler:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        todo += [getattr(node, name) for name in ("dataset", "sampler", "batch_sampler") if getattr(node, name, None) is not None]
+        todo += [
+            getattr(node, name)
+            for name in ("dataset", "sampler", "batch_sampler")
+            if getattr(node, name, None) is not None
+        ]
     raise AssertionError("no RepeatFactorTrainingSampler under the train loader")
 
 
