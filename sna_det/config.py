@@ -219,6 +219,10 @@ def validate_config(cfg: CN) -> None:
                 f"MODEL.BACKBONE.NAME {name!r} does not; one of {placing}"
             )
         return
+    if not isinstance(attention.STAGES, (list, tuple)):
+        raise ConfigError(
+            f"MODEL.ATTENTION.STAGES {attention.STAGES!r} is not a list of stage names; {name!r} has {list(stages)}"
+        )
     unknown = [stage for stage in attention.STAGES if stage not in stages]
     if unknown:
         raise ConfigError(f"MODEL.ATTENTION.STAGES {unknown} are not stages of {name!r}: it has {list(stages)}")
