@@ -34,7 +34,7 @@ from typing import Callable, Dict, List
 
 from hypothesis import strategies as st
 
-from helpers import load_script
+from helpers import load_script, run_main
 from helpers.fuzz_corruption import corrupt_bytes, corrupted_copy
 from helpers.vindr_cxr_synthetic import write_vinbigdata
 from helpers.voc_tree import write_voc_tree
@@ -197,7 +197,7 @@ def evaluator(data, ctx: Context) -> str:
         out, err = io.StringIO(), io.StringIO()
         argv = ["--gt", str(tmp / "gt.json"), "--dt", str(tmp / "dt.json"), "--output", str(tmp / "ap.json")]
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = fuzz_evaluation.TOOL.main(argv)
+            code = run_main("tools/evaluate_detections.py", *argv)
         if code == 1:
             lines = err.getvalue().strip().splitlines()
             if len(lines) != 1 or not lines[0].startswith("error: "):
