@@ -238,26 +238,33 @@ def file_bytes(valid: st.SearchStrategy) -> st.SearchStrategy:
     return corrupt()
 
 
+def run_tool_on(gt: bytes, detections: bytes, folder: Path) -> tuple:
+    """``tools/evaluate_detections.py`` in this process on these bytes as ``folder/{gt,dt}.json``, its
+    result to ``folder/ap.json``: (exit code, stdout, stderr). Also the ``make fuzz`` evaluator target."""
+    (folder / "gt.json").write_bytes(gt)
+    (folder / "dt.json").write_bytes(detections)
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["--gt", folder / "gt.json", "--dt", folder / "dt.json", "--output", folder / "ap.json"]
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run_main("tools/evaluate_detections.py", *argv)
+    return code, out.getvalue(), err.getvalue()
+
+
 @FUZZ
 @given(gt=file_bytes(ground_truth()), detections=file_bytes(corrupted_detections()))
 def test_tool_exits_with_a_named_error_or_writes_a_complete_result(gt, detections):
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        (tmp / "gt.json").write_bytes(gt)
-        (tmp / "dt.json").write_bytes(detections)
-        out, err = io.StringIO(), io.StringIO()
-        argv = ["--gt", str(tmp / "gt.json"), "--dt", str(tmp / "dt.json"), "--output", str(tmp / "ap.json")]
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = run_main("tools/evaluate_detections.py", *argv)
+        code, out, err = run_tool_on(gt, detections, tmp)
         if code == 1:
-            assert err.getvalue().startswith((f"error: {tmp / 'gt.json'}: ", f"error: {tmp / 'dt.json'}: "))
+            assert err.startswith((f"error: {tmp / 'gt.json'}: ", f"error: {tmp / 'dt.json'}: "))
             assert not (tmp / "ap.json").exists()
         else:
-            assert code == 0 and err.getvalue() == ""
+            assert code == 0 and err == ""
             written = json.loads((tmp / "ap.json").read_text())
             read = written["detections"]["read"]
             assert read == written["detections"]["evaluated"] + sum(written["skipped"].values())
-            assert f"detections: {read:,} read" in out.getvalue()
+            assert f"detections: {read:,} read" in out
         assert sorted(p.name for p in tmp.iterdir()) in (["dt.json", "gt.json"], ["ap.json", "dt.json", "gt.json"])
 
 

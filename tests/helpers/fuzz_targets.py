@@ -22,7 +22,6 @@ config loader, corrupted bytes of the project's configs, random YAML and random 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import math
 import shutil
@@ -34,7 +33,7 @@ from typing import Callable, Dict, List
 
 from hypothesis import strategies as st
 
-from helpers import load_script, run_main
+from helpers import load_script
 from helpers.fuzz_corruption import corrupt_bytes, corrupted_copy
 from helpers.vindr_cxr_synthetic import write_vinbigdata
 from helpers.voc_tree import write_voc_tree
@@ -192,16 +191,11 @@ def evaluator(data, ctx: Context) -> str:
     detections = data.draw(fuzz_evaluation.file_bytes(fuzz_evaluation.corrupted_detections()))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        (tmp / "gt.json").write_bytes(gt)
-        (tmp / "dt.json").write_bytes(detections)
-        out, err = io.StringIO(), io.StringIO()
-        argv = ["--gt", str(tmp / "gt.json"), "--dt", str(tmp / "dt.json"), "--output", str(tmp / "ap.json")]
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = run_main("tools/evaluate_detections.py", *argv)
+        code, _, err = fuzz_evaluation.run_tool_on(gt, detections, tmp)
         if code == 1:
-            lines = err.getvalue().strip().splitlines()
+            lines = err.strip().splitlines()
             if len(lines) != 1 or not lines[0].startswith("error: "):
-                raise WrongOutput(f"exit 1 without one error: line: {err.getvalue()[:200]!r}")
+                raise WrongOutput(f"exit 1 without one error: line: {err[:200]!r}")
             return NAMED
         return _checked(lambda: _ap_in_range(json.loads((tmp / "ap.json").read_text())))
 
