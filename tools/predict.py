@@ -7,6 +7,8 @@ and keep what it found.
     python tools/predict.py --config-file configs/vincxr_faster_sna.yaml --dataset vindr_cxr_challenge_test \\
         --format vinbigdata --output output/challenge MODEL.WEIGHTS output/vincxr_faster_sna/model_final.pth
     python tools/predict.py --config-file <cfg> --model output/export/model.ts --input image.png --output out --draw
+    python tools/predict.py --config-file <cfg> --dicomweb http://pacs:8042/dicom-web --study <StudyInstanceUID> \\
+        --store --output out MODEL.WEIGHTS <model_final.pth>   # a PACS study in, SRs back (credentials: docs/pacs.md)
 
 Writes, atomically, below --output:
   predictions.json  COCO: images (file_name, width, height), categories, annotations (image_id,
@@ -20,6 +22,10 @@ Writes, atomically, below --output:
                     a classifier's probability of "No finding") --low L --high H, where q = 1 - normal
                     is the probability of a finding: q < L: the row becomes "14 1 0 0 1 1";
                     L <= q < H: "14 <normal> 0 0 1 1" is appended; q >= H: kept
+  dicom/<SOPInstanceUID>_sr.dcm, _pr.dcm
+                    with --format dicom-sr / dicom-gsps / dicom (both; the default with --dicomweb): for
+                    each DICOM with a detection >= --score-thr, a DICOM SR (TID 1500) and / or a
+                    presentation state of those detections (docs/pacs.md)
   draw/<name>.png   with --draw: each image with its detections scoring >= --score-thr (drawing only:
                     the files keep every detection)
 
@@ -58,7 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--low", type=float, help="with --normal-probs: below it (1 - normal) the row is 'No finding'")
     parser.add_argument("--high", type=float, help="with --normal-probs: below it (1 - normal) 'No finding' is added")
     parser.add_argument("--draw", action="store_true", help="also draw the detections: DIR/draw/<name>.png")
-    parser.add_argument("--score-thr", type=float, default=0.5, help="with --draw: the detections drawn (>= it)")
+    parser.add_argument("--score-thr", type=float, default=0.5, help="--draw, dicom formats: the detections kept (>=)")
     parser.add_argument("--max-size", type=int, default=1024, help="DICOMs: long side, as prepare_vindr_cxr.py's")
     parser.add_argument("--upscale", action="store_true", help="DICOMs: enlarge small ones to --max-size, as there")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE pairs")

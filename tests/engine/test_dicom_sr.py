@@ -129,7 +129,6 @@ def test_pacs_loop_stores_one_sr_and_gsps_per_image_that_equal_the_predictions(p
         if sop_class not in (SR_CLASS, PR_CLASS):
             continue
         stored = client.retrieve_instance(study, series, sop)
-        local = out / "dicom" / f"{sop}.dcm"  # not the name: the file whose SOP Instance UID this is
         local = next(p for p in first if pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID == sop)
         assert dciodvfy_errors(local) == []
         assert stored.StudyInstanceUID == study
