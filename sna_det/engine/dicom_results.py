@@ -87,7 +87,6 @@ FINDING_CODES: Dict[str, Code] = {
 """VinDr-CXR's 14 findings -> coded concepts (docs/pacs.md lists them)."""
 
 SCORE_CONCEPT = codes.DCM.CertaintyOfFinding
-FINDING = codes.DCM.Finding
 MANUFACTURER = "sna-det"
 SERIES_NUMBER = {"sr": 9901, "pr": 9902}
 PATIENT_SEX = ("M", "F", "O")
@@ -228,7 +227,6 @@ def build_sr(source: Dataset, detections: Detections, algorithm: AlgorithmInfo) 
                 tracking_identifier=tracking,
                 referenced_region=region,
                 finding_type=finding_code(str(name)),
-                finding_category=FINDING,
                 algorithm_id=algorithm_id,
                 measurements=[score_item],
             )

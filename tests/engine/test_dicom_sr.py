@@ -13,7 +13,7 @@ import numpy as np
 import pydicom
 import pytest
 from dicomweb_client.api import DICOMwebClient
-from helpers.orthanc import free_port
+from helpers.orthanc import REFUSED_STUDY, free_port
 from pydicom.sr.codedict import codes
 from test_predict import SMALL, real_dicom, run_predict, tiny  # noqa: F401  (tiny: the module's model fixture)
 
@@ -166,18 +166,27 @@ def test_pacs_loop_stores_one_sr_and_gsps_per_image_that_equal_the_predictions(p
             assert images[0].PhotometricInterpretation == "MONOCHROME1" and stored.PresentationLUTShape == "INVERSE"
 
 
-def test_a_source_with_invalid_values_gives_valid_objects_that_leave_them_out(tiny, tmp_path, capsys):  # noqa: F811
-    """A real CR (RG3) carrying a Patient's Age that is not an AS ('48', as an RSNA image does) and an
-    unknown Patient's Sex: the SR and GSPS pass dciodvfy and say nothing of either."""
-    source = pydicom.dcmread(real_dicom("RG3_UNCR.dcm"))
+def test_a_pacs_image_with_invalid_values_gives_valid_objects_and_a_refused_store_stores_nothing(
+    orthanc, tiny, tmp_path, capsys  # noqa: F811
+):
+    """A real CR (RG3) on the PACS carrying a Patient's Age that is not an AS ('48', as an RSNA image does)
+    and an unknown Patient's Sex: the SR and GSPS pass dciodvfy and leave both out. The server refuses
+    stores into that study (HTTP 403): one line, and nothing of the run is on the server."""
+    source = pydicom.dcmread(real_dicom(REFUSED_STUDY))
     source.PatientAge, source.PatientSex = "48", "X"
-    source.save_as(tmp_path / "rg3_invalid.dcm")
+    client = DICOMwebClient(orthanc.dicomweb_url)
+    client.store_instances([source])  # POST /studies: allowed; POST /studies/<this study>: refused
+    study = str(source.StudyInstanceUID)
     config, weights, _ = tiny
-    run_predict("--config-file", config, "--input", tmp_path / "rg3_invalid.dcm", "--format", "dicom",
-                "--score-thr", "0.05", "--max-size", "128", "--output", tmp_path / "out", *SMALL,
-                "MODEL.WEIGHTS", weights)  # fmt: skip
-    assert "rg3_invalid.dcm: PatientAge '48'" in capsys.readouterr().out
-    written = sorted((tmp_path / "out" / "dicom").iterdir())
+    with pytest.raises(CommandError, match=r"store 2 instances \(STOW-RS; none stored\): HTTP 403") as error:
+        run_predict("--config-file", config, "--dicomweb", orthanc.dicomweb_url, "--study", study, "--store",
+                    "--score-thr", "0.05", "--max-size", "128", "--output", tmp_path, *SMALL,
+                    "MODEL.WEIGHTS", weights)  # fmt: skip
+    assert "\n" not in str(error.value)
+    assert f"{source.SOPInstanceUID}.dcm: PatientAge '48'" in capsys.readouterr().out
+    on_server = client.search_for_instances(study_instance_uid=study)
+    assert [row["00080018"]["Value"][0] for row in on_server] == [source.SOPInstanceUID]
+    written = sorted((tmp_path / "dicom").iterdir())
     assert [p.name for p in written] == [f"{source.SOPInstanceUID}_pr.dcm", f"{source.SOPInstanceUID}_sr.dcm"]
     for path in written:
         assert dciodvfy_errors(path) == []
@@ -206,3 +215,11 @@ def test_credentials_come_from_the_environment(monkeypatch):
     assert _session().auth == ("reader", "s3cret")
     monkeypatch.setenv("SNA_DICOMWEB_TOKEN", "abc.def")
     assert _session().headers["Authorization"] == "Bearer abc.def" and _session().auth is None
+
+
+def test_a_machine_without_orthanc_is_told_what_to_install(monkeypatch, tmp_path):
+    import helpers.orthanc as orthanc_helper
+
+    monkeypatch.setattr(orthanc_helper, "ORTHANC", str(tmp_path / "no" / "Orthanc"))
+    with pytest.raises(RuntimeError, match=r"Debian package orthanc\).*apt-get install orthanc orthanc-dicomweb"):
+        orthanc_helper.start_orthanc(tmp_path / "server")

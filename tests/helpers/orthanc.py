@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ORTHANC = "/usr/sbin/Orthanc"
+REFUSED_STUDY = "RG3_UNCR.dcm"
+"""The tests' server refuses stores into the study of this pydicom-data file (``start_orthanc``)."""
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 MISSING = (
     "{what} is missing: install it with `apt-get install orthanc orthanc-dicomweb dicom3tools` "
@@ -66,10 +68,19 @@ def missing_tools() -> list:
     return missing
 
 
-def start_orthanc(folder: Path, timeout: float = 60.0) -> OrthancServer:
+REFUSE_STORES = """
+function IncomingHttpRequestFilter(method, uri, ip, username, httpHeaders)
+  return not (method == 'POST' and string.find(uri, '/dicom-web/studies/{study}', 1, true))
+end
+"""
+"""Orthanc's Lua filter of HTTP requests: STOW-RS into that one study (its URL) is refused (HTTP 403)."""
+
+
+def start_orthanc(folder: Path, refuse_stores_into: str = "", timeout: float = 60.0) -> OrthancServer:
     """Orthanc with DICOMweb on a free loopback port, its storage and config below ``folder``; waits
-    (at most ``timeout`` seconds) until its DICOMweb API answers. RuntimeError naming what is missing or
-    what Orthanc printed."""
+    (at most ``timeout`` seconds) until its DICOMweb API answers. With ``refuse_stores_into`` (a Study
+    Instance UID), a STOW-RS to ``/dicom-web/studies/<it>`` is refused (HTTP 403), as a PACS that does
+    not let this client write there. RuntimeError naming what is missing or what Orthanc printed."""
     for problem in missing_tools()[:1]:
         raise RuntimeError(problem)
     folder.mkdir(parents=True, exist_ok=True)
@@ -87,6 +98,9 @@ def start_orthanc(folder: Path, timeout: float = 60.0) -> OrthancServer:
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": False, "Host": "127.0.0.1", "Ssl": False},
         "StorageCompression": False,
     }
+    if refuse_stores_into:
+        (folder / "refuse.lua").write_text(REFUSE_STORES.replace("{study}", refuse_stores_into))
+        config["LuaScripts"] = [str(folder / "refuse.lua")]
     (folder / "orthanc.json").write_text(json.dumps(config, indent=1))
     log = open(folder / "orthanc.log", "wb")
     process = subprocess.Popen([ORTHANC, str(folder / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
