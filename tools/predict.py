@@ -187,7 +187,6 @@ def main(args) -> int:
 def dicom_outputs(args, cfg, output, predictions, names) -> str:
     """DIR/dicom/<SOPInstanceUID>_sr.dcm / _pr.dcm of the DICOM inputs, stored with --store; what was written."""
     from sna_det.engine.dicom_results import KINDS, algorithm_of, write_dicom_outputs
-    from sna_det.engine.dicomweb import DicomwebError, connect, store_instances
     from sna_det.utils.cli import CommandError
 
     settings = f"max size {args.max_size}{' upscale' if args.upscale else ''}"
@@ -198,6 +197,8 @@ def dicom_outputs(args, cfg, output, predictions, names) -> str:
     summary = f"dicom/ ({len(done.written):,} files; {done.without_detection:,} DICOMs without a detection >= "
     summary += f"--score-thr {args.score_thr:g}, {done.not_dicom:,} inputs not DICOM: none for them)"
     if args.store:
+        from sna_det.engine.dicomweb import DicomwebError, connect, store_instances
+
         try:
             stored, present = store_instances(connect(args.dicomweb), args.study, done.by_study.get(args.study, []))
         except DicomwebError as error:

@@ -29,6 +29,7 @@ import copy
 import hashlib
 import uuid
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
@@ -42,6 +43,7 @@ from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 from pydicom.valuerep import validate_value
 
+from ..utils import atomic_write_bytes
 from ..version import __version__
 
 __all__ = [
@@ -342,10 +344,6 @@ def detections_of(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, na
 
 def write_dicom(path: Path, dataset: Dataset) -> None:
     """``dataset`` as a DICOM file (with preamble and meta header), atomically."""
-    from io import BytesIO
-
-    from ..utils import atomic_write_bytes
-
     buffer = BytesIO()
     dataset.save_as(buffer, enforce_file_format=True)
     atomic_write_bytes(path, buffer.getvalue())
@@ -401,6 +399,8 @@ def write_dicom_outputs(
 
 def algorithm_of(cfg, weights: str | Path, score_threshold: float, settings: str = "") -> AlgorithmInfo:
     """The ``AlgorithmInfo`` of a detectron2 config (its full dump hashed, overrides included) and
-    weights file (hashed), at ``score_threshold``."""
+    weights file (hashed; a path that is not a local file, e.g. a URL, is named instead), at
+    ``score_threshold``."""
     config_hash = hashlib.sha256(cfg.dump().encode()).hexdigest()
-    return AlgorithmInfo(config_hash, file_sha256(weights), float(score_threshold), settings=settings)
+    weights_hash = file_sha256(weights) if Path(weights).is_file() else f"not hashed, not a local file: {weights}"
+    return AlgorithmInfo(config_hash, weights_hash, float(score_threshold), settings=settings)
