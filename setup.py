@@ -2,7 +2,8 @@
 
 ``pip install sna-det`` is the block alone (``from sna_det.layers import SpectralNormAttention``),
 which needs torch only. Extras: ``[detectron2]`` the detectron2 plugin (backbones, datasets,
-evaluation, tools), ``[data]`` the dataset preparation (DICOM, box fusion), ``[all]`` both.
+evaluation, tools), ``[data]`` the dataset preparation (DICOM, box fusion), ``[dicom]`` detections as DICOM
+SR / presentation states and a PACS over DICOMweb, ``[all]`` all three.
 detectron2 itself and torchvision are not listed, as in detectron2's own projects: they must match
 your torch and CUDA, and ``tools/setup_env.sh`` installs them (or you do).
 """
@@ -59,11 +60,17 @@ extras = {
         "onnxruntime",
         "onnxscript",
     ],
+    # tools/predict.py --format dicom-sr / dicom-gsps / dicom and --dicomweb (docs/pacs.md)
+    "dicom": [
+        "pydicom>=3.0",
+        "highdicom==0.28.2",
+        "dicomweb-client==0.61.2",
+    ],
     "dev": [
         "ruff",
     ],
 }
-extras["all"] = sorted(set(extras["detectron2"] + extras["data"]))
+extras["all"] = sorted(set(extras["detectron2"] + extras["data"] + extras["dicom"]))
 
 setup(
     name="sna-det",

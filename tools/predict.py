@@ -7,6 +7,8 @@ and keep what it found.
     python tools/predict.py --config-file configs/vincxr_faster_sna.yaml --dataset vindr_cxr_challenge_test \\
         --format vinbigdata --output output/challenge MODEL.WEIGHTS output/vincxr_faster_sna/model_final.pth
     python tools/predict.py --config-file <cfg> --model output/export/model.ts --input image.png --output out --draw
+    python tools/predict.py --config-file <cfg> --dicomweb http://pacs:8042/dicom-web --study <StudyInstanceUID> \\
+        --store --output out MODEL.WEIGHTS <model_final.pth>   # a PACS study in, SRs back (credentials: docs/pacs.md)
 
 Writes, atomically, below --output:
   predictions.json  COCO: images (file_name, width, height), categories, annotations (image_id,
@@ -20,6 +22,10 @@ Writes, atomically, below --output:
                     a classifier's probability of "No finding") --low L --high H, where q = 1 - normal
                     is the probability of a finding: q < L: the row becomes "14 1 0 0 1 1";
                     L <= q < H: "14 <normal> 0 0 1 1" is appended; q >= H: kept
+  dicom/<SOPInstanceUID>_sr.dcm, _pr.dcm
+                    with --format dicom-sr / dicom-gsps / dicom (both; the default with --dicomweb): for
+                    each DICOM with a detection >= --score-thr, a DICOM SR (TID 1500) and / or a
+                    presentation state of those detections (docs/pacs.md)
   draw/<name>.png   with --draw: each image with its detections scoring >= --score-thr (drawing only:
                     the files keep every detection)
 
@@ -44,17 +50,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--input", nargs="+", metavar="PATH", help="image files, folders or globs (PNG, JPEG, DICOM)")
     which.add_argument("--dataset", metavar="NAME", help="a registered dataset, e.g. vindr_cxr_challenge_test")
+    which.add_argument("--dicomweb", metavar="URL", help="a DICOMweb server (PACS): --study's images (docs/pacs.md)")
+    parser.add_argument("--study", metavar="UID", help="with --dicomweb: the Study Instance UID to predict on")
+    parser.add_argument("--store", action="store_true", help="with --dicomweb: store the SRs / GSPSs back (STOW-RS)")
     parser.add_argument("--output", required=True, metavar="DIR", help="folder for predictions.json, .csv, ...")
     parser.add_argument("--model", metavar="FILE", help="an exported model.ts (or model.onnx) instead of MODEL.WEIGHTS")
     parser.add_argument("--batch-size", type=int, default=4, help="images per forward pass (default 4)")
     parser.add_argument(
-        "--format", choices=("coco", "vinbigdata"), default="coco", help="vinbigdata: submission.csv too"
+        "--format", choices=("coco", "vinbigdata", "dicom-sr", "dicom-gsps", "dicom"), default="coco",
+        help="vinbigdata: submission.csv too; dicom-sr / dicom-gsps / dicom (both): DIR/dicom/ (docs/pacs.md)",
     )
     parser.add_argument("--normal-probs", metavar="CSV", help="image_id,normal: probability of 'No finding' per image")
     parser.add_argument("--low", type=float, help="with --normal-probs: below it (1 - normal) the row is 'No finding'")
     parser.add_argument("--high", type=float, help="with --normal-probs: below it (1 - normal) 'No finding' is added")
     parser.add_argument("--draw", action="store_true", help="also draw the detections: DIR/draw/<name>.png")
-    parser.add_argument("--score-thr", type=float, default=0.5, help="with --draw: the detections drawn (>= it)")
+    parser.add_argument("--score-thr", type=float, default=0.5, help="--draw, dicom formats: the detections kept (>=)")
     parser.add_argument("--max-size", type=int, default=1024, help="DICOMs: long side, as prepare_vindr_cxr.py's")
     parser.add_argument("--upscale", action="store_true", help="DICOMs: enlarge small ones to --max-size, as there")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE pairs")
@@ -63,6 +73,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--normal-probs needs --low, --high and --format vinbigdata")
     if args.normal_probs and not 0.0 <= args.low <= args.high <= 1.0:
         parser.error(f"--low {args.low} and --high {args.high} must satisfy 0 <= low <= high <= 1")
+    if bool(args.dicomweb) != bool(args.study) or (args.store and not args.dicomweb):
+        parser.error("--dicomweb URL needs --study UID, and --study / --store need --dicomweb")
     if args.batch_size < 1:
         parser.error(f"--batch-size {args.batch_size} is not at least 1")
     return args
@@ -101,6 +113,14 @@ def main(args) -> int:
         if args.dataset:
             check_datasets_ready([args.dataset])
             inputs = dataset_inputs(args.dataset)
+        elif args.dicomweb:  # the study's images, retrieved into DIR/dicomweb/<study>/
+            from sna_det.engine.dicomweb import DicomwebError, connect, retrieve_study
+
+            try:
+                folder = check_writable_dir(args.output) / "dicomweb" / args.study
+                inputs = file_inputs(retrieve_study(connect(args.dicomweb), args.study, folder)[0])
+            except DicomwebError as error:
+                raise CommandError(str(error)) from None
         else:
             inputs = file_inputs(find_image_files(args.input))
         names = class_names(cfg, args.dataset)
@@ -156,10 +176,35 @@ def main(args) -> int:
     if rows is not None:
         write_submission(output / "submission.csv", rows)
         written.append("submission.csv")
+    if args.format.startswith("dicom") or args.dicomweb:
+        written.append(dicom_outputs(args, cfg, output, predictions, names))
     detections = sum(len(p.scores) for p in predictions)
     print(f"{detections:,} detections on {len(predictions):,} images; written to {output}: {', '.join(written)}"
           + (f", draw/ ({len(drawn):,} images)" if args.draw else ""))  # fmt: skip
     return 0
+
+
+def dicom_outputs(args, cfg, output, predictions, names) -> str:
+    """DIR/dicom/<SOPInstanceUID>_sr.dcm / _pr.dcm of the DICOM inputs, stored with --store; what was written."""
+    from sna_det.engine.dicom_results import KINDS, algorithm_of, write_dicom_outputs
+    from sna_det.utils.cli import CommandError
+
+    settings = f"max size {args.max_size}{' upscale' if args.upscale else ''}"
+    algorithm = algorithm_of(cfg, args.model or cfg.MODEL.WEIGHTS, args.score_thr, settings)
+    done = write_dicom_outputs(output / "dicom", predictions, names, algorithm, KINDS.get(args.format, KINDS["dicom"]))
+    for line in done.corrected:
+        print(f"left out of the SR / GSPS, invalid in the source: {line}")
+    summary = f"dicom/ ({len(done.written):,} files; {done.without_detection:,} DICOMs without a detection >= "
+    summary += f"--score-thr {args.score_thr:g}, {done.not_dicom:,} inputs not DICOM: none for them)"
+    if args.store:
+        from sna_det.engine.dicomweb import DicomwebError, connect, store_instances
+
+        try:
+            stored, present = store_instances(connect(args.dicomweb), args.study, done.by_study.get(args.study, []))
+        except DicomwebError as error:
+            raise CommandError(str(error)) from None
+        summary += f"; stored on {args.dicomweb}: {stored:,} (already there: {present:,})"
+    return summary
 
 
 if __name__ == "__main__":

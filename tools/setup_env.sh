@@ -67,5 +67,23 @@ if ! "$py" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("torchxrayv
   "${pip[@]}" --no-deps "torchxrayvision==1.5.7"
 fi
 
+# The tests' PACS and DICOM validator (tests/helpers/orthanc.py): Debian's Orthanc, its DICOMweb plugin
+# and dicom3tools (dciodvfy), installed when missing on a machine with apt where this runs as root;
+# elsewhere the missing ones are named (the tests that need them fail, naming them too).
+apt_missing=()
+[ -x /usr/sbin/Orthanc ] || apt_missing+=(orthanc)
+[ -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || apt_missing+=(orthanc-dicomweb)
+command -v dciodvfy >/dev/null 2>&1 || apt_missing+=(dicom3tools)
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    log "installing ${apt_missing[*]} (apt-get)"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >&2
+  else
+    log "warning: ${apt_missing[*]} missing (needs root and apt): tests/engine/test_dicom_sr.py will fail"
+    log "         install them with: sudo apt-get install ${apt_missing[*]}"
+  fi
+fi
+
 log "ready: $py"
 echo "$py"

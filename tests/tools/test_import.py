@@ -24,6 +24,7 @@ model = build_model(cfg).eval()
 with torch.no_grad():
     model([{"image": torch.rand(3, 64, 64) * 255}])
 print("c_ops_loaded", "detectron2._C" in sys.modules)
+print("dicom_results_loaded", any(m in sys.modules for m in ("highdicom", "dicomweb_client")))
 """
 
 
@@ -42,6 +43,7 @@ def test_import_and_forward_without_cpp_ops():
 def test_import_and_forward_as_installed():
     proc = run("import sys\n" + USE_SNA_DET)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "dicom_results_loaded False" in proc.stdout  # highdicom, dicomweb-client: only for DICOM outputs
 
 
 # Everything but torch (and what torch itself needs) is hidden from the interpreter below.
