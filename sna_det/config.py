@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from detectron2.config import CfgNode as CN
 
-from .utils.cli import CommandError
+from .utils.errors import ConfigError
 
 __all__ = ["ConfigError", "add_sna_config", "validate_config"]
 
@@ -39,10 +39,6 @@ RETIRED_KEYS = (
 )
 """(old key, key to write instead, why): the one compatibility place. A config that still sets an old key
 stops at the merge with one line naming the new one (CHANGELOG.md lists every rename)."""
-
-
-class ConfigError(CommandError, ValueError):
-    """A config key or value the project cannot use; the message names the key and what it accepts."""
 
 
 def add_sna_config(cfg: CN) -> None:
@@ -168,7 +164,7 @@ def _at_least(key: str, value, minimum) -> None:
 
 def _check_speed_keys(cfg: CN) -> None:
     """``SOLVER.AMP.DTYPE`` and, when enabled, ``MODEL.BACKBONE_COMPILE``'s mode and backend."""
-    from .engine.autocast_trainer import AMP_DTYPES
+    from .solver.amp import AMP_DTYPES
 
     _allowed("SOLVER.AMP.DTYPE", cfg.SOLVER.AMP.DTYPE, ("", *AMP_DTYPES))
     if cfg.MODEL.BACKBONE_COMPILE.ENABLED:

@@ -11,7 +11,8 @@ import pytest
 from helpers import run_script
 from PIL import Image
 
-from sna_det.analysis.training_curves import matching_keys, metric_series, read_metrics
+from sna_det.analysis.training_curves import matching_keys, metric_series
+from sna_det.utils.metrics_json import read_metrics
 
 
 def write_run(folder: Path, scale: float, resumed: bool = False) -> dict:

@@ -16,12 +16,12 @@ import sna_det.layers.spectral_norm_attention as sna_module
 from sna_det import SpectralNormAttention
 from sna_det.analysis.power_iteration_stats import (
     format_summary_table,
-    measure_power_iteration,
     read_power_iteration_records,
     summarize_power_iteration,
     summary_csv,
 )
 from sna_det.engine import PowerIterationDiagnostics, insert_before_writers
+from sna_det.layers.power_iteration_accuracy import measure_power_iteration
 
 
 def numpy_singular_values(x: torch.Tensor) -> np.ndarray:

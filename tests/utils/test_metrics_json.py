@@ -2,8 +2,8 @@
 
 import json
 
-from sna_det.engine import trim_metrics_for_resume
 from sna_det.utils.json_lines import trim_json_lines
+from sna_det.utils.metrics_json import trim_metrics_for_resume
 
 
 def write(path, records, tail=""):
