@@ -75,8 +75,8 @@ def layout_layers() -> List[List[str]]:
     for item in items:
         head = re.split(r":\s", item, maxsplit=1)[0]
         head = re.sub(r"except `[^`]*`", "", head)
-        paths = [p if p.startswith(("sna_det", "tools", "datasets")) else f"sna_det/{p}" for p in re.findall(r"`([^`]+)`", head)]
-        layers.append(paths)
+        named = re.findall(r"`([^`]+)`", head)
+        layers.append([p if p.startswith(("sna_det", "tools", "datasets")) else f"sna_det/{p}" for p in named])
     return layers
 
 
@@ -134,17 +134,17 @@ def strongly_connected(nodes: Set[str], edges: Set[Tuple[str, str]]) -> List[Lis
 
 def test_the_reader_finds_every_kind_of_import(tmp_path):
     """Top-level and function-level, absolute and relative (``.``, ``..``, ``from .. import module``)."""
-    package = tmp_path / "sna_det" / "engine"
+    package = tmp_path / "pkg" / "engine"
     package.mkdir(parents=True)
     source = (
-        "import os\nfrom ..config import add_sna_config\nfrom .. import export\nimport sna_det.utils.cli\n"
-        "def f():\n    from .predictor import Predictor\n    from ..analysis.figure_io import save\n"
+        "import os\nfrom ..config import add_config\nfrom .. import export\nimport pkg.utils.cli\n"
+        "def f():\n    from .predictor import Predictor\n    from ..analysis.figures import save\n"
     )
     (package / "defaults.py").write_text(source)
-    names = [n for n, _ in imported_names(package / "defaults.py", "sna_det.engine.defaults")]
+    names = [n for n, _ in imported_names(package / "defaults.py", "pkg.engine.defaults")]
     assert names == [
-        "os", "sna_det.config.add_sna_config", "sna_det.export", "sna_det.utils.cli",
-        "sna_det.engine.predictor.Predictor", "sna_det.analysis.figure_io.save",
+        "os", "pkg.config.add_config", "pkg.export", "pkg.utils.cli",
+        "pkg.engine.predictor.Predictor", "pkg.analysis.figures.save",
     ]  # fmt: skip
 
 
