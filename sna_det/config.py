@@ -1,6 +1,7 @@
-"""The project's config keys (``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET``, ``DATASETS.ROOTS``,
-``DATASETS.REGISTER``, ``SOLVER.OPTIMIZER``, ``SOLVER.AMP.DTYPE``, ``MODEL.BACKBONE_COMPILE``) and the check
-of their values."""
+"""The project's config keys and the check of their values.
+
+Every key the project adds to detectron2's is written once, in ``add_sna_config``, with its default
+and a comment saying what it takes; the docs link here instead of listing them."""
 
 from __future__ import annotations
 
@@ -42,8 +43,8 @@ stops at the merge with one line naming the new one (CHANGELOG.md lists every re
 
 
 def add_sna_config(cfg: CN) -> None:
-    """Add the project's keys (``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET``, ``DATASETS.ROOTS``,
-    ``SOLVER.OPTIMIZER``), in place."""
+    """Add every key of the project to ``cfg`` (detectron2's defaults), in place: each below, beside its
+    default, with what it takes."""
     _C = cfg
     # SNA's own options; where SNA goes is MODEL.ATTENTION (TYPE "sna", STEM, STAGES), as for every type.
     _C.MODEL.SNA = CN()
