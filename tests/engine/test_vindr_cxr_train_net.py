@@ -19,9 +19,16 @@ TINY = [
 ]
 
 
-def env_without_data(tmp_path) -> dict:
-    """No VinDr-CXR copy of the machine's (the configs' default root) and every device visible."""
-    return {"PYTHONWARNINGS": "ignore", "SNA_VINDR_CXR_ROOT": str(tmp_path / "not_here"), "CUDA_VISIBLE_DEVICES": None}
+def train_net_on(prepared, output, *args):
+    """``tools/train_net.py args...`` on the prepared copy ``prepared`` into ``output``, with no other VinDr-CXR
+    copy to find (the configs' default root) and every device visible; its process, after it succeeded."""
+    nowhere = str(prepared.parent / "not_here")
+    env = {"PYTHONWARNINGS": "ignore", "SNA_VINDR_CXR_ROOT": nowhere, "CUDA_VISIBLE_DEVICES": None}
+    proc = run_script(
+        "tools/train_net.py", *args, "DATASETS.ROOTS.VINDR_CXR", prepared, "OUTPUT_DIR", output, env=env, timeout=900
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return proc
 
 
 @pytest.mark.filterwarnings("ignore")
@@ -29,14 +36,8 @@ def test_trains_and_evaluates_per_class_ap_at_iou_04(tmp_path):
     prepared = tmp_path / "prepared"
     prepare_vindr_cxr(write_vinbigdata(tmp_path / "vindr"), prepared, PrepareOptions(max_size=64, val_fraction=0.25))
     output = tmp_path / "run"
-    proc = run_script(
-        "tools/train_net.py",
-        *["--main", *TINY, "DATASETS.ROOTS.VINDR_CXR", prepared, "OUTPUT_DIR", output],
-        env=env_without_data(tmp_path),
-        timeout=900,
-    )
+    proc = train_net_on(prepared, output, "--main", *TINY)
     log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-4000:]
     assert "training configs/vincxr_faster_sna.yaml" in proc.stderr and "demo" not in proc.stderr.split("\n")[0]
     assert (output / "model_final.pth").exists()
     assert "Per-class AP at IoU 0.4 on vindr_cxr_val" in log
@@ -65,15 +66,9 @@ def test_authors_recipe_on_a_folder_prepared_with_their_protocol(tmp_path):
     output = tmp_path / "run"
     fpn = TINY.index("MODEL.FPN.OUT_CHANNELS")
     tiny = TINY[:fpn] + TINY[fpn + 2 :] + ["MODEL.DEVICE", "cpu"]  # no FPN in this model
-    proc = run_script(
-        "tools/train_net.py",
-        *["--config-file", "configs/VinDr-CXR/faster_rcnn_R_18_C5_sna_authors.yaml", *tiny],
-        *["DATASETS.ROOTS.VINDR_CXR", prepared, "OUTPUT_DIR", output],
-        env=env_without_data(tmp_path),
-        timeout=900,
-    )
+    config = "configs/VinDr-CXR/faster_rcnn_R_18_C5_sna_authors.yaml"
+    proc = train_net_on(prepared, output, "--config-file", config, *tiny)
     log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-4000:]
     assert "Per-class AP at IoU 0.4 on vindr_cxr_test" in log and "hit@0.4 (Table 4)" in log
     saved = json.loads((output / "inference" / "per_class_ap_vindr_cxr_test.json").read_text())
     test_counts = json.loads((prepared / "summary.json").read_text())["test"]
