@@ -30,6 +30,7 @@ __all__ = [
     "summary_csv",
 ]
 
+
 def read_power_iteration_records(path: str | os.PathLike) -> List[dict]:
     """Records of a ``power_iteration.jsonl``; a malformed line is an error naming the file, line and field."""
     path = Path(path)
