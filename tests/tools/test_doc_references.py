@@ -150,6 +150,18 @@ def test_docs_and_docstrings_name_what_exists():
     assert missing == []
 
 
+def test_relative_links_of_the_pages_exist():
+    """``[text](../sna_det/config.py)``, ``[text](block.md#anchor)``: relative to the page that links."""
+    broken = [
+        f"{page}: {target}"
+        for page in PAGES
+        for target in re.findall(r"\]\(([^)\s]+)\)", (ROOT / page).read_text())
+        if not target.startswith(("http://", "https://", "#", "mailto:"))
+        and not ((ROOT / page).parent / target.split("#")[0]).exists()
+    ]
+    assert broken == []
+
+
 def test_make_targets_named_in_the_docs_exist():
     targets = set(re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), flags=re.M))
     named = {(page, target) for page in PAGES for target in MAKE.findall((ROOT / page).read_text())}
