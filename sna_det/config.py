@@ -1,12 +1,13 @@
-"""The project's config keys (``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET``, ``DATASETS.ROOTS``,
-``DATASETS.REGISTER``, ``SOLVER.OPTIMIZER``, ``SOLVER.AMP.DTYPE``, ``MODEL.BACKBONE_COMPILE``) and the check
-of their values."""
+"""The project's config keys and the check of their values.
+
+Every key the project adds to detectron2's is written once, in ``add_sna_config``, with its default
+and a comment saying what it takes; the docs link here instead of listing them."""
 
 from __future__ import annotations
 
 from detectron2.config import CfgNode as CN
 
-from .utils.cli import CommandError
+from .utils.errors import ConfigError
 
 __all__ = ["ConfigError", "add_sna_config", "validate_config"]
 
@@ -41,13 +42,9 @@ RETIRED_KEYS = (
 stops at the merge with one line naming the new one (CHANGELOG.md lists every rename)."""
 
 
-class ConfigError(CommandError, ValueError):
-    """A config key or value the project cannot use; the message names the key and what it accepts."""
-
-
 def add_sna_config(cfg: CN) -> None:
-    """Add the project's keys (``MODEL.SNA``, ``MODEL.ATTENTION``, ``MODEL.DENSENET``, ``DATASETS.ROOTS``,
-    ``SOLVER.OPTIMIZER``), in place."""
+    """Add every key of the project to ``cfg`` (detectron2's defaults), in place: each below, beside its
+    default, with what it takes."""
     _C = cfg
     # SNA's own options; where SNA goes is MODEL.ATTENTION (TYPE "sna", STEM, STAGES), as for every type.
     _C.MODEL.SNA = CN()
@@ -168,7 +165,7 @@ def _at_least(key: str, value, minimum) -> None:
 
 def _check_speed_keys(cfg: CN) -> None:
     """``SOLVER.AMP.DTYPE`` and, when enabled, ``MODEL.BACKBONE_COMPILE``'s mode and backend."""
-    from .engine.autocast_trainer import AMP_DTYPES
+    from .solver.amp import AMP_DTYPES
 
     _allowed("SOLVER.AMP.DTYPE", cfg.SOLVER.AMP.DTYPE, ("", *AMP_DTYPES))
     if cfg.MODEL.BACKBONE_COMPILE.ENABLED:

@@ -23,12 +23,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(args) -> int:
     from sna_det.analysis.power_iteration_stats import (
-        POWER_ITERATION_RECORDS,
         format_summary_table,
         read_power_iteration_records,
         summarize_power_iteration,
         summary_csv,
     )
+    from sna_det.layers.power_iteration_accuracy import POWER_ITERATION_RECORDS
     from sna_det.utils import atomic_write_text
     from sna_det.utils.cli import CommandError
 

@@ -62,7 +62,8 @@ def main(cfg, args):
     from detectron2.utils import comm
 
     from sna_det.data.datasets import register_datasets_from_config
-    from sna_det.engine import SafeCheckpointer, Trainer, enable_cpu_ddp, trim_metrics_for_resume
+    from sna_det.engine import SafeCheckpointer, Trainer, enable_cpu_ddp
+    from sna_det.utils.metrics_json import trim_metrics_for_resume
 
     register_datasets_from_config(cfg)  # again: a process started by launch has only the built-in registrations
     default_setup(cfg, args)

@@ -19,13 +19,13 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..layers.spectral_norm_attention import SpectralNormAttention
+from ..modeling.attention_injection import placement_name
 
 __all__ = [
     "AttentionMapRecorder",
     "SpatialMapSource",
     "attention_placements",
     "map_to_image",
-    "placement_name",
     "register_spatial_map",
 ]
 
@@ -94,17 +94,6 @@ else:
     register_spatial_map(CbamModule, SpatialMapSource("spatial gate", "spatial.gate", _gate_output))
     register_spatial_map(LightCbamModule, SpatialMapSource("spatial gate", "spatial.gate", _gate_output))
     register_spatial_map(GlobalContext, SpatialMapSource("context weights", "conv_attn", _context_weights))
-
-
-def placement_name(module_name: str) -> str:
-    """A short name for where an attention module acts: "module.backbone.bottom_up.res3.1.attn" -> "res3.1".
-
-    Drops DDP's "module." and the backbone prefixes detectron2's FPN adds, and the "attn" child name.
-    """
-    name = module_name.removeprefix("module.")
-    for prefix in ("backbone.bottom_up.", "backbone."):
-        name = name.removeprefix(prefix)
-    return name.removesuffix(".attn") or "model"
 
 
 def attention_placements(model: nn.Module) -> Iterator[Tuple[str, nn.Module, Tuple[SpatialMapSource, ...]]]:

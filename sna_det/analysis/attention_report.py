@@ -26,8 +26,8 @@ from detectron2.utils.visualizer import Visualizer
 from matplotlib import colormaps
 
 from ..utils import atomic_write_text
+from ..utils.figure_io import save_png
 from .attention_maps import AttentionMapRecorder, map_to_image
-from .figure_io import save_png
 
 __all__ = ["ImagePanels", "overlay_map", "panels_side_by_side", "visualize_attention"]
 

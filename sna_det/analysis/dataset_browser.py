@@ -22,7 +22,7 @@ from detectron2.data.detection_utils import convert_image_to_rgb, read_image
 from detectron2.structures import BoxMode
 from detectron2.utils.visualizer import Visualizer
 
-from .figure_io import save_png
+from ..utils.figure_io import save_png
 from .image_index import IndexRow, class_colors, slug, write_image_index
 
 __all__ = ["browse_dataset"]

@@ -1,15 +1,9 @@
-"""How accurate SNA's power iteration is on real feature maps, and sigma1/sigma2 of those maps.
+"""How accurate SNA's power iteration was in a training run, and sigma1/sigma2 of its maps: the
+records of ``power_iteration.jsonl`` summarized per placement.
 
-The power iteration's error shrinks by (sigma2/sigma1)^2 per step, so its accuracy is set by
-sigma2/sigma1 of the channel-mean map M. SNA takes a fixed 2^k steps (k = ``squarings``, by
-repeated squaring; no stopping test), so what can vary is not the number of steps but the error.
-This module measures, per image, on the very maps a block sees (the training hook
-``sna_det.engine.PowerIterationDiagnostics`` calls it on sampled iterations): sigma1, sigma2, the
-block's rank-one map against the SVD's, stores them as JSON lines and summarizes them per placement.
-
-A record (one image at one placement at one training iteration) is a dict with the keys
-``iteration, placement, image, height, width, power_steps, sigma1, sigma2, sigma1_power,
-rank1_energy, map_rel_error`` (see ``measure_power_iteration`` for their meaning).
+The training hook ``sna_det.engine.PowerIterationDiagnostics`` measures, per image, on the very maps
+a block sees (``sna_det.layers.power_iteration_accuracy``): sigma1, sigma2, the block's rank-one map
+against the SVD's, as JSON lines. This module reads them and summarizes them per placement.
 """
 
 from __future__ import annotations
@@ -20,114 +14,21 @@ import math
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
-import torch
 from tabulate import tabulate
-from torch import Tensor
 
-from ..layers.spectral_norm_attention import dominant_singular_triple, rank_one_approximation
+from ..layers.power_iteration_accuracy import RECORD_KEYS
 from ..utils.json_lines import read_json_objects
 
 __all__ = [
-    "POWER_ITERATION_RECORDS",
     "PlacementSummary",
-    "PowerIterationMeasurement",
     "format_summary_table",
-    "measure_power_iteration",
-    "measurement_records",
     "read_power_iteration_records",
     "summarize_power_iteration",
     "summary_csv",
 ]
-
-POWER_ITERATION_RECORDS = "power_iteration.jsonl"
-"""File name of the per-image records in a training run's OUTPUT_DIR."""
-
-RECORD_KEYS = (
-    "iteration",
-    "placement",
-    "image",
-    "height",
-    "width",
-    "power_steps",
-    "sigma1",
-    "sigma2",
-    "sigma1_power",
-    "rank1_energy",
-    "map_rel_error",
-)
-
-
-class PowerIterationMeasurement(NamedTuple):
-    """Per-image diagnostics of one batch of feature maps, all (B,) float64 tensors on the CPU.
-
-    sigma1, sigma2: the two largest singular values of M = x.mean(1), from torch.linalg.svd
-    (sigma2 = 0 when min(H, W) = 1); sigma1_power: the power iteration's estimate of sigma1;
-    rank1_energy: sigma1^2 / sum sigma_i^2, the share of M's energy in the rank-one map;
-    map_rel_error: ||M_hat_power - M_hat_svd|| / ||M_hat_svd|| (Frobenius) of the rank-one maps
-    (0 where M = 0).
-    """
-
-    sigma1: Tensor
-    sigma2: Tensor
-    sigma1_power: Tensor
-    rank1_energy: Tensor
-    map_rel_error: Tensor
-
-
-@torch.no_grad()
-def measure_power_iteration(x: Tensor, squarings: int) -> PowerIterationMeasurement:
-    """Run SNA's power iteration on ``x`` (B, C, H, W) exactly as the block does, and the SVD beside it.
-
-    The channel mean, dtype (float32, float64 for float64 input) and the rank-one computation are
-    the block's (for rank k > 1, those of the first term); the SVD runs in float64.
-    """
-    if x.dim() != 4:
-        raise ValueError(f"expected features (B, C, H, W), got shape {tuple(x.shape)}")
-    compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    with torch.autocast(device_type=x.device.type, enabled=False):
-        m = x.detach().mean(1, dtype=compute_dtype)
-        triple = dominant_singular_triple(m, squarings=squarings)
-        power_map = rank_one_approximation(m, squarings=squarings).double()
-        u, singular_values, vh = torch.linalg.svd(m.double(), full_matrices=False)  # descending
-    exact_map = singular_values[:, :1, None] * u[:, :, :1] * vh[:, None, 0, :]
-    exact_norm = exact_map.norm(dim=(1, 2))
-    tiny = torch.finfo(torch.float64).tiny
-    map_rel_error = torch.where(
-        exact_norm > 0, (power_map - exact_map).norm(dim=(1, 2)) / exact_norm.clamp_min(tiny), 0.0
-    )
-    sigma1 = singular_values[:, 0]
-    sigma2 = singular_values[:, 1] if singular_values.shape[1] > 1 else torch.zeros_like(sigma1)
-    energy = singular_values.square().sum(-1)
-    rank1_energy = torch.where(energy > 0, sigma1.square() / energy.clamp_min(tiny), 1.0)
-    return PowerIterationMeasurement(
-        sigma1.cpu(), sigma2.cpu(), triple.sigma.double().cpu(), rank1_energy.cpu(), map_rel_error.cpu()
-    )
-
-
-def measurement_records(
-    measurement: PowerIterationMeasurement, *, iteration: int, placement: str, height: int, width: int, squarings: int
-) -> List[dict]:
-    """One JSON-ready record per image of ``measurement`` (see the module docstring)."""
-    rows = zip(*(t.tolist() for t in measurement))
-    return [
-        {
-            "iteration": iteration,
-            "placement": placement,
-            "image": index,
-            "height": height,
-            "width": width,
-            "power_steps": 2**squarings,
-            "sigma1": float(s1),
-            "sigma2": float(s2),
-            "sigma1_power": float(s1_power),
-            "rank1_energy": float(energy),
-            "map_rel_error": float(error),
-        }
-        for index, (s1, s2, s1_power, energy, error) in enumerate(rows)
-    ]
 
 
 def read_power_iteration_records(path: str | os.PathLike) -> List[dict]:

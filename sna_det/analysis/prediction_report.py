@@ -26,7 +26,7 @@ from detectron2.data.detection_utils import read_image
 from detectron2.utils.visualizer import Visualizer
 
 from ..evaluation.detection_ap import boxes_hit
-from .figure_io import save_png
+from ..utils.figure_io import save_png
 from .image_index import IndexRow, class_colors, slug, write_image_index
 
 __all__ = ["OUTCOMES", "ImageOutcome", "match_image", "visualize_predictions"]

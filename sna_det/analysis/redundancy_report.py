@@ -10,7 +10,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from ..utils import atomic_write_text
-from .figure_io import new_figure, save_figure
+from ..utils.figure_io import new_figure, save_figure
 from .image_sources import load_grayscale, resolve_images
 from .spatial_redundancy import (
     ImageRedundancy,

@@ -1,9 +1,7 @@
 """Training curves from detectron2's ``metrics.json``: losses, AP and any logged scalar, several runs overlaid.
 
-``metrics.json`` holds one JSON object per line, written by detectron2's JSONWriter: training
-records (``iteration``, ``total_loss``, ``loss_*``, ``lr``, ...) and evaluation records
-(``bbox/AP``, ``segm/AP50``, ...). A resumed run appends to the file, so an iteration can appear
-twice; the later line wins, key by key.
+The runs' records are read by ``sna_det.utils.metrics_json.read_metrics`` (a resumed run's later line
+wins, key by key).
 """
 
 from __future__ import annotations
@@ -20,8 +18,8 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from ..utils import atomic_write_text
-from ..utils.json_lines import read_json_objects
-from .figure_io import new_figure, save_figure
+from ..utils.figure_io import new_figure, save_figure
+from ..utils.metrics_json import read_metrics
 
 __all__ = [
     "AP_PATTERNS",
@@ -30,30 +28,11 @@ __all__ = [
     "matching_keys",
     "metric_series",
     "plot_metric_grid",
-    "read_metrics",
     "write_training_curves",
 ]
 
 LOSS_PATTERNS = ("total_loss", "loss_*")
 AP_PATTERNS = ("*/AP", "*/AP50", "*/AP75")
-
-
-def read_metrics(path: str | os.PathLike) -> Dict[int, dict]:
-    """{iteration: merged record} of a ``metrics.json`` (or of the one in a folder), iterations ascending.
-
-    Raises ValueError naming the file and line of a malformed record, FileNotFoundError when absent.
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "metrics.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such metrics file (detectron2 writes it into OUTPUT_DIR)")
-    merged: Dict[int, dict] = {}
-    for number, record in read_json_objects(path):
-        if not isinstance(record.get("iteration"), int):
-            raise ValueError(f"{path}:{number}: a record needs an integer field 'iteration'")
-        merged.setdefault(record["iteration"], {}).update(record)
-    return dict(sorted(merged.items()))
 
 
 def metric_series(records: Dict[int, dict], key: str) -> Tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,6 @@
 from .cpu_ddp import create_ddp_model, enable_cpu_ddp
 from .defaults import CPU_FALLBACK_MESSAGE, Trainer, choose_main_config, setup_cfg
 from .exact_resume import ExactResume, build_resumable_train_loader
-from .metrics_file import trim_metrics_for_resume
 from .power_iteration_diagnostics import PowerIterationDiagnostics, insert_before_writers
 from .safe_checkpointer import (
     CheckpointError,
@@ -29,5 +28,4 @@ __all__ = [
     "insert_before_writers",
     "load_weights_strict",
     "setup_cfg",
-    "trim_metrics_for_resume",
 ]

@@ -15,19 +15,9 @@ import torch
 from detectron2.engine import AMPTrainer
 from detectron2.utils.events import get_event_storage
 
-__all__ = ["AMP_DTYPES", "AutocastTrainer", "amp_dtype"]
+from ..solver.amp import AMP_DTYPES, amp_dtype
 
-AMP_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
-"""``SOLVER.AMP.DTYPE`` -> autocast dtype; "" is the device's usual one (``amp_dtype``)."""
-
-
-def amp_dtype(name: str, device_type: str) -> torch.dtype:
-    """The autocast dtype of ``SOLVER.AMP.DTYPE`` ``name``: "" is float16 on CUDA, bfloat16 elsewhere."""
-    if not name:
-        return torch.float16 if device_type == "cuda" else torch.bfloat16
-    if name not in AMP_DTYPES:
-        raise ValueError(f"SOLVER.AMP.DTYPE {name!r} is not one of {['', *AMP_DTYPES]}")
-    return AMP_DTYPES[name]
+__all__ = ["AMP_DTYPES", "AutocastTrainer", "amp_dtype"]  # the dtypes: sna_det.solver.amp
 
 
 class AutocastTrainer(AMPTrainer):

@@ -2,7 +2,7 @@
 
 Every ``period`` iterations it reads the input of every SNA block (power mode) during that
 iteration's forward pass, and logs, per placement, how far each image's rank-one map is from the
-SVD's and sigma1/sigma2 of its channel-mean map (``sna_det.analysis.measure_power_iteration``):
+SVD's and sigma1/sigma2 of its channel-mean map (``sna_det.layers.power_iteration_accuracy``):
 
 - to detectron2's EventStorage, so metrics.json and TensorBoard show them, under
   ``sna_power/<placement>/{map_rel_error_mean,map_rel_error_max,sigma1_mean,sigma2_mean,
@@ -26,14 +26,14 @@ from detectron2.engine.hooks import PeriodicWriter
 from detectron2.utils import comm
 from torch import nn
 
-from ..analysis.attention_maps import placement_name
-from ..analysis.power_iteration_stats import (
+from ..layers.power_iteration_accuracy import (
     POWER_ITERATION_RECORDS,
     PowerIterationMeasurement,
     measure_power_iteration,
     measurement_records,
 )
 from ..layers.spectral_norm_attention import SpectralNormAttention
+from ..modeling.attention_injection import placement_name
 from ..utils.json_lines import append_json_lines, trim_json_lines
 
 __all__ = ["PowerIterationDiagnostics", "insert_before_writers", "sna_power_iteration_blocks"]

@@ -13,13 +13,13 @@ from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 
-from ..utils.cli import CommandError
+from ..utils.errors import SnaDetError
 from .safe_checkpointer import CheckpointError, SafeCheckpointer
 
 __all__ = ["DatasetNotRegisteredError", "check_datasets_registered", "check_weights", "with_concrete_seed"]
 
 
-class DatasetNotRegisteredError(CommandError, KeyError):
+class DatasetNotRegisteredError(SnaDetError, KeyError):
     """A dataset name (DATASETS.TRAIN / TEST) that nothing registered."""
 
     def __str__(self) -> str:  # not KeyError's quoted form

@@ -35,7 +35,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from torch import nn
 
 from ..utils.atomic_write import atomic_write_text
-from ..utils.cli import CommandError
+from ..utils.errors import SnaDetError
 from .weights_report import WeightsReport, weights_report
 
 __all__ = [
@@ -65,7 +65,7 @@ OWN_TEMPORARY_FILE = re.compile(r"^\.(model_(\d+|final)\.pth|last_checkpoint\..+
 """The temporary files ``SafeCheckpointer.save`` and ``tag_last_checkpoint`` write (and a kill leaves)."""
 
 
-class CheckpointError(CommandError):
+class CheckpointError(SnaDetError):
     """A checkpoint (or ``last_checkpoint``) that cannot be used; the message names the file and why."""
 
 

@@ -168,7 +168,7 @@ def format_froc_table(result: dict) -> str:
 def plot_froc(curves: Dict[str, Optional[Curve]], path: str | os.PathLike, iou: float, fp_rates=FROC_FP_RATES) -> None:
     """Write the FROC curves (a line per class, the pooled one thick, dots at ``fp_rates``, the mean over
     classes dashed) as a PNG, atomically."""
-    from ..analysis.figure_io import new_figure, save_figure
+    from ..utils.figure_io import new_figure, save_figure
 
     figure = new_figure(7.0, 4.5)
     axes = figure.add_subplot()

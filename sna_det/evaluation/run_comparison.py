@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from tabulate import tabulate
 
-from ..analysis.training_curves import read_metrics
+from ..utils.metrics_json import read_metrics
 
 __all__ = [
     "COCO_METRICS",

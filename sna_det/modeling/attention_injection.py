@@ -17,6 +17,7 @@ __all__ = [
     "AttentionSite",
     "add_attention_to_backbone",
     "attach_attention",
+    "placement_name",
     "resnet_attention_sites",
     "residual_branch_end",
 ]
@@ -85,3 +86,15 @@ def add_attention_to_backbone(
     for owner, after, channels in sites:
         attach_attention(owner, after, make_attention(channels))
     return backbone
+
+
+def placement_name(module_name: str) -> str:
+    """A short name for where an attention module acts: "module.backbone.bottom_up.res3.1.attn" -> "res3.1".
+
+    Drops DDP's "module." and the backbone prefixes detectron2's FPN adds, and the "attn" child name
+    ``attach_attention`` gives a block.
+    """
+    name = module_name.removeprefix("module.")
+    for prefix in ("backbone.bottom_up.", "backbone."):
+        name = name.removeprefix(prefix)
+    return name.removesuffix(".attn") or "model"

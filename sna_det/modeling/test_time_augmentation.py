@@ -21,7 +21,7 @@ from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN, Generalized
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..config import ConfigError
+from ..utils.errors import ConfigError
 
 __all__ = ["build_tta_model", "check_tta_config"]
 

@@ -21,6 +21,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple, Type
 
+from .errors import SnaDetError
+
 __all__ = ["CommandError", "check_writable_dir", "parse_args_with_overrides", "quiet_third_party_warnings", "run_tool"]
 
 KNOWN_HARMLESS_WARNINGS = (
@@ -102,7 +104,7 @@ def run_tool(
 ) -> NoReturn:
     """Run ``main(*args)`` and exit with its return code (0 for None): the one error path of every command.
 
-    ``CommandError`` (and ``sna_det.config.ConfigError``, a subclass), and the tool's own
+    ``CommandError``, the library's ``SnaDetError`` (``ConfigError``, ``CheckpointError`` ...), and the tool's own
     ``input_errors`` (exceptions whose message names the bad file or field, e.g. a converter's
     ``ValueError``), end as ``error: <message>`` on stderr and exit code 1, with no traceback; Ctrl-C
     ends as the one line ``interrupted`` (e.g. naming the folder left incomplete) and exit code 130; a
@@ -114,7 +116,7 @@ def run_tool(
     try:
         code = main(*args)
         sys.stdout.flush()
-    except (CommandError, *input_errors) as error:
+    except (CommandError, SnaDetError, *input_errors) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:

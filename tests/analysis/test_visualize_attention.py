@@ -15,8 +15,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from sna_det import SpectralNormAttention
-from sna_det.analysis.attention_maps import AttentionMapRecorder, attention_placements, map_to_image, placement_name
+from sna_det.analysis.attention_maps import AttentionMapRecorder, attention_placements, map_to_image
 from sna_det.analysis.attention_report import overlay_map, panels_side_by_side
+from sna_det.modeling.attention_injection import placement_name
 
 
 def numpy_rank_one(m: np.ndarray) -> np.ndarray:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.coco_cases import coco_ground_truth
+from helpers.coco_cases import detection as det
 from PIL import Image
 
 from sna_det.analysis.prediction_report import match_image
@@ -17,18 +19,9 @@ from sna_det.analysis.prediction_report import match_image
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "configs" / "demo" / "faster_rcnn_R_18_FPN_demo.yaml"
 G1, G2, G3, G4 = [5, 5, 20, 20], [40, 30, 20, 20], [50, 5, 20, 15], [10, 10, 15, 15]
-GT = {
-    "images": [{"id": i, "file_name": f"img{i}.png", "width": 80, "height": 60} for i in (1, 2, 3)],
-    "annotations": [
-        {"id": k, "image_id": img, "category_id": cat, "bbox": box, "area": box[2] * box[3], "iscrowd": 0}
-        for k, (img, cat, box) in enumerate([(1, 1, G1), (1, 1, G2), (1, 2, G3), (2, 1, G4)], start=1)
-    ],
-    "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
-}
-
-
-def det(image, category, box, score):
-    return {"image_id": image, "category_id": category, "bbox": box, "score": score}
+GT = coco_ground_truth(
+    [(1, 1, G1), (1, 1, G2), (1, 2, G3), (2, 1, G4)], ["a", "b"], width=80, height=60, file_name="img{}.png"
+)
 
 
 DETECTIONS = [

@@ -70,30 +70,28 @@ def convert(fmt: str, root: Path, out: Path, **options) -> dict:
     return converter(root, out, **options)
 
 
-@pytest.fixture(scope="module")
-def with_masks(tmp_path_factory):
-    """Each format's output for the photo's objects as polygons (VOC: masks)."""
-    tmp = tmp_path_factory.mktemp("masks")
-    write_voc(tmp / "voc", OBJECTS, masks=True)
-    write_yolo(tmp / "yolo", OBJECTS, polygons=True, yaml_text=DATA_YAML)
-    write_labelme(tmp / "labelme", OBJECTS, polygons=True)
-    write_via(tmp / "via", OBJECTS, polygons=True)
+def every_format(tmp: Path, shapes: bool) -> dict:
+    """{format: (output folder, summary)} of each format's export of the photo's objects converted:
+    as polygons (VOC: masks; YOLO: data.yaml) with ``shapes``, else as boxes (YOLO: classes.txt)."""
+    write_voc(tmp / "voc", OBJECTS, masks=shapes)
+    write_yolo(tmp / "yolo", OBJECTS, polygons=shapes, yaml_text=DATA_YAML if shapes else None)
+    write_labelme(tmp / "labelme", OBJECTS, polygons=shapes)
+    write_via(tmp / "via", OBJECTS, polygons=shapes)
     options = {"via": {"class_attribute": "class"}}
     return {fmt: (tmp / f"{fmt}_out", convert(fmt, tmp / fmt, tmp / f"{fmt}_out", **options.get(fmt, {})))
             for fmt in ("voc", "yolo", "labelme", "via")}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def with_masks(tmp_path_factory):
+    """Each format's output for the photo's objects as polygons (VOC: masks)."""
+    return every_format(tmp_path_factory.mktemp("masks"), shapes=True)
 
 
 @pytest.fixture(scope="module")
 def boxes_only(tmp_path_factory):
     """Each format's output for the photo's objects as boxes (YOLO: classes.txt, no data.yaml)."""
-    tmp = tmp_path_factory.mktemp("boxes")
-    write_voc(tmp / "voc", OBJECTS, masks=False)
-    write_yolo(tmp / "yolo", OBJECTS, polygons=False, yaml_text=None)
-    write_labelme(tmp / "labelme", OBJECTS, polygons=False)
-    write_via(tmp / "via", OBJECTS, polygons=False)
-    options = {"via": {"class_attribute": "class"}}
-    return {fmt: (tmp / f"{fmt}_out", convert(fmt, tmp / fmt, tmp / f"{fmt}_out", **options.get(fmt, {})))
-            for fmt in ("voc", "yolo", "labelme", "via")}  # fmt: skip
+    return every_format(tmp_path_factory.mktemp("boxes"), shapes=False)
 
 
 @pytest.mark.parametrize("split", ["train", "val"])

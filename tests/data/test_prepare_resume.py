@@ -27,11 +27,6 @@ SMALL = PrepareOptions(max_size=40, val_fraction=0.25)
 
 
 @pytest.fixture(scope="module")
-def vinbigdata(tmp_path_factory):
-    return write_vinbigdata(tmp_path_factory.mktemp("vinbigdata"))
-
-
-@pytest.fixture(scope="module")
 def clean(vinbigdata, tmp_path_factory):
     """{relative path: bytes} of an uninterrupted run."""
     out = tmp_path_factory.mktemp("clean")

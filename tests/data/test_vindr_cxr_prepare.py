@@ -42,11 +42,6 @@ PAIRS = {"Aortic enlargement": 6, "Cardiomegaly": 4, "Nodule/Mass": 3, "Pleural 
 
 
 @pytest.fixture(scope="module")
-def vinbigdata(tmp_path_factory):
-    return write_vinbigdata(tmp_path_factory.mktemp("vinbigdata"))
-
-
-@pytest.fixture(scope="module")
 def prepared(vinbigdata, tmp_path_factory):
     out = tmp_path_factory.mktemp("prepared")
     return out, prepare_vindr_cxr(vinbigdata, out, SMALL)

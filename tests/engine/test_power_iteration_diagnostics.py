@@ -10,18 +10,19 @@ import torch
 from detectron2.engine import SimpleTrainer
 from detectron2.engine.hooks import IterationTimer, PeriodicWriter
 from helpers import ROOT, run_script
+from helpers.refusals import assert_refuses
 from torch import nn
 
 import sna_det.layers.spectral_norm_attention as sna_module
 from sna_det import SpectralNormAttention
 from sna_det.analysis.power_iteration_stats import (
     format_summary_table,
-    measure_power_iteration,
     read_power_iteration_records,
     summarize_power_iteration,
     summary_csv,
 )
 from sna_det.engine import PowerIterationDiagnostics, insert_before_writers
+from sna_det.layers.power_iteration_accuracy import measure_power_iteration
 
 
 def numpy_singular_values(x: torch.Tensor) -> np.ndarray:
@@ -181,15 +182,12 @@ def test_summary_statistics_per_placement():
 
 
 def test_reader_names_file_and_line(tmp_path):
-    path = tmp_path / "power_iteration.jsonl"
-    path.write_text(json.dumps(record("stem", 2, 1.0, 0.5)) + "\n{not json\n")
-    with pytest.raises(ValueError, match=r"power_iteration.jsonl:2: not JSON"):
-        read_power_iteration_records(path)
-    path.write_text('{"iteration": 3}\n')
-    with pytest.raises(ValueError, match=r":1: missing field\(s\) \['placement'"):
-        read_power_iteration_records(path)
-    with pytest.raises(FileNotFoundError, match="DIAGNOSTICS_PERIOD"):
-        read_power_iteration_records(tmp_path / "absent.jsonl")
+    cases = [
+        (json.dumps(record("stem", 2, 1.0, 0.5)) + "\n{not json\n", ValueError, r"power_iteration.jsonl:2: not JSON"),
+        ('{"iteration": 3}\n', ValueError, r":1: missing field\(s\) \['placement'"),
+        (None, FileNotFoundError, "DIAGNOSTICS_PERIOD"),
+    ]
+    assert_refuses(read_power_iteration_records, tmp_path / "power_iteration.jsonl", cases)
 
 
 def test_train_net_logs_diagnostics_and_the_tool_summarizes_them(tmp_path):

@@ -9,9 +9,8 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 
-from sna_det.engine import SafeCheckpointer, WeightsMismatchError, load_weights_strict, setup_cfg
+from sna_det.engine import CheckpointError, SafeCheckpointer, WeightsMismatchError, load_weights_strict, setup_cfg
 from sna_det.engine.weights_report import module_groups
-from sna_det.utils.cli import CommandError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "configs" / "demo" / "faster_rcnn_R_18_FPN_sna_demo.yaml"
@@ -127,7 +126,7 @@ def test_export_refuses_weights_of_another_model(demo_weights, tmp_path):
     """The issue's case: the demo's checkpoint exported with the VinDr-CXR R18 config (other FPN, RPN, head sizes)."""
     tool = load_tool("export_model")
     config = ROOT / "configs" / "VinDr-CXR" / "faster_rcnn_R_18_FPN_sna.yaml"
-    with pytest.raises(CommandError, match=f"^{demo_weights}: loaded .* does not fit this model"):
+    with pytest.raises(CheckpointError, match=f"^{demo_weights}: loaded .* does not fit this model"):
         tool.main(
             tool.parse_args(
                 ["--config-file", str(config), "--output", str(tmp_path), "MODEL.WEIGHTS", str(demo_weights)]
@@ -135,7 +134,7 @@ def test_export_refuses_weights_of_another_model(demo_weights, tmp_path):
         )
     text = tmp_path / "weights.txt"
     text.write_text("not weights\n")
-    with pytest.raises(CommandError, match=f"^{text}: not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match=f"^{text}: not a readable checkpoint"):
         tool.main(tool.parse_args(["--config-file", str(DEMO), "--output", str(tmp_path), "MODEL.WEIGHTS", str(text)]))
     assert not any(tmp_path.glob("model.*"))
 
@@ -154,7 +153,7 @@ def test_eval_only_refuses_weights_of_another_depth(demo_weights, tmp_path):
             str(tmp_path),
         ]
     )
-    with pytest.raises(CommandError, match=f"^{demo_weights}: loaded 103 of 295 model tensors.*does not fit"):
+    with pytest.raises(CheckpointError, match=f"^{demo_weights}: loaded 103 of 295 model tensors.*does not fit"):
         tool.run(args)
     assert list(tmp_path.iterdir()) == [], "nothing written before the refusal"
 

@@ -2,18 +2,14 @@
 configs/vincxr_faster_sna.yaml trains and evaluates on it."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from helpers import run_script
 from helpers.vindr_cxr_synthetic import write_vinbigdata
 
 from sna_det.data.datasets import VINDR_CXR_CLASSES
 from sna_det.data.prepare.vindr_cxr import PrepareOptions, prepare_vindr_cxr
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY = [
     *("SOLVER.IMS_PER_BATCH 2 SOLVER.MAX_ITER 3 SOLVER.WARMUP_ITERS 1 SOLVER.CHECKPOINT_PERIOD 100".split()),
     *("DATALOADER.NUM_WORKERS 0 MODEL.ROI_HEADS.SCORE_THRESH_TEST 0.0 MODEL.FPN.OUT_CHANNELS 32".split()),
@@ -23,24 +19,25 @@ TINY = [
 ]
 
 
+def train_net_on(prepared, output, *args):
+    """``tools/train_net.py args...`` on the prepared copy ``prepared`` into ``output``, with no other VinDr-CXR
+    copy to find (the configs' default root) and every device visible; its process, after it succeeded."""
+    nowhere = str(prepared.parent / "not_here")
+    env = {"PYTHONWARNINGS": "ignore", "SNA_VINDR_CXR_ROOT": nowhere, "CUDA_VISIBLE_DEVICES": None}
+    proc = run_script(
+        "tools/train_net.py", *args, "DATASETS.ROOTS.VINDR_CXR", prepared, "OUTPUT_DIR", output, env=env, timeout=900
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return proc
+
+
 @pytest.mark.filterwarnings("ignore")
 def test_trains_and_evaluates_per_class_ap_at_iou_04(tmp_path):
     prepared = tmp_path / "prepared"
     prepare_vindr_cxr(write_vinbigdata(tmp_path / "vindr"), prepared, PrepareOptions(max_size=64, val_fraction=0.25))
     output = tmp_path / "run"
-    env = dict(os.environ, PYTHONWARNINGS="ignore", SNA_VINDR_CXR_ROOT=str(tmp_path / "not_here"))
-    env.pop("CUDA_VISIBLE_DEVICES", None)
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "train_net.py"), "--main"]
-        + [*TINY, "DATASETS.ROOTS.VINDR_CXR", str(prepared), "OUTPUT_DIR", str(output)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    proc = train_net_on(prepared, output, "--main", *TINY)
     log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-4000:]
     assert "training configs/vincxr_faster_sna.yaml" in proc.stderr and "demo" not in proc.stderr.split("\n")[0]
     assert (output / "model_final.pth").exists()
     assert "Per-class AP at IoU 0.4 on vindr_cxr_val" in log
@@ -67,22 +64,11 @@ def test_authors_recipe_on_a_folder_prepared_with_their_protocol(tmp_path):
     result = prepare_vindr_cxr(write_vinbigdata(tmp_path / "vindr"), prepared, options)
     assert list(result.summary) == ["train", "test"] and result.report["split_file"]["images_in_no_list"] == 2
     output = tmp_path / "run"
-    env = dict(os.environ, PYTHONWARNINGS="ignore", SNA_VINDR_CXR_ROOT=str(tmp_path / "not_here"))
-    env.pop("CUDA_VISIBLE_DEVICES", None)
     fpn = TINY.index("MODEL.FPN.OUT_CHANNELS")
     tiny = TINY[:fpn] + TINY[fpn + 2 :] + ["MODEL.DEVICE", "cpu"]  # no FPN in this model
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "train_net.py"), "--config-file"]
-        + ["configs/VinDr-CXR/faster_rcnn_R_18_C5_sna_authors.yaml", *tiny]
-        + ["DATASETS.ROOTS.VINDR_CXR", str(prepared), "OUTPUT_DIR", str(output)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    config = "configs/VinDr-CXR/faster_rcnn_R_18_C5_sna_authors.yaml"
+    proc = train_net_on(prepared, output, "--config-file", config, *tiny)
     log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-4000:]
     assert "Per-class AP at IoU 0.4 on vindr_cxr_test" in log and "hit@0.4 (Table 4)" in log
     saved = json.loads((output / "inference" / "per_class_ap_vindr_cxr_test.json").read_text())
     test_counts = json.loads((prepared / "summary.json").read_text())["test"]

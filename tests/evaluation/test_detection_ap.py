@@ -17,6 +17,8 @@ from detectron2.data import MetadataCatalog
 from detectron2.evaluation.pascal_voc_evaluation import voc_ap
 from detectron2.structures import Boxes, Instances
 from helpers import run_main
+from helpers.coco_cases import coco_ground_truth
+from helpers.coco_cases import detection as det
 from pycocotools.cocoeval import COCOeval
 
 from sna_det.evaluation import PerClassAPEvaluator, evaluate_detections, format_ap_table, load_coco_gt
@@ -25,19 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Three images; "a" has 3 boxes (two on image 1, one on image 3), "b" one box on image 2, "c" none.
 A1, A2, A3, B1 = [0, 0, 10, 10], [20, 20, 10, 10], [0, 0, 10, 10], [5, 5, 20, 20]
-GT = {
-    "images": [{"id": i, "file_name": f"{i}.png", "width": 40, "height": 40} for i in (1, 2, 3)],
-    "annotations": [
-        {"id": k, "image_id": img, "category_id": cat, "bbox": box, "area": box[2] * box[3], "iscrowd": 0}
-        for k, (img, cat, box) in enumerate([(1, 1, A1), (1, 1, A2), (3, 1, A3), (2, 2, B1)], start=1)
-    ],
-    "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}, {"id": 3, "name": "c"}],
-}
+GT = coco_ground_truth([(1, 1, A1), (1, 1, A2), (3, 1, A3), (2, 2, B1)], ["a", "b", "c"])
 RECALL_THRESHOLDS = [i / 100 for i in range(101)]
-
-
-def det(image, category, box, score):
-    return {"image_id": image, "category_id": category, "bbox": box, "score": score}
 
 
 def coco_101(recall, precision):

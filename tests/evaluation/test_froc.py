@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.coco_cases import coco_ground_truth
+from helpers.coco_cases import detection as det
 from helpers.real_vinbigdata import real_vinbigdata_rows
 from PIL import Image
 
@@ -16,18 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Three images, the third without boxes. "a": A1, A2 on image 1, A3 on image 2; "b": B1 on image 2; "c": none.
 A1, A2, A3, B1 = [0, 0, 10, 10], [20, 20, 10, 10], [0, 0, 10, 10], [5, 5, 20, 20]
-GT = {
-    "images": [{"id": i, "file_name": f"{i}.png", "width": 40, "height": 40} for i in (1, 2, 3)],
-    "annotations": [
-        {"id": k, "image_id": img, "category_id": cat, "bbox": box, "area": box[2] * box[3], "iscrowd": 0}
-        for k, (img, cat, box) in enumerate([(1, 1, A1), (1, 1, A2), (2, 1, A3), (2, 2, B1)], start=1)
-    ],
-    "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}, {"id": 3, "name": "c"}],
-}
-
-
-def det(image, category, box, score):
-    return {"image_id": image, "category_id": category, "bbox": box, "score": score}
+GT = coco_ground_truth([(1, 1, A1), (1, 1, A2), (2, 1, A3), (2, 2, B1)], ["a", "b", "c"])
 
 
 DETECTIONS = [

@@ -25,15 +25,20 @@ def load_script(path: str) -> ModuleType:
     return module
 
 
-def script_env(extra: Optional[Mapping[str, str]] = None) -> dict:
-    """This process's environment with the checkout first on ``PYTHONPATH`` and no ``PYTHONWARNINGS``."""
+def script_env(extra: Optional[Mapping[str, Optional[str]]] = None) -> dict:
+    """This process's environment with the checkout first on ``PYTHONPATH`` and no ``PYTHONWARNINGS``,
+    then ``extra``'s variables set (a None value: removed)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("PYTHONWARNINGS", None)
-    env.update(extra or {})
+    for name, value in (extra or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     return env
 
 
-def run_script(path: str, *args, env: Optional[Mapping[str, str]] = None, timeout: float = 600, **kwargs):
+def run_script(path: str, *args, env: Optional[Mapping[str, Optional[str]]] = None, timeout: float = 600, **kwargs):
     """``python ROOT/path args...`` from ``ROOT``, output captured as text: a ``CompletedProcess``."""
     command = [sys.executable, str(ROOT / path), *map(str, args)]
     return subprocess.run(

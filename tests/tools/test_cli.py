@@ -13,7 +13,7 @@ import pytest
 import torch
 from helpers import run_main
 
-from sna_det.utils.cli import CommandError
+from sna_det.engine.safe_checkpointer import CheckpointError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = "configs/demo/faster_rcnn_R_18_FPN_sna_demo.yaml"
@@ -267,15 +267,15 @@ def test_a_flag_after_the_overrides_is_honoured_not_swallowed(tool):
 def test_an_unregistered_dataset_is_named_with_close_matches_not_all_names():
     from detectron2.data import DatasetCatalog
 
-    from sna_det.engine.preflight import check_datasets_registered
+    from sna_det.engine.preflight import DatasetNotRegisteredError, check_datasets_registered
 
-    with pytest.raises(CommandError) as error:
+    with pytest.raises(DatasetNotRegisteredError) as error:
         check_datasets_registered(["sna_demo_train", "vindr_cxr_trian"])
     message = str(error.value)
     assert message.startswith("dataset 'vindr_cxr_trian' is not registered (did you mean 'vindr_cxr_train'")
     assert "DATASETS.REGISTER" in message and f"{len(DatasetCatalog.list())} names are" in message
     assert len(DatasetCatalog.list()) > 20 and "coco_2017_val" not in message  # not the whole list
-    with pytest.raises(CommandError, match="^dataset 'zzz' is not registered; "):
+    with pytest.raises(DatasetNotRegisteredError, match="^dataset 'zzz' is not registered; "):
         check_datasets_registered(["zzz"])
 
 
@@ -327,7 +327,7 @@ def test_train_net_weights_mistakes_are_one_line_before_anything_is_written(weig
     args = module.parse_args(
         ["--config-file", DEMO, "MODEL.WEIGHTS", str(weights_files / weights), "OUTPUT_DIR", str(output)]
     )
-    with pytest.raises(CommandError, match=f"^{weights_files / weights}: {says}"):
+    with pytest.raises(CheckpointError, match=f"^{weights_files / weights}: {says}"):
         module.run(args)
     assert list(output.iterdir()) == []
 
@@ -340,7 +340,7 @@ def test_train_net_resume_with_a_bad_last_checkpoint_is_one_line(tmp_path, conte
     module = load_tool("train_net")
     (tmp_path / "last_checkpoint").write_bytes(content)
     args = module.parse_args(["--config-file", DEMO, "--resume", "OUTPUT_DIR", str(tmp_path)])
-    with pytest.raises(CommandError, match=f"^{tmp_path / 'last_checkpoint'}: {says}"):
+    with pytest.raises(CheckpointError, match=f"^{tmp_path / 'last_checkpoint'}: {says}"):
         module.run(args)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last_checkpoint"]
 

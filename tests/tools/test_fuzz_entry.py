@@ -1,5 +1,5 @@
 """`make fuzz` (tools/fuzz.py) at a small budget: every target gets its share of inputs, each input has
-one outcome, and a traceback or a wrong output is counted as such (the full budget: docs/notes)."""
+one outcome, and a traceback or a wrong output is counted as such (the full budget: docs/troubleshooting.md)."""
 
 import importlib.util
 import re

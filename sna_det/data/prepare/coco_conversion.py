@@ -1,6 +1,6 @@
 """Annotated images of any labelling format to COCO JSON: the one writer every format reader goes through.
 
-A reader (``voc_coco``, ``yolo``, ``labelme``, ``via``) turns one item of a split (an image id, an
+A reader (``voc``, ``yolo``, ``labelme``, ``via``) turns one item of a split (an image id, an
 image path, an annotation file, an entry) into an ``AnnotatedImage``: the image file, its size as
 decoded (``image_size``), and its objects, each a class name with a box, polygons or a mask, in pixel
 coordinates of COCO's convention ((0, 0) is the top-left corner of the top-left pixel). This module
@@ -13,11 +13,11 @@ checks and writes them, the same way for every format:
   ``ConversionInputError`` instead;
 - one COCO annotation per object: a polygon object is rasterized by pycocotools, its ``bbox`` is the
   mask's tight box, ``area`` its pixels, ``segmentation`` the mask as polygons where they reproduce it
-  exactly, else RLE (``mask_encoding.encode_mask``); a box object keeps its box (``area`` = w × h).
+  exactly, else RLE (``masks.encode_mask``); a box object keeps its box (``area`` = w × h).
   In a split where some objects have masks, the box-only objects get their box as a polygon, so that
   Mask R-CNN can train on it (counted as ``masks: box``);
 - ``convert_splits`` checks the output folder (writable; same settings as an earlier run, or refused
-  unless ``rebuild``: ``prepared_folder``) before reading anything, writes ``summary.json``, links the
+  unless ``rebuild``: ``output_folder``) before reading anything, writes ``summary.json``, links the
   images' common folder, and writes ``annotations/<split>.json`` last; a run that keeps no image fails.
 """
 

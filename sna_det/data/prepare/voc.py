@@ -25,7 +25,7 @@ first. An instance whose ``SegmentationClass`` pixels say another class than its
 (kept with the XML class).
 The output folder is checked (writable, same settings as an earlier run unless ``rebuild``) before
 anything is converted; the settings include the inputs (the resolved root, a hash of the XMLs and
-split lists, the image and mask files: ``prepared_folder.input_identity``), so another root or
+split lists, the image and mask files: ``output_folder.input_identity``), so another root or
 changed inputs are refused, not mixed in. The annotation JSONs are written last, and a run that
 keeps no image, or leaves any of its splits empty, fails naming the split.
 """

@@ -7,7 +7,7 @@ so that a LazyConfig names them as ``LazyCall`` targets::
 The YAML builders (``attention_backbones.py``, ``MODEL.ATTENTION``) read the config and call the same
 ``add_attention``; the networks themselves are detectron2's ``ResNet`` (``BasicStem`` and
 ``ResNet.make_default_stages``), our ``DenseNetBackbone`` and detectron2's ``FPN``, so a LazyConfig model
-and its YAML twin have the same modules and parameter names (tests/test_lazy_config.py checks it).
+and its YAML twin have the same modules and parameter names (tests/engine/test_lazy_config.py checks it).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Output, below ``output_dir`` (every file written atomically):
 - ``summary.json``: ``{split: {class_name: box_count}}``, the layout of Table 4's train/test columns;
 - ``prepare_report.json``: the options, the classes, and what was read, kept and skipped (every
   skipped file or row with its reason);
-- ``prepare_settings.json``: the settings, so that a re-run resumes or refuses (``prepared_folder.py``).
+- ``prepare_settings.json``: the settings, so that a re-run resumes or refuses (``output_folder.py``).
 
 A kill cannot corrupt the folder, and a re-run finishes it: the settings are checked and the folder
 proven writable before any image is decoded; each PNG is written atomically, so a PNG that exists is
@@ -21,7 +21,7 @@ finished and a re-run with the same settings keeps it once it decodes whole at t
 temporary files (its own only), giving the same bytes as an uninterrupted run; the annotation
 JSONs, which the readiness check of training looks for, are written last. Other settings into the
 same folder are refused unless ``rebuild``; the settings include the inputs (the resolved root, a
-hash of the CSVs, of the split file and of the image list: ``prepared_folder.input_identity``), so
+hash of the CSVs, of the split file and of the image list: ``output_folder.input_identity``), so
 another root with the same image ids is refused, not mixed in. A run that keeps no image, or leaves
 a split the configs train or test on empty, fails (its report still lists every skipped file).
 Worker processes end with the run, however it ends (``sna_det.utils.worker_pool``).
@@ -121,7 +121,7 @@ def prepare_settings(options: PrepareOptions, source: VinDrSource, inputs: Optio
 def source_identity(
     vindr_root: str | Path, source: VinDrSource, options: PrepareOptions, image_files: Sequence[Path]
 ) -> dict:
-    """``prepared_folder.input_identity`` of a VinDr-CXR copy: the CSVs (and sizes CSV, split file)
+    """``output_folder.input_identity`` of a VinDr-CXR copy: the CSVs (and sizes CSV, split file)
     hashed, and the image files' names and byte sizes; the image folder too when it is not the root's."""
     files = [*source.csv_files.values(), *[f for f in (source.sizes_csv, options.split_file) if f]]
     images = (f"{p.parent.name}/{p.name} {p.stat().st_size}" for p in image_files)

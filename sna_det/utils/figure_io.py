@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ..utils import atomic_write_bytes
+from .atomic_write import atomic_write_bytes
 
 __all__ = ["new_figure", "save_figure", "save_png"]
 

@@ -1,9 +1,12 @@
-"""metrics.json after a kill: the cut-short line and the records after the last checkpoint go."""
+"""metrics.json read (one line per bad record) and, after a kill, cut: the cut-short line and the records
+after the last checkpoint go."""
 
 import json
 
-from sna_det.engine import trim_metrics_for_resume
+from helpers.refusals import assert_refuses
+
 from sna_det.utils.json_lines import trim_json_lines
+from sna_det.utils.metrics_json import read_metrics, trim_metrics_for_resume
 
 
 def write(path, records, tail=""):
@@ -43,3 +46,13 @@ def test_one_trim_for_every_json_lines_log(tmp_path):
     path.write_text('{"iteration": 0, "placement": "stem"}\n{"iteration": 0, "placement": "res2"}\n[1]\n{"iter')
     assert trim_json_lines(path, lambda r: r["placement"] == "stem") == (1, 3)
     assert path.read_text() == '{"iteration": 0, "placement": "stem"}\n'
+
+
+def test_read_metrics_names_the_bad_line(tmp_path):
+    no_iteration = '{"iteration": 1, "total_loss": 1.0}\n{"total_loss": 2.0}\n'
+    cases = [
+        (no_iteration, ValueError, r"metrics.json:2: a record needs an integer field 'iteration'"),
+        ('{"iteration": 1,\n', ValueError, r"metrics.json:1: not JSON"),
+        (None, FileNotFoundError, "no such metrics file"),
+    ]
+    assert_refuses(read_metrics, tmp_path / "metrics.json", cases)
