@@ -95,6 +95,7 @@ def run(args) -> int:
 
     from sna_det import DatasetNotPreparedError, check_datasets_ready
     from sna_det.data.datasets import check_num_classes
+    from sna_det.data.datasets.catalog import check_mask_format, images_in_both
     from sna_det.engine import choose_main_config, setup_cfg
     from sna_det.engine.lazy_config import is_lazy_config
     from sna_det.engine.preflight import check_datasets_registered, check_weights, with_concrete_seed
@@ -115,6 +116,9 @@ def run(args) -> int:
         check_datasets_registered(names)
         check_datasets_ready(names)
         check_num_classes(cfg, names)
+        check_mask_format(cfg, cfg.DATASETS.TRAIN)
+        if not args.eval_only:
+            images_in_both(cfg.DATASETS.TRAIN, cfg.DATASETS.TEST)  # a warning naming them
     # ValueError: NUM_CLASSES against the dataset's classes
     except (DatasetNotPreparedError, ValueError) as error:
         raise CommandError(error.args[0]) from None
