@@ -90,7 +90,10 @@ def main(args) -> int:
         categories = [{"id": c, "name": n} for c, n in reference.categories.items()]
         annotations = [{"id": k + 1, **d, "area": d["bbox"][2] * d["bbox"][3]} for k, d in enumerate(fused)]
         output = {"images": list(reference.images.values()), "categories": categories, "annotations": annotations}
-    atomic_write_json(args.output, output)
+    try:  # a full disk, a read-only folder: one line naming the file, no partial file
+        atomic_write_json(args.output, output)
+    except OSError as error:
+        raise CommandError(f"{error.filename}: cannot be written ({error.strerror or error})") from None
     counts = ", ".join(f"{reason} {n:,}" for reason, n in skipped.counts.items())
     print(f"detections: {skipped.read:,} read from {len(inputs)} files, {skipped.kept:,} fused, skipped: {counts}")
     for examples in skipped.examples(2).values():

@@ -41,6 +41,7 @@ def main(args) -> int:
     from sna_det.evaluation import load_coco_gt
     from sna_det.evaluation.ensemble import align_detections, read_detection_file, reference_from_gt
     from sna_det.utils.cli import CommandError, check_writable_dir
+    from sna_det.utils.paths import check_outputs_not_inputs
 
     try:
         gt = load_coco_gt(args.gt).dataset
@@ -52,6 +53,9 @@ def main(args) -> int:
     if unknown:
         raise CommandError(f"--classes: {unknown} are not classes of {args.gt}; it has {known}")
     check_writable_dir(args.output, "--output")
+    written = ("index.html", "summary.json")  # beside the PNGs: never an input
+    outputs = {f"--output {name}": Path(args.output) / name for name in written}
+    check_outputs_not_inputs({"--gt": args.gt, "--dt": args.dt}, outputs)
     image_root = args.image_root or str(Path(args.gt).parent)
     rows, totals, unreadable = visualize_predictions(
         gt,
@@ -63,6 +67,7 @@ def main(args) -> int:
         classes=args.classes,
         max_images=args.max_images,
         max_size=args.max_size,
+        progress=True,
     )
     if not rows:
         raise CommandError(f"{image_root}: none of the ground truth's images could be read (give --image-root)")

@@ -141,10 +141,16 @@ class Predictor:
             run = load_exported(self.exported, schema)
             self._run_one = lambda image: run(image.cpu())
         else:
+            from ..export import IDENTITY_FILE, check_model_identity
+
+            extra = {IDENTITY_FILE: ""}
             try:
-                script = torch.jit.load(str(self.exported), map_location=self.device)
+                script = torch.jit.load(str(self.exported), map_location=self.device, _extra_files=extra)
             except RuntimeError as error:
                 raise ValueError(f"{exported}: not a TorchScript file ({str(error).splitlines()[0]})") from None
+            recorded = extra[IDENTITY_FILE]
+            check_model_identity(exported, recorded.decode() if isinstance(recorded, bytes) else recorded, cfg,
+                                 class_names(cfg))  # fmt: skip
             self._run_one = lambda image: schema(script(image))[0]["instances"]
 
     @torch.no_grad()

@@ -89,7 +89,8 @@ def test_predict_names_the_classes_as_the_registered_json(data):
          "images[1]: id 1 appears twice (also images[0])"),
         ("cat.json", coco([image(1, "a.png")], [box(1, 1, 4), box(2, 1, 5)]),
          "annotations[1]: category_id 5 is not an id of the categories ([4, 9])"),
-        ("img.json", coco([image(1, "a.png")], [box(1, 7, 4)]), "annotations[0]: image_id 7 is not an id of the images"),
+        ("img.json", coco([image(1, "a.png")], [box(1, 7, 4)]),
+         "annotations[0]: image_id 7 is not an id of the images"),
         ("file.json", coco([image(1, "a.png"), image(2, "missing.png")], []), "1 of 2 images are not files below"),
     ],
 )  # fmt: skip

@@ -26,7 +26,9 @@ __all__ = [
     "unregistered_message",
 ]
 
-LIST_DATASETS = "python -c \"import sna_det; from detectron2.data import DatasetCatalog; print(*DatasetCatalog.list())\""
+LIST_DATASETS = (
+    "python -c \"import sna_det; from detectron2.data import DatasetCatalog; print(*DatasetCatalog.list())\""
+)
 """The command that lists every registered dataset name."""
 
 
