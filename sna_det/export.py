@@ -196,8 +196,8 @@ def export_model(
         identity: ``model_identity``, recorded in a model.ts as its extra file ``IDENTITY_FILE``.
 
     The file is written atomically (``atomic_write_bytes``): a full disk or a read-only folder raises
-    ``OSError`` naming it and leaves no partial or temporary file. Returns the written file read back: TorchScript through ``torch.jit.load``, ONNX through an
-    onnxruntime CPU session.
+    ``OSError`` naming it and leaves no partial or temporary file. Returns the written file read back:
+    TorchScript through ``torch.jit.load``, ONNX through an onnxruntime CPU session.
     """
     if fmt not in FORMATS or module not in MODULES:
         raise ValueError(f"format must be one of {FORMATS} and module one of {MODULES}; got {fmt!r}, {module!r}")

@@ -85,8 +85,8 @@ def test_predict_evaluate_visualize_ensemble_compare(run, tmp_path, capsys):
 
     # visualize_predictions reads it as it is, with a progress bar
     capsys.readouterr()
-    assert run_main("tools/visualize_predictions.py", "--gt", folder / "val.json", "--dt", predictions,
-                    "--image-root", folder / "images", "--score-thr", "0", "--output", tmp_path / "vis") == 0  # fmt: skip
+    assert run_main("tools/visualize_predictions.py", "--gt", folder / "val.json", "--dt", predictions, "--image-root",
+                    folder / "images", "--score-thr", "0", "--output", tmp_path / "vis") == 0  # fmt: skip
     assert "drawing" in capsys.readouterr().err and len(list((tmp_path / "vis").glob("*.png"))) == N_IMAGES
 
     # ensemble: predict's file and the evaluation's COCO results of the same model fuse to the same boxes
