@@ -8,7 +8,7 @@
     python tools/train_net.py --config-file configs/lazy/faster_rcnn_R_18_FPN_sna_demo.py [key=value ...]
 
 --main trains the paper's main experiment (configs/vincxr_faster_sna.yaml) when its datasets are
-prepared (DATASETS.ROOTS.VINDR_CXR among the overrides counts), else says why and trains the demo
+prepared (a DATASETS.ROOTS.VINDR_CXR among the overrides must be: else an error), else says why and trains the demo
 (configs/demo/faster_rcnn_R_18_FPN_sna_demo.yaml). Without CUDA it runs on the CPU (and --num-gpus N
 starts N CPU processes over gloo). With TEST.AUG.ENABLED True the final evaluation (and --eval-only)
 is followed by one with test-time augmentation (TEST.AUG: sizes, flip), written to OUTPUT_DIR/inference_TTA.
@@ -167,4 +167,6 @@ if __name__ == "__main__":
     arguments = parse_args()
     from sna_det.utils.cli import run_tool
 
-    run_tool(run, arguments)
+    run_tool(
+        run, arguments, interrupted="interrupted: to continue from the last checkpoint, add --resume to the command"
+    )
