@@ -70,7 +70,13 @@ def main(args: argparse.Namespace) -> int:
         load_run_metrics,
     )
     from sna_det.utils import atomic_write_text
+    from sna_det.utils.paths import check_outputs_not_inputs
 
+    inputs = {"--gt": args.gt}
+    for folder in args.output_dirs:
+        for name in ("inference/results.json", "metrics.json"):
+            inputs[f"{folder}'s {name}"] = Path(folder) / name
+    check_outputs_not_inputs(inputs, {"--output-md": args.output_md, "--output-csv": args.output_csv})
     names = args.names
     runs = [load_run_metrics(d, args.dataset) for d in args.output_dirs]
     markdown = comparison_markdown(names, runs)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import Iterable, Mapping, Optional, Union
 
 from .cli import CommandError
 
-__all__ = ["check_folder_not_inside", "check_outputs_not_inputs"]
+__all__ = ["check_folder_holds_no_input", "check_folder_not_inside", "check_outputs_not_inputs"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -48,3 +48,16 @@ def check_folder_not_inside(output: PathLike, source: PathLike, output_flag: str
         raise CommandError(
             f"{output}: {output_flag} is inside {source_flag} {source}; choose an output folder outside the input"
         )
+
+
+def check_folder_holds_no_input(output: PathLike, inputs: Iterable[PathLike], output_flag: str = "--output") -> None:
+    """``CommandError`` when the output folder is the folder of an input file (a drawing tool writes
+    ``<name>.png`` there and would replace an input image of that name)."""
+    out = _resolved(output)
+    for path in inputs:
+        where = _resolved(path)
+        if (where if where.is_dir() else where.parent) == out:
+            raise CommandError(
+                f"{output}: {output_flag} is the folder of the input {path}; its images would be overwritten: "
+                "choose another folder"
+            )

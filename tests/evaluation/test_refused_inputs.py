@@ -163,3 +163,35 @@ def test_compare_runs_tells_apart_runs_whose_folders_share_a_name(tmp_path, caps
     assert len(rows) == 2 and "10" in rows[0] and "30" in rows[1] and "±" not in rows[0] + rows[1]
     assert run_main("tools/compare_runs.py", tmp_path / "a" / "run", tmp_path / "a" / "x" / ".." / "run") == 2
     assert "the same run given twice" in capsys.readouterr().err
+
+
+def test_every_other_tool_refuses_an_output_that_is_an_input(tmp_path, capsys):
+    """Each refused before any work, in one line, the input byte for byte as it was."""
+    from helpers import ROOT
+
+    run = tmp_path / "run"
+    (run / "inference").mkdir(parents=True)
+    (run / "inference" / "results.json").write_text(json.dumps({"val": {"bbox": {"AP": 1.0}}}))
+    (run / "power_iteration.jsonl").write_text("{}\n")
+    (tmp_path / "ids.pkl").write_bytes(b"not read")
+    (tmp_path / "voc").mkdir()
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a.png").write_bytes(b"png")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    demo = ROOT / "configs" / "demo" / "faster_rcnn_R_18_FPN_demo.yaml"
+    cases = [
+        (["tools/compare_runs.py", run, "--output-md", run / "inference" / "results.json"], "--output-md is the same"),
+        (["tools/summarize_power_iteration.py", run, "--csv", run / "power_iteration.jsonl"], "--csv is the same"),
+        (["datasets/split_from_pickles.py", "--split", f"test={tmp_path / 'ids.pkl'}", "--output", tmp_path / "ids.pkl"],
+         "--output is the same file as --split test"),
+        (["datasets/prepare_coco.py", "--format", "voc", "--root", tmp_path / "voc", "--output-dir",
+          tmp_path / "voc" / "coco"], "--output-dir is inside --root"),
+        (["tools/visualize_attention.py", "--config-file", demo, "--input", tmp_path / "images", "--output",
+          tmp_path / "images", "MODEL.DEVICE", "cpu"], "--output is the folder of the input"),
+    ]  # fmt: skip
+    for argv, message in cases:
+        code = run_main(*argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 1 and err[-1].startswith("error: ") and message in err[-1], (argv[0], err[-3:])
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert not (tmp_path / "voc" / "coco").exists()
