@@ -50,6 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (same seed, same interval)")
     parser.add_argument("--iou", type=float, default=0.4, help="IoU of the bootstrapped AP and hit rate")
     args = parser.parse_args(argv)
+    if not 0.0 <= args.iou <= 1.0 or args.bootstrap < 1:  # NaN too
+        parser.error(f"--iou {args.iou} must be in [0, 1] and --bootstrap {args.bootstrap} at least 1")
     resolved = [Path(d).resolve() for d in args.output_dirs]
     twice = next((d for d, r in zip(args.output_dirs, resolved) if resolved.count(r) > 1), None)
     if twice is not None:

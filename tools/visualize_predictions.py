@@ -29,8 +29,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-size", type=int, default=1024, help="longer side of the PNGs in pixels (0: as is)")
     parser.add_argument("--output", required=True, help="folder for the PNGs, index.html and summary.json")
     args = parser.parse_args(argv)
-    if not 0.0 <= args.iou <= 1.0:
-        parser.error(f"--iou {args.iou} is not in [0, 1]")
+    for flag, value in (("--iou", args.iou), ("--score-thr", args.score_thr)):
+        if not 0.0 <= value <= 1.0:  # NaN too
+            parser.error(f"{flag} {value} is not in [0, 1]")
+    if args.max_images < 0 or args.max_size < 0:
+        parser.error(f"--max-images {args.max_images} and --max-size {args.max_size} must be >= 0")
     return args
 
 
