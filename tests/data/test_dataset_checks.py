@@ -60,7 +60,7 @@ MODEL:
 DATASETS:
   REGISTER:
     own_train: {{JSON: "{data / train}", IMAGES: "{data / images}"}}
-    own_val: {{JSON: "{data / 'val.json'}", IMAGES: "{data / 'images'}"}}
+    own_val: {{JSON: "{data / "val.json"}", IMAGES: "{data / "images"}"}}
   TRAIN: ("own_train",)
   TEST: ("own_val",)
 """

@@ -182,7 +182,8 @@ def test_every_other_tool_refuses_an_output_that_is_an_input(tmp_path, capsys):
     cases = [
         (["tools/compare_runs.py", run, "--output-md", run / "inference" / "results.json"], "--output-md is the same"),
         (["tools/summarize_power_iteration.py", run, "--csv", run / "power_iteration.jsonl"], "--csv is the same"),
-        (["datasets/split_from_pickles.py", "--split", f"test={tmp_path / 'ids.pkl'}", "--output", tmp_path / "ids.pkl"],
+        (["datasets/split_from_pickles.py", "--split", f"test={tmp_path / 'ids.pkl'}", "--output",
+          tmp_path / "ids.pkl"],
          "--output is the same file as --split test"),
         (["datasets/prepare_coco.py", "--format", "voc", "--root", tmp_path / "voc", "--output-dir",
           tmp_path / "voc" / "coco"], "--output-dir is inside --root"),

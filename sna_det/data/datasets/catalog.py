@@ -26,9 +26,7 @@ __all__ = [
     "unregistered_message",
 ]
 
-LIST_DATASETS = (
-    "python -c \"import sna_det; from detectron2.data import DatasetCatalog; print(*DatasetCatalog.list())\""
-)
+LIST_DATASETS = 'python -c "import sna_det; from detectron2.data import DatasetCatalog; print(*DatasetCatalog.list())"'
 """The command that lists every registered dataset name."""
 
 
