@@ -280,6 +280,7 @@ def lazy_config_loader(data, ctx: Context) -> str:
 # --- every tool's command line, faults, chains -----------------------------------------------------------------
 
 BAD_UNIT = st.sampled_from(["nan", "-0.1", "1.5", "inf", "-inf", "x", ""])
+BAD_LOW = st.sampled_from(["0.9", "-1", "nan"])  # predict's --low with --high 0.5
 """Values of an option in [0, 1] (an IoU, a score) that are not."""
 
 
@@ -333,6 +334,9 @@ def _tool_cases(f: ToolFiles, out: Path) -> Dict[str, List[Callable]]:
     """{script: [draw -> argv]}: command lines each of which is a mistake (so exit 0 is a wrong output)."""
     gt_dt = ["--gt", f.gt, "--dt", f.dt]
     no_config = ["--config-file", f.missing.with_suffix(".yaml")]
+    predict_images = ["--config-file", f.config, "--input", f.images, "--output", out / "p"]
+    vinbig = ["--format", "vinbigdata"]
+    two = ["--dt", f.dt, f.pred, "--output", out / "f.json"]
     unknown_flag = lambda d: ["--no-such-flag"]  # noqa: E731
     return {
         "tools/evaluate_detections.py": [
@@ -345,26 +349,9 @@ def _tool_cases(f: ToolFiles, out: Path) -> Dict[str, List[Callable]]:
             unknown_flag,
         ],
         "tools/ensemble_detections.py": [
-            lambda d: [
-                "--dt",
-                f.dt,
-                f.pred,
-                "--output",
-                out / "f.json",
-                d(st.sampled_from(["--iou-thr", "--skip-box-thr"])),
-                d(BAD_UNIT),
-            ],
-            lambda d: ["--dt", f.dt, f.pred, "--gt", f.gt, "--eval-iou", d(BAD_UNIT), "--output", out / "f.json"],
-            lambda d: [
-                "--dt",
-                f.dt,
-                f.pred,
-                "--output",
-                out / "f.json",
-                "--weights",
-                "1",
-                d(st.sampled_from(["nan", "-1", "inf", "x"])),
-            ],
+            lambda d: [*two, d(st.sampled_from(["--iou-thr", "--skip-box-thr"])), d(BAD_UNIT)],
+            lambda d: [*two, "--gt", f.gt, "--eval-iou", d(BAD_UNIT)],
+            lambda d: [*two, "--weights", "1", d(st.sampled_from(["nan", "-1", "inf", "x"]))],
             lambda d: ["--dt", f.dt, f.pred, "--output", d(st.sampled_from([f.dt, f.pred]))],
             lambda d: ["--dt", f.dt, "--output", out / "f.json"],
             lambda d: ["--dt", f.dt, f.missing, "--output", out / "f.json"],
@@ -388,32 +375,8 @@ def _tool_cases(f: ToolFiles, out: Path) -> Dict[str, List[Callable]]:
             lambda d: [*no_config, "--input", f.images, "--output", out / "p"],
             lambda d: ["--config-file", f.config, "--input", f.missing, "--output", out / "p", "MODEL.DEVICE", "cpu"],
             lambda d: ["--config-file", f.config, "--input", "SOLVER.BASE_LR", "--output", out / "p"],
-            lambda d: [
-                "--config-file",
-                f.config,
-                "--input",
-                f.images,
-                "--output",
-                out / "p",
-                "--batch-size",
-                d(st.sampled_from(["0", "-1"])),
-            ],
-            lambda d: [
-                "--config-file",
-                f.config,
-                "--input",
-                f.images,
-                "--output",
-                out / "p",
-                "--normal-probs",
-                f.sub,
-                "--low",
-                d(st.sampled_from(["0.9", "-1", "nan"])),
-                "--high",
-                "0.5",
-                "--format",
-                "vinbigdata",
-            ],
+            lambda d: [*predict_images, "--batch-size", d(st.sampled_from(["0", "-1"]))],
+            lambda d: [*predict_images, "--normal-probs", f.sub, "--low", d(BAD_LOW), "--high", "0.5", *vinbig],
             lambda d: ["--config-file", f.config, "--dataset", "sna_demo_vall", "--output", out / "p"],
         ],  # fmt: skip
         "tools/export_model.py": [
