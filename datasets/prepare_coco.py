@@ -94,7 +94,9 @@ def convert(args: argparse.Namespace) -> int:
     """Run the conversion ``args`` ask for and print the per-split counts, a few problems, the classes
     and where the dataset is; bad input or an unusable folder raises (one ``error:`` line from run_tool)."""
     from sna_det.data.prepare.coco_conversion import format_problems
+    from sna_det.utils.paths import check_folder_not_inside
 
+    check_folder_not_inside(args.output_dir, args.root, "--output-dir", "--root")  # it would read what it writes
     options = {d: getattr(args, d) for d in OPTIONS if getattr(args, d, None) is not None}
     common = dict(strict=args.strict, rebuild=args.rebuild)
     if args.format in ("voc", "voc2012"):

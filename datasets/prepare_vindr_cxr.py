@@ -61,6 +61,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(args: argparse.Namespace) -> int:
     from sna_det.data.prepare.vindr_cxr import PrepareOptions, format_prepare_summary, prepare_vindr_cxr
+    from sna_det.utils.paths import check_folder_not_inside
+
+    if args.output_dir:  # a folder inside the input would be read as input
+        check_folder_not_inside(args.output_dir, args.vindr_root, "--output-dir", "--vindr-root")
 
     given = {k: getattr(args, k) for k in ("fusion", "iou_thr", "max_size", "val_fraction", "seed")}
     options = PrepareOptions(

@@ -25,7 +25,10 @@ def main(args: argparse.Namespace) -> int:
     from sna_det.data.prepare.vindr_cxr.split_file import read_pickled_id_list
     from sna_det.utils import atomic_write_json
     from sna_det.utils.cli import CommandError
+    from sna_det.utils.paths import check_outputs_not_inputs
 
+    given = {f"--split {n}": p for n, _, p in (s.partition("=") for s in args.split) if p}
+    check_outputs_not_inputs(given, {"--output": args.output})  # before any work
     splits = {}
     for item in args.split:
         name, sep, path = item.partition("=")

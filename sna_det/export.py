@@ -16,6 +16,8 @@ classes (N,)), ``detector_postprocess`` (the rescale to the original size) left 
 
 from __future__ import annotations
 
+import io
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,19 +36,23 @@ from torch import Tensor, nn
 from .data.dicom import is_dicom_path, read_dicom_uint8
 from .data.prepare.demo import render_demo_image
 from .engine import load_weights_strict
+from .utils.atomic_write import atomic_write_bytes
 
 __all__ = [
     "FORMATS",
+    "IDENTITY_FILE",
     "MODULES",
     "DetectionDifference",
     "ExportedModel",
     "build_eager_model",
+    "check_model_identity",
     "compare_detections",
     "default_sample_image",
     "detect",
     "export_model",
     "load_exported",
     "max_feature_difference",
+    "model_identity",
     "normalised_batch",
     "preprocess_image",
     "read_input_image",
@@ -60,6 +66,40 @@ MODULES = ("detector", "backbone")
 
 ONNX_OPSET = 17
 FILE_NAMES = {"torchscript": "model.ts", "onnx": "model.onnx"}
+IDENTITY_FILE = "sna_det_model.json"
+"""The extra file of a model.ts (``torch.jit.save(_extra_files=...)``) recording ``model_identity``."""
+
+
+def model_identity(cfg: CfgNode, class_names: Sequence[str]) -> dict:
+    """What a predictor must agree with to read the model's outputs right: the meta architecture,
+    NUM_CLASSES, the class names and the input format (channel order)."""
+    key = "RETINANET" if cfg.MODEL.META_ARCHITECTURE == "RetinaNet" else "ROI_HEADS"
+    return {
+        "meta_architecture": cfg.MODEL.META_ARCHITECTURE,
+        "num_classes": int(cfg.MODEL[key].NUM_CLASSES),
+        "class_names": list(class_names),
+        "input_format": cfg.INPUT.FORMAT,
+        "mask_on": bool(cfg.MODEL.MASK_ON),
+    }
+
+
+def check_model_identity(path: str | os.PathLike, recorded: str, cfg: CfgNode, class_names: Sequence[str]) -> None:
+    """``ValueError`` naming the file and the first field where the identity recorded in an exported
+    model (``recorded``: the JSON text of ``IDENTITY_FILE``; "" for an export that records none) differs
+    from the one of ``cfg`` and its ``class_names``."""
+    if not recorded:
+        return
+    try:
+        exported = json.loads(recorded)
+    except json.JSONDecodeError:
+        raise ValueError(f"{path}: its {IDENTITY_FILE} is not JSON") from None
+    expected = model_identity(cfg, class_names)
+    for field, value in expected.items():
+        if field in exported and exported[field] != value:
+            raise ValueError(
+                f"{path}: exported with {field} {exported[field]!r}, but the config has {value!r}: "
+                "give the config it was exported from"
+            )
 
 
 def build_eager_model(cfg: CfgNode) -> nn.Module:
@@ -139,7 +179,12 @@ def _backbone_output_names(backbone: nn.Module) -> List[str]:
 
 
 def export_model(
-    model: GeneralizedRCNN, sample: Tensor, fmt: str, output_dir: str | os.PathLike, module: str = "detector"
+    model: GeneralizedRCNN,
+    sample: Tensor,
+    fmt: str,
+    output_dir: str | os.PathLike,
+    module: str = "detector",
+    identity: Optional[dict] = None,
 ) -> ExportedModel:
     """Trace ``model`` (or its backbone) on ``sample`` and write ``output_dir/model.ts`` or ``model.onnx``.
 
@@ -148,37 +193,36 @@ def export_model(
             images (B, 3, H, W) with H and W multiples of ``backbone.size_divisibility``.
         fmt: ``"torchscript"`` or ``"onnx"`` (TorchScript-based exporter, opset 17, dynamic H and W).
         module: ``"detector"`` or ``"backbone"``.
+        identity: ``model_identity``, recorded in a model.ts as its extra file ``IDENTITY_FILE``.
 
-    Returns the written file read back: TorchScript through ``torch.jit.load``, ONNX through an
-    onnxruntime CPU session.
+    The file is written atomically (``atomic_write_bytes``): a full disk or a read-only folder raises
+    ``OSError`` naming it and leaves no partial or temporary file. Returns the written file read back:
+    TorchScript through ``torch.jit.load``, ONNX through an onnxruntime CPU session.
     """
     if fmt not in FORMATS or module not in MODULES:
         raise ValueError(f"format must be one of {FORMATS} and module one of {MODULES}; got {fmt!r}, {module!r}")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / FILE_NAMES[fmt]
-    tmp = output_dir / f".{path.name}.tmp"
     if module == "detector":
         traced: nn.Module = TracingAdapter(model, [{"image": sample}], _inference).eval()
         output_names = None
     else:
         traced = model.backbone.eval()
         output_names = _backbone_output_names(model.backbone)
-    try:
-        if fmt == "torchscript":
-            with torch.no_grad():
-                script = torch.jit.trace(traced, (sample,), check_trace=False, strict=module == "detector")
-            torch.jit.save(script, str(tmp))
-        else:
-            _export_onnx(traced, sample, tmp, output_names)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    buffer = io.BytesIO()
+    if fmt == "torchscript":
+        with torch.no_grad():
+            script = torch.jit.trace(traced, (sample,), check_trace=False, strict=module == "detector")
+        extra = {IDENTITY_FILE: json.dumps(identity)} if identity is not None else {}
+        torch.jit.save(script, buffer, _extra_files=extra)
+    else:
+        _export_onnx(traced, sample, buffer, output_names)
+    atomic_write_bytes(path, buffer.getvalue())
     return ExportedModel(path, load_exported(path, traced.outputs_schema if module == "detector" else output_names))
 
 
-def _export_onnx(module: nn.Module, sample: Tensor, path: Path, output_names: Optional[List[str]]) -> None:
+def _export_onnx(module: nn.Module, sample: Tensor, path, output_names: Optional[List[str]]) -> None:
     if output_names is None:  # the detector: one image, (3, H, W); N detections
         axes = {"image": {1: "height", 2: "width"}}
     else:  # the backbone: (B, 3, H, W) -> each level (B, C, h, w)
@@ -186,7 +230,7 @@ def _export_onnx(module: nn.Module, sample: Tensor, path: Path, output_names: Op
         axes.update({name: {0: "batch", 2: f"{name}_height", 3: f"{name}_width"} for name in output_names})
     with torch.no_grad():
         torch.onnx.export(
-            module, (sample,), str(path), dynamo=False, opset_version=ONNX_OPSET,
+            module, (sample,), path, dynamo=False, opset_version=ONNX_OPSET,
             input_names=["image"], output_names=output_names, dynamic_axes=axes,
         )  # fmt: skip
 

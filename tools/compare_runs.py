@@ -7,7 +7,8 @@
 
 Each argument is a tools/train_net.py OUTPUT_DIR; its metrics come from inference/results.json (else
 the last evaluation in metrics.json). Runs with the same --names entry (e.g. seeds of one config) make
-one row: mean ± standard deviation (n). Then, per task and per-class metric (AP, and the hit rate of
+one row: mean ± standard deviation (n); without --names, folders of one name are told apart by their
+parents (a/run, b/run), never grouped. Then, per task and per-class metric (AP, and the hit rate of
 Table 4), classes × names.
 
 With --gt (the COCO ground truth the runs were evaluated on), every run is compared with the first
@@ -19,6 +20,20 @@ apart (sna_det/evaluation/paired_bootstrap.py).
 
 import argparse
 from pathlib import Path
+
+
+def distinct_names(folders) -> list:
+    """A name per run folder: its name, or as many trailing path parts as tell it from the other
+    folders of that name (``a/run``, ``b/run``), so that only --names groups runs."""
+    names = []
+    for folder in folders:
+        depth = 1
+        while depth < len(folder.parts) and any(
+            o != folder and o.parts[-depth:] == folder.parts[-depth:] for o in folders
+        ):
+            depth += 1
+        names.append("/".join(folder.parts[-depth:]))
+    return names
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,7 +50,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (same seed, same interval)")
     parser.add_argument("--iou", type=float, default=0.4, help="IoU of the bootstrapped AP and hit rate")
     args = parser.parse_args(argv)
-    args.names = args.names or [Path(d).name for d in args.output_dirs]
+    if not 0.0 <= args.iou <= 1.0 or args.bootstrap < 1:  # NaN too
+        parser.error(f"--iou {args.iou} must be in [0, 1] and --bootstrap {args.bootstrap} at least 1")
+    resolved = [Path(d).resolve() for d in args.output_dirs]
+    twice = next((d for d, r in zip(args.output_dirs, resolved) if resolved.count(r) > 1), None)
+    if twice is not None:
+        parser.error(f"{twice}: the same run given twice")
+    args.names = args.names or distinct_names(resolved)
     if len(args.names) != len(args.output_dirs):
         parser.error(f"{len(args.names)} names for {len(args.output_dirs)} runs")
     return args
@@ -51,7 +72,13 @@ def main(args: argparse.Namespace) -> int:
         load_run_metrics,
     )
     from sna_det.utils import atomic_write_text
+    from sna_det.utils.paths import check_outputs_not_inputs
 
+    inputs = {"--gt": args.gt}
+    for folder in args.output_dirs:
+        for name in ("inference/results.json", "metrics.json"):
+            inputs[f"{folder}'s {name}"] = Path(folder) / name
+    check_outputs_not_inputs(inputs, {"--output-md": args.output_md, "--output-csv": args.output_csv})
     names = args.names
     runs = [load_run_metrics(d, args.dataset) for d in args.output_dirs]
     markdown = comparison_markdown(names, runs)

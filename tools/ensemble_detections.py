@@ -38,6 +38,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--dt: give two detection files or more")
     if args.weights is not None and len(args.weights) != len(args.dt):
         parser.error(f"--weights: {len(args.weights)} weights for {len(args.dt)} --dt files")
+    thresholds = (("--iou-thr", args.iou_thr), ("--skip-box-thr", args.skip_box_thr), ("--eval-iou", args.eval_iou))
+    for flag, value in thresholds:
+        if not 0.0 <= value <= 1.0:  # also NaN
+            parser.error(f"{flag} {value} is not in [0, 1]")
+    bad = [w for w in args.weights or [] if not w >= 0.0 or w == float("inf")]  # NaN, negative, inf
+    if bad or (args.weights and not any(args.weights)):
+        parser.error(f"--weights {' '.join(map(str, args.weights))}: each a finite number >= 0, not all 0")
     if args.metrics_output and not args.gt:
         parser.error("--metrics-output needs --gt")
     return args
@@ -56,7 +63,12 @@ def main(args) -> int:
     from sna_det.evaluation.ensemble import align_detections, fuse_detections, read_detection_file, reference_from_gt
     from sna_det.utils import atomic_write_json
     from sna_det.utils.cli import CommandError
+    from sna_det.utils.paths import check_outputs_not_inputs
 
+    check_outputs_not_inputs(
+        {"--gt": args.gt, **{f"--dt {path}": path for path in args.dt}},
+        {"--output": args.output, "--metrics-output": args.metrics_output},
+    )
     try:
         inputs = [read_detection_file(path, path) for path in args.dt]
         reference = reference_from_gt(args.gt) if args.gt else None
@@ -78,7 +90,10 @@ def main(args) -> int:
         categories = [{"id": c, "name": n} for c, n in reference.categories.items()]
         annotations = [{"id": k + 1, **d, "area": d["bbox"][2] * d["bbox"][3]} for k, d in enumerate(fused)]
         output = {"images": list(reference.images.values()), "categories": categories, "annotations": annotations}
-    atomic_write_json(args.output, output)
+    try:  # a full disk, a read-only folder: one line naming the file, no partial file
+        atomic_write_json(args.output, output)
+    except OSError as error:
+        raise CommandError(f"{error.filename}: cannot be written ({error.strerror or error})") from None
     counts = ", ".join(f"{reason} {n:,}" for reason, n in skipped.counts.items())
     print(f"detections: {skipped.read:,} read from {len(inputs)} files, {skipped.kept:,} fused, skipped: {counts}")
     for examples in skipped.examples(2).values():

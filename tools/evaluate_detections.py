@@ -65,6 +65,23 @@ def vinbigdata(args) -> int:
     return 0
 
 
+def predictions_as_results(gt: str, dt: str):
+    """``dt`` itself when it is COCO results; a predictions.json of tools/predict.py (an object with
+    images and annotations) as COCO results in ``gt``'s ids (images matched by file_name, categories
+    by name: ``sna_det.evaluation.ensemble.align_detections``), what it left out printed."""
+    from sna_det.evaluation.coco_json import read_json
+    from sna_det.evaluation.ensemble import align_detections, read_detection_file, reference_from_gt
+
+    data, _ = read_json(dt, dt)
+    if not (isinstance(data, dict) and "images" in data and "annotations" in data):
+        return dt
+    aligned, _, skipped = align_detections([read_detection_file(data, dt)], reference_from_gt(gt))
+    left_out = ", ".join(f"{reason} {n:,}" for reason, n in skipped.counts.items() if n)
+    print(f"{dt}: a predictions file: {skipped.kept:,} of {skipped.read:,} detections matched to {gt} by file and "
+          f"class name" + (f" (left out: {left_out})" if left_out else ""))  # fmt: skip
+    return aligned[0]
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     """The command line (no torch: ``--help`` answers at once)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,6 +105,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(args: argparse.Namespace) -> int:
+    from sna_det.utils.paths import check_outputs_not_inputs
+
+    outputs = {"--output": args.output, "--froc-plot": args.froc_plot}
+    check_outputs_not_inputs({"--gt": args.gt, "--dt": args.dt}, outputs)
     if args.metric == "vinbigdata":
         return vinbigdata(args)
     from sna_det.evaluation import evaluate_detections, format_ap_table, format_skipped, load_coco_gt
@@ -96,10 +117,11 @@ def main(args: argparse.Namespace) -> int:
     from sna_det.utils.cli import CommandError
 
     gt = load_coco_gt(args.gt)
-    result = evaluate_detections(gt, args.dt, args.iou, args.max_dets)
+    detections = predictions_as_results(args.gt, args.dt)
+    result = evaluate_detections(gt, detections, args.iou, args.max_dets)
     froc = None
     if args.froc or args.froc_plot:
-        froc = evaluate_froc(gt, args.dt, args.iou, args.max_dets, plot=args.froc_plot)
+        froc = evaluate_froc(gt, detections, args.iou, args.max_dets, plot=args.froc_plot)
     print(format_ap_table(result))
     print(format_skipped(result))
     if froc is not None:

@@ -36,6 +36,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--check", action="append", default=[], metavar="IMAGE", help="compare exported and eager on IMAGE (repeatable)"
     )
+    parser.add_argument(
+        "--allow-untrained", action="store_true", help="export without MODEL.WEIGHTS (a randomly initialised model)"
+    )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, KEY VALUE pairs")
     args = parser.parse_args(argv)
     if any(token.startswith("--") for token in args.opts):  # a flag after the overrides: honour it
@@ -86,15 +89,19 @@ def check(cfg, model, exported, module, paths) -> None:
 
 def main(args) -> int:
     from sna_det.engine import UnsafeCheckpointError, setup_cfg
+    from sna_det.engine.predictor import class_names
     from sna_det.export import (
+        FILE_NAMES,
         build_eager_model,
         export_model,
+        model_identity,
         normalised_batch,
         preprocess_image,
         read_input_image,
         sample_image,
     )
     from sna_det.utils.cli import CommandError, check_writable_dir
+    from sna_det.utils.paths import check_outputs_not_inputs
 
     try:  # traced on the CPU; a TorchScript file runs on CUDA after .to("cuda")
         cfg = setup_cfg(args.config_file, [*args.opts, "MODEL.DEVICE", "cpu"], cpu_fallback=False)
@@ -104,13 +111,27 @@ def main(args) -> int:
         model = build_eager_model(cfg)
     except (ValueError, UnsafeCheckpointError) as error:  # ConfigError is a ValueError
         raise CommandError(str(error)) from None
+    if not cfg.MODEL.WEIGHTS and not args.allow_untrained:
+        raise CommandError(
+            "no weights: give MODEL.WEIGHTS <model_final.pth>, or --allow-untrained to export a randomly "
+            "initialised model"
+        )
     output = check_writable_dir(args.output)
+    check_outputs_not_inputs(
+        {"--config-file": args.config_file, "MODEL.WEIGHTS": cfg.MODEL.WEIGHTS or None,
+         "--sample-image": args.sample_image, **{f"--check {p}": p for p in args.check}},
+        {"--output": output / FILE_NAMES[args.format]},
+    )  # fmt: skip
     if not cfg.MODEL.WEIGHTS:
-        print("note: no weights given (MODEL.WEIGHTS): the model is randomly initialized")
+        print("note: --allow-untrained: no MODEL.WEIGHTS, the model is randomly initialised")
     image = preprocess_image(cfg, sample)
     traced_input = normalised_batch(model, [image]) if args.module == "backbone" else image
     try:
-        exported = export_model(model, traced_input, args.format, output, args.module)
+        exported = export_model(
+            model, traced_input, args.format, output, args.module, identity=model_identity(cfg, class_names(cfg))
+        )
+    except OSError as error:  # a full disk, a read-only folder: no partial file is left
+        raise CommandError(f"{error.filename}: cannot be written ({error.strerror or error})") from None
     except RuntimeError as error:  # e.g. MODEL.SNA.MODE svd to ONNX
         raise CommandError(f"{args.config_file}: cannot export: {str(error).splitlines()[0]}") from None
     traced_on = args.sample_image or "demo val image 0"

@@ -82,6 +82,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(args) -> int:
     import os
+    from pathlib import Path
 
     from detectron2.data import MetadataCatalog
     from detectron2.data.catalog import Metadata
@@ -102,6 +103,7 @@ def main(args) -> int:
     from sna_det.engine.predictor import Predictor, class_names, dataset_inputs, file_inputs, predict
     from sna_det.evaluation.vinbigdata import read_normal_probabilities
     from sna_det.utils.cli import CommandError, check_writable_dir
+    from sna_det.utils.paths import check_outputs_not_inputs
 
     keys = [p for p in args.input or [] if CONFIG_KEY.match(p)]
     if keys:
@@ -127,12 +129,25 @@ def main(args) -> int:
         if args.format == "vinbigdata":
             check_vinbigdata_classes(names)
         probabilities = read_normal_probabilities(args.normal_probs) if args.normal_probs else None
+        if probabilities is not None:  # before the work, not after it
+            lacking = [i.file_name for i in inputs if Path(i.file_name).stem not in probabilities]
+            if lacking:
+                raise CommandError(
+                    f"{args.normal_probs}: --normal-probs has no row for {len(lacking):,} of the {len(inputs):,} "
+                    f"images (e.g. image_id {Path(lacking[0]).stem}, {lacking[0]})"
+                )
         predictor = Predictor(cfg, args.model)
     except (DatasetNotPreparedError, KeyError) as error:  # KeyError: a dataset name that is not registered
         raise CommandError(error.args[0]) from None
     except (ValueError, OSError, UnsafeCheckpointError) as error:  # ConfigError is a ValueError
         raise CommandError(str(error)) from None
     output = check_writable_dir(args.output)
+    written = ["predictions.json", "predictions.csv", *(["submission.csv"] if args.format == "vinbigdata" else [])]
+    check_outputs_not_inputs(
+        {"--config-file": args.config_file, "--normal-probs": args.normal_probs, "--model": args.model,
+         **{f"--input {i.file_name}": i.file_name for i in inputs}},
+        {f"--output {name}": output / name for name in written},
+    )  # fmt: skip
     if args.dataset:
         metadata = MetadataCatalog.get(args.dataset)
         mapping = metadata.get("thing_dataset_id_to_contiguous_id", None)
@@ -170,14 +185,17 @@ def main(args) -> int:
             rows = submission_rows(predictions, probabilities, args.low or 0.0, args.high or 0.0)
     except ValueError as error:
         raise CommandError(str(error)) from None
-    write_predictions_json(output / "predictions.json", coco_predictions(predictions, names, category_ids))
-    write_predictions_csv(output / "predictions.csv", predictions, names)
-    written = ["predictions.json", "predictions.csv"]
-    if rows is not None:
-        write_submission(output / "submission.csv", rows)
-        written.append("submission.csv")
-    if args.format.startswith("dicom") or args.dicomweb:
-        written.append(dicom_outputs(args, cfg, output, predictions, names))
+    try:  # a full disk, a read-only folder: one line naming the file, no partial file (atomic writes)
+        write_predictions_json(output / "predictions.json", coco_predictions(predictions, names, category_ids))
+        write_predictions_csv(output / "predictions.csv", predictions, names)
+        written = ["predictions.json", "predictions.csv"]
+        if rows is not None:
+            write_submission(output / "submission.csv", rows)
+            written.append("submission.csv")
+        if args.format.startswith("dicom") or args.dicomweb:
+            written.append(dicom_outputs(args, cfg, output, predictions, names))
+    except OSError as error:
+        raise CommandError(f"{error.filename}: cannot be written ({error.strerror or error})") from None
     detections = sum(len(p.scores) for p in predictions)
     print(f"{detections:,} detections on {len(predictions):,} images; written to {output}: {', '.join(written)}"
           + (f", draw/ ({len(drawn):,} images)" if args.draw else ""))  # fmt: skip

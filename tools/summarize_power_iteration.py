@@ -31,8 +31,10 @@ def main(args) -> int:
     from sna_det.layers.power_iteration_accuracy import POWER_ITERATION_RECORDS
     from sna_det.utils import atomic_write_text
     from sna_det.utils.cli import CommandError
+    from sna_det.utils.paths import check_outputs_not_inputs
 
     path = os.path.join(args.run, POWER_ITERATION_RECORDS) if os.path.isdir(args.run) else args.run
+    check_outputs_not_inputs({"run": path}, {"--csv": args.csv})
     try:
         records = read_power_iteration_records(path)
     except (FileNotFoundError, ValueError) as error:

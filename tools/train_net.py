@@ -8,7 +8,7 @@
     python tools/train_net.py --config-file configs/lazy/faster_rcnn_R_18_FPN_sna_demo.py [key=value ...]
 
 --main trains the paper's main experiment (configs/vincxr_faster_sna.yaml) when its datasets are
-prepared (DATASETS.ROOTS.VINDR_CXR among the overrides counts), else says why and trains the demo
+prepared (a DATASETS.ROOTS.VINDR_CXR among the overrides must be: else an error), else says why and trains the demo
 (configs/demo/faster_rcnn_R_18_FPN_sna_demo.yaml). Without CUDA it runs on the CPU (and --num-gpus N
 starts N CPU processes over gloo). With TEST.AUG.ENABLED True the final evaluation (and --eval-only)
 is followed by one with test-time augmentation (TEST.AUG: sizes, flip), written to OUTPUT_DIR/inference_TTA.
@@ -96,6 +96,7 @@ def run(args) -> int:
 
     from sna_det import DatasetNotPreparedError, check_datasets_ready
     from sna_det.data.datasets import check_num_classes
+    from sna_det.data.datasets.catalog import check_mask_format, images_in_both
     from sna_det.engine import choose_main_config, setup_cfg
     from sna_det.engine.lazy_config import is_lazy_config
     from sna_det.engine.preflight import check_datasets_registered, check_weights, with_concrete_seed
@@ -116,6 +117,9 @@ def run(args) -> int:
         check_datasets_registered(names)
         check_datasets_ready(names)
         check_num_classes(cfg, names)
+        check_mask_format(cfg, cfg.DATASETS.TRAIN)
+        if not args.eval_only:
+            images_in_both(cfg.DATASETS.TRAIN, cfg.DATASETS.TEST)  # a warning naming them
     # ValueError: NUM_CLASSES against the dataset's classes
     except (DatasetNotPreparedError, ValueError) as error:
         raise CommandError(error.args[0]) from None
@@ -164,4 +168,6 @@ if __name__ == "__main__":
     arguments = parse_args()
     from sna_det.utils.cli import run_tool
 
-    run_tool(run, arguments)
+    run_tool(
+        run, arguments, interrupted="interrupted: to continue from the last checkpoint, add --resume to the command"
+    )

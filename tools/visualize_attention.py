@@ -36,6 +36,7 @@ def main(args) -> int:
     from sna_det.analysis.image_sources import resolve_images
     from sna_det.engine import setup_cfg
     from sna_det.utils.cli import CommandError, check_writable_dir
+    from sna_det.utils.paths import check_folder_holds_no_input
 
     logging.basicConfig(level=logging.WARNING)
     cfg = setup_cfg(args.config_file, args.opts + (["MODEL.WEIGHTS", args.weights] if args.weights else []))
@@ -47,6 +48,7 @@ def main(args) -> int:
         paths = resolve_images(args.input, args.max_images)
     except ValueError as error:
         raise CommandError(str(error)) from None
+    check_folder_holds_no_input(args.output, paths)  # its PNGs would replace the images of that name
     check_writable_dir(args.output, "--output")
     rows = visualize_attention(
         cfg, paths, args.output, metadata=metadata, score_threshold=args.score_threshold, alpha=args.alpha

@@ -29,8 +29,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-size", type=int, default=1024, help="longer side of the PNGs in pixels (0: as is)")
     parser.add_argument("--output", required=True, help="folder for the PNGs, index.html and summary.json")
     args = parser.parse_args(argv)
-    if not 0.0 <= args.iou <= 1.0:
-        parser.error(f"--iou {args.iou} is not in [0, 1]")
+    for flag, value in (("--iou", args.iou), ("--score-thr", args.score_thr)):
+        if not 0.0 <= value <= 1.0:  # NaN too
+            parser.error(f"{flag} {value} is not in [0, 1]")
+    if args.max_images < 0 or args.max_size < 0:
+        parser.error(f"--max-images {args.max_images} and --max-size {args.max_size} must be >= 0")
     return args
 
 
@@ -41,6 +44,7 @@ def main(args) -> int:
     from sna_det.evaluation import load_coco_gt
     from sna_det.evaluation.ensemble import align_detections, read_detection_file, reference_from_gt
     from sna_det.utils.cli import CommandError, check_writable_dir
+    from sna_det.utils.paths import check_outputs_not_inputs
 
     try:
         gt = load_coco_gt(args.gt).dataset
@@ -52,6 +56,9 @@ def main(args) -> int:
     if unknown:
         raise CommandError(f"--classes: {unknown} are not classes of {args.gt}; it has {known}")
     check_writable_dir(args.output, "--output")
+    written = ("index.html", "summary.json")  # beside the PNGs: never an input
+    outputs = {f"--output {name}": Path(args.output) / name for name in written}
+    check_outputs_not_inputs({"--gt": args.gt, "--dt": args.dt}, outputs)
     image_root = args.image_root or str(Path(args.gt).parent)
     rows, totals, unreadable = visualize_predictions(
         gt,
@@ -63,6 +70,7 @@ def main(args) -> int:
         classes=args.classes,
         max_images=args.max_images,
         max_size=args.max_size,
+        progress=True,
     )
     if not rows:
         raise CommandError(f"{image_root}: none of the ground truth's images could be read (give --image-root)")

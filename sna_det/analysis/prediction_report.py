@@ -17,6 +17,7 @@ score, false positives dotted, labelled "FP". Written: ``<NNNN>_<image>.png`` pe
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -24,6 +25,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from detectron2.data.detection_utils import read_image
 from detectron2.utils.visualizer import Visualizer
+from tqdm import tqdm
 
 from ..evaluation.detection_ap import boxes_hit
 from ..utils.figure_io import save_png
@@ -98,13 +100,15 @@ def visualize_predictions(
     classes: Optional[Sequence[str]] = None,
     max_images: int = 0,
     max_size: int = 1024,
+    progress: bool = False,
 ) -> Tuple[List[IndexRow], Dict[str, Dict[str, int]], List[str]]:
     """Draw and count TP / FP / miss (module docstring) for every image of the COCO ground truth ``gt``.
 
     detections: COCO results of ``gt``'s images and categories (checked, e.g. by ``load_coco_gt`` and
     ``evaluate_detections``' reader); image files are ``image_root / file_name``. ``classes``: only
     these class names (default all); ``max_images``: the first N images (0: all); ``max_size``: the
-    longer side of the PNGs, in pixels (0: the image's). Returns (rows, totals {class: {kind: n}},
+    longer side of the PNGs, in pixels (0: the image's); ``progress``: a tqdm bar on stderr. Returns
+    (rows, totals {class: {kind: n}},
     file names of images that could not be read, left out).
     """
     output_dir = Path(output_dir)
@@ -122,7 +126,8 @@ def visualize_predictions(
     images = gt["images"][:max_images] if max_images > 0 else gt["images"]
     rows: List[IndexRow] = []
     unreadable: List[str] = []
-    for number, image in enumerate(images):
+    bar = tqdm(images, unit="image", desc="drawing", file=sys.stderr, disable=not progress)
+    for number, image in enumerate(bar):
         path = Path(image_root) / image["file_name"]
         try:
             pixels = read_image(str(path), format="RGB")

@@ -136,16 +136,20 @@ def choose_main_config(
 
     ``main_config`` with ``opts`` (so a ``DATASETS.ROOTS`` given there counts) is used when its
     training and test datasets are prepared; otherwise ``fallback_config``, with the reason (the
-    dataset, the missing file, how to prepare it). A config that does not load, or a dataset that
-    is not registered, raises: those are errors, not "not prepared".
+    dataset, the missing file, how to prepare it). A config that does not load, a dataset that is not
+    registered, or one not prepared below a ``DATASETS.ROOTS`` given in ``opts`` raises: those are
+    errors, not "not prepared".
     """
     from .preflight import check_datasets_registered
 
     cfg = setup_cfg(main_config, opts, cpu_fallback=False)
     check_datasets_registered(cfg.DATASETS.TRAIN + cfg.DATASETS.TEST)
+    roots = [key for key in list(opts)[::2] if str(key).startswith("DATASETS.ROOTS.")]
     try:
         check_datasets_ready(cfg.DATASETS.TRAIN + cfg.DATASETS.TEST)
     except DatasetNotPreparedError as error:
+        if roots:  # a root the user gave must be the prepared one: a typo does not train the demo
+            raise DatasetNotPreparedError(f"{error} ({roots[0]} was given: prepare it there or correct it)") from None
         return str(fallback_config), str(error)
     return str(main_config), None
 

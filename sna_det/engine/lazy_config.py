@@ -62,7 +62,8 @@ def setup_lazy_config(path: str | os.PathLike, opts: Sequence[str] = (), *, cpu_
     try:
         cfg = LazyConfig.apply_overrides(cfg, list(opts))
     except Exception as error:  # noqa: BLE001
-        raise ConfigError(f"config override: {type(error).__name__}: {error}") from None
+        first = str(error).splitlines()[0] if str(error) else ""  # hydra's parse errors span lines
+        raise ConfigError(f"config override: {type(error).__name__}: {first}") from None
     for key in ("model", "dataloader", "optimizer", "lr_multiplier", "train"):
         if key not in cfg:
             raise ConfigError(f"{path}: has no {key!r} (a LazyConfig as configs/lazy/*.py)")

@@ -34,6 +34,7 @@ from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, BoxMode, Instances
 from torch import nn
 
+from ..data.datasets.catalog import dataset_class_names
 from ..modeling.backbone_compile import compile_backbone_from_cfg
 from .image_inputs import read_model_image
 from .safe_checkpointer import load_weights_strict
@@ -87,12 +88,13 @@ class ImagePrediction:
 
 
 def class_names(cfg: CfgNode, dataset: Optional[str] = None) -> List[str]:
-    """The model's class names: ``thing_classes`` of ``dataset`` (else of the config's first test or train
-    dataset) when it has as many as the model; else ``class_0`` ... ``class_{K-1}``."""
+    """The model's class names: those of ``dataset`` (else of the config's first test or train dataset;
+    ``dataset_class_names``: its thing_classes or its JSON's categories) when it has as many as the model;
+    else ``class_0`` ... ``class_{K-1}``."""
     key = "RETINANET" if cfg.MODEL.META_ARCHITECTURE == "RetinaNet" else "ROI_HEADS"
     k = cfg.MODEL[key].NUM_CLASSES
     for name in [dataset] if dataset else [*cfg.DATASETS.TEST, *cfg.DATASETS.TRAIN]:
-        names = MetadataCatalog.get(name).get("thing_classes", None) if name in DatasetCatalog.list() else None
+        names = dataset_class_names(name) if name in DatasetCatalog.list() else None
         if names is not None and len(names) == k:
             return list(names)
     return [f"class_{i}" for i in range(k)]
@@ -139,10 +141,16 @@ class Predictor:
             run = load_exported(self.exported, schema)
             self._run_one = lambda image: run(image.cpu())
         else:
+            from ..export import IDENTITY_FILE, check_model_identity
+
+            extra = {IDENTITY_FILE: ""}
             try:
-                script = torch.jit.load(str(self.exported), map_location=self.device)
+                script = torch.jit.load(str(self.exported), map_location=self.device, _extra_files=extra)
             except RuntimeError as error:
                 raise ValueError(f"{exported}: not a TorchScript file ({str(error).splitlines()[0]})") from None
+            recorded = extra[IDENTITY_FILE]
+            check_model_identity(exported, recorded.decode() if isinstance(recorded, bytes) else recorded, cfg,
+                                 class_names(cfg))  # fmt: skip
             self._run_one = lambda image: schema(script(image))[0]["instances"]
 
     @torch.no_grad()

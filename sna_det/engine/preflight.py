@@ -5,7 +5,6 @@ they were."""
 
 from __future__ import annotations
 
-import difflib
 import random
 from typing import Iterable, Optional
 
@@ -13,6 +12,7 @@ from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 
+from ..data.datasets.catalog import unregistered_message
 from ..utils.errors import SnaDetError
 from .safe_checkpointer import CheckpointError, SafeCheckpointer
 
@@ -33,11 +33,8 @@ def check_datasets_registered(names: Iterable[str]) -> None:
     for name in names:
         if name in registered:
             continue
-        close = difflib.get_close_matches(name, registered, n=3, cutoff=0.6)
-        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
         raise DatasetNotRegisteredError(
-            f"dataset {name!r} is not registered{hint}; {len(registered)} names are (the built-in datasets of "
-            "datasets/README.md); register your own COCO JSON with DATASETS.REGISTER "
+            f"{unregistered_message(name)}; register your own COCO JSON with DATASETS.REGISTER "
             "(e.g. DATASETS.REGISTER \"{'my_train': {'JSON': 'train.json', 'IMAGES': 'images'}}\")"
         )
 

@@ -225,8 +225,11 @@ def fuse_detections(
         raise ValueError(f"{len(weights)} weights for {len(inputs)} inputs: give one weight per input")
     if conf_type not in CONF_TYPES:
         raise ValueError(f"conf_type {conf_type!r} is not one of {list(CONF_TYPES)}")
-    if not 0.0 <= iou_thr <= 1.0:
-        raise ValueError(f"iou_thr {iou_thr} is not in [0, 1]")
+    for name, value in (("iou_thr", iou_thr), ("skip_box_thr", skip_box_thr)):
+        if not 0.0 <= value <= 1.0:  # NaN too
+            raise ValueError(f"{name} {value} is not in [0, 1]")
+    if weights is not None and not (all(0.0 <= w < float("inf") for w in weights) and any(weights)):
+        raise ValueError(f"weights {list(weights)}: each a finite number >= 0, not all 0")
     images: Dict[object, None] = {}
     categories: Dict[object, int] = {}
     for detections in inputs:

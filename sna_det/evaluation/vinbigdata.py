@@ -185,6 +185,15 @@ def vinbigdata_ground_truth(gt: str | Path | dict) -> Dict[str, Dict[int, np.nda
     """{image_id: {class id 0-14: (G, 4) xyxy boxes in DICOM pixels}} of a prepared COCO JSON (file or
     dict), every image present (those without a finding box with the class-14 box ``[0, 0, 1, 1]``)."""
     data = json.loads(Path(gt).read_bytes()) if isinstance(gt, (str, Path)) else gt
+    name = gt if isinstance(gt, (str, Path)) else "ground truth"
+    known = {c["name"] for c in data["categories"]}
+    missing = [c for c in VINDR_CXR_CLASSES if c not in known]
+    if missing:
+        raise ValueError(
+            f"{name}: not VinDr-CXR ground truth: its categories lack {len(missing)} of the 14 findings "
+            f"({', '.join(repr(c) for c in missing[:3])}{', ...' if len(missing) > 3 else ''}); "
+            "--metric vinbigdata scores datasets/prepare_vindr_cxr.py's JSONs"
+        )
     class_of = _class_of_category(data["categories"])
     boxes: Dict[int, Dict[int, list]] = {image["id"]: {} for image in data["images"]}
     images = {image["id"]: image for image in data["images"]}
@@ -253,6 +262,12 @@ def vinbigdata_score(
         ap = voc2010_ap(boxes, detections, iou)
         per_class[name] = None if ap is None else 100.0 * ap
         gt_boxes[name] = int(sum(len(b) for b in boxes.values()))
+    if submission and not set(submission) & set(truth):
+        example = next(iter(submission))
+        raise ValueError(
+            f"none of the submission's {len(submission):,} image_ids (e.g. {example!r}) is an image of the ground "
+            f"truth (e.g. {next(iter(truth), None)!r}): another dataset's submission"
+        )
     values = [v for v in per_class.values() if v is not None]
     return {
         "iou": iou,

@@ -13,10 +13,14 @@ __all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically; parent folders are created."""
+    """Replace ``path`` with ``data`` atomically; parent folders are created. A failure (a full
+    disk, a read-only folder) raises ``OSError`` with ``filename`` the target and leaves no temporary file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise type(error)(error.errno, error.strerror or str(error), str(path)) from error
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -26,9 +30,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(error, OSError) and error.filename is None:  # "[Errno 28]" alone names no file
+            raise type(error)(error.errno, error.strerror or str(error), str(path)) from error
         raise
 
 

@@ -32,6 +32,11 @@ KNOWN_HARMLESS_WARNINGS = (
     (UserWarning, r"torch\.meshgrid: in an upcoming release, it will be required to pass the indexing argument"),
 )
 """(category, message pattern) of third-party warnings our commands do not show."""
+LIBRARY_INTERNALS = r"(detectron2|fvcore|torch\.jit|torch\.fx)(\.|$)"
+"""Modules whose warnings are about their own code (deprecations, the tracer's notes on detectron2's Python
+control flow while exporting), not about the user's input: not shown."""
+USER_INPUT_WARNERS = r"pydicom(\.|$)"
+"""Modules whose warnings are about the user's files (a DICOM's odd header): shown once each."""
 
 
 class CommandError(Exception):
@@ -39,7 +44,10 @@ class CommandError(Exception):
 
 
 def quiet_third_party_warnings() -> None:
-    """Ignore ``KNOWN_HARMLESS_WARNINGS`` in this process (for the project's commands, not the library)."""
+    """Ignore ``KNOWN_HARMLESS_WARNINGS`` and the warnings of ``LIBRARY_INTERNALS``, and show those of
+    ``USER_INPUT_WARNERS`` once each, in this process (for the project's commands, not the library)."""
+    warnings.filterwarnings("ignore", module=LIBRARY_INTERNALS)
+    warnings.filterwarnings("once", module=USER_INPUT_WARNERS)
     for category, message in KNOWN_HARMLESS_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category)
 

@@ -1,6 +1,7 @@
 """Dataset registration, the readiness check and the evaluator chosen from metadata."""
 
 import json
+import re
 
 import pytest
 from detectron2.config import get_cfg
@@ -51,9 +52,13 @@ def test_missing_files_are_named(tmp_path):
     check_datasets_ready(["vindr_cxr_val"])
 
 
-def test_unregistered_name_lists_the_registered_ones():
-    with pytest.raises(KeyError, match="sna_demo_val"):
+def test_unregistered_name_gets_the_closest_registered_ones_and_how_to_list_them():
+    with pytest.raises(KeyError) as raised:
+        check_datasets_ready(["sna_demo_vall"])
+    assert "(did you mean 'sna_demo_val'" in raised.value.args[0] and "DatasetCatalog.list()" in raised.value.args[0]
+    with pytest.raises(KeyError) as raised:
         check_datasets_ready(["no_such_dataset"])
+    assert re.match(r"dataset 'no_such_dataset' is not registered; \d+ names are, listed by", raised.value.args[0])
 
 
 def test_evaluator_follows_metadata(tmp_path):

@@ -65,10 +65,10 @@ def iterations(output: Path) -> list:
 
 @pytest.fixture(scope="module")
 def trained(env, tmp_path_factory):
-    """`make train` on a machine where VinDr-CXR is not prepared (the root given in ARGS is empty): the demo."""
+    """`make train` on a machine where VinDr-CXR is not prepared (its default root is empty): the demo."""
     output, empty = tmp_path_factory.mktemp("run"), tmp_path_factory.mktemp("vindr_cxr_empty")
-    opts = [*FAST, "SOLVER.MAX_ITER", 4, "OUTPUT_DIR", output, "DATASETS.ROOTS.VINDR_CXR", empty]
-    proc = train_net(env, "--main", *opts)
+    opts = [*FAST, "SOLVER.MAX_ITER", 4, "OUTPUT_DIR", output]
+    proc = train_net(dict(env, SNA_VINDR_CXR_ROOT=str(empty)), "--main", *opts)
     return output, proc.stdout + proc.stderr, empty
 
 

@@ -231,7 +231,8 @@ def test_two_threshold_normal_filter():
 
 
 def test_malformed_submission_is_named(tmp_path, capsys):
-    (tmp_path / "gt.json").write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
+    categories = [{"id": i + 1, "name": n} for i, n in enumerate(VINDR_CXR_CLASSES)]
+    (tmp_path / "gt.json").write_text(json.dumps({"images": [], "annotations": [], "categories": categories}))
     with open(tmp_path / "bad.csv", "w", newline="") as f:
         csv.writer(f).writerows([["image_id", "PredictionString"], ["a", "3 0.5 1 2 x 4"]])
     code = run_main(

@@ -357,3 +357,19 @@ def test_a_failed_run_leaves_the_previous_runs_files_untouched(tmp_path):
     )  # fmt: skip
     assert_one_line_error(proc, f"{tmp_path / 'weights.txt'}: not a readable checkpoint")
     assert {p.name: p.read_text() for p in tmp_path.iterdir() if p.name != "weights.txt"} == previous
+
+
+def test_tools_show_warnings_about_the_users_files_once_and_none_about_library_internals():
+    import warnings
+
+    from sna_det.utils.cli import quiet_third_party_warnings
+
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.resetwarnings()
+        quiet_third_party_warnings()
+        for module in ("detectron2.export.flatten", "fvcore.common.checkpoint", "torch.jit._trace"):
+            warnings.warn_explicit("internal note", UserWarning, f"{module}.py", 1, module=module)
+        for _ in range(3):  # one DICOM's odd header, met on every read: shown once
+            warnings.warn_explicit("Invalid value for VR UI", UserWarning, "valuerep.py", 7, module="pydicom.valuerep")
+        warnings.warn_explicit("the user's own", UserWarning, "mine.py", 3, module="mine")
+    assert [str(w.message) for w in shown] == ["Invalid value for VR UI", "the user's own"]

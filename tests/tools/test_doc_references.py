@@ -41,6 +41,10 @@ NOT_OURS = {
     "lazyconfig_train_net.py",  # detectron2's
     "lazyconfig_train_net",  # detectron2's
     "ensemble_boxes",  # the ensemble-boxes package
+    "valuerep.py",  # pydicom's, as a warning's origin in a test
+    "mine.py",  # a user's module, as a warning's origin in a test
+    "t.py",  # a made-up script in a fuzz test
+    "nt.py",  # the same after a "\\n" in a string
     "roi_heads",  # a detectron2 model's attribute
 }
 FILE_SUFFIXES = {"py", "json", "jsonl", "csv", "pth", "pkl", "yaml", "png", "jpg", "ts", "onnx", "txt", "html"}

@@ -165,7 +165,7 @@ def test_svd_mode_refuses_onnx_export(tmp_path):
         torch.onnx.export(block, (torch.randn(1, 4, 8, 8),), str(tmp_path / "svd.onnx"), dynamo=False)
     with pytest.raises(CommandError) as stop:
         export_tool_main()(["--config-file", str(ROOT / DEMO_SNA), "--format", "onnx", "--output", str(tmp_path),
-              *map(str, SMALL), "MODEL.SNA.MODE", "svd"])  # fmt: skip
+              "--allow-untrained", *map(str, SMALL), "MODEL.SNA.MODE", "svd"])  # fmt: skip
     message = str(stop.value)
     assert message.startswith(f"{ROOT / DEMO_SNA}: cannot export:") and "\n" not in message
     assert "mode='power'" in message and not (tmp_path / "model.onnx").exists()
@@ -264,7 +264,7 @@ def test_export_tool_writes_the_model_and_checks_it(tmp_path, capsys):
     cv2.imwrite(str(other), cv2.resize(render_demo_image("val", 4)[0], (320, 200)))
     main = export_tool_main()
     main(["--config-file", str(ROOT / DEMO_SNA), "--format", "torchscript", "--output", str(tmp_path / "out"),
-          "--sample-image", str(sample), "--check", str(other), *map(str, SMALL)])  # fmt: skip
+          "--allow-untrained", "--sample-image", str(sample), "--check", str(other), *map(str, SMALL)])  # fmt: skip
     out = capsys.readouterr().out
     assert f"wrote {tmp_path / 'out' / 'model.ts'} (traced on {sample}, input (3, 128, 128))" in out
     check = re.search(rf"{re.escape(str(other))} \(120x192\): eager (\d+), exported (\d+), matched (\d+) ", out)

@@ -6,7 +6,19 @@ import re
 import subprocess
 from pathlib import Path
 
-from helpers.fuzz_targets import GENERATOR, NAMED, OK, TARGETS, TRACEBACK, WRONG, WrongOutput, classify
+from helpers.fuzz_targets import (
+    GENERATOR,
+    NAMED,
+    OK,
+    TARGETS,
+    TRACEBACK,
+    WRONG,
+    ToolFiles,
+    WrongOutput,
+    _refused,
+    _tool_cases,
+    classify,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 LINE = re.compile(
@@ -23,17 +35,15 @@ def fuzz_tool():
 
 
 def test_a_small_budget_runs_every_target_and_counts_each_input_once(capsys):
-    code = fuzz_tool().main(["--budget", "9", "--seed", "3"])
+    code = fuzz_tool().main(["--budget", "10", "--seed", "3"])
     out = capsys.readouterr().out
     counts = {m["name"]: {k: int(v) for k, v in m.groupdict().items() if k != "name"} for m in LINE.finditer(out)}
     assert set(counts) == {*TARGETS, "total"}, out
-    for name in TARGETS:  # 9 = 3 + 2 + 2 + 2, in the order given
+    for k, name in enumerate(TARGETS):  # 10 = 2 + 2 + 1 + 1 + 1 + 1 + 1 + 1, in the order given
         c = counts[name]
-        assert (
-            c["n"] == (3 if name == "vindr-cxr preparer" else 2) == c["ok"] + c["named"] + c["tracebacks"] + c["wrong"]
-        )
-    assert counts["total"]["n"] == 9 and "not generated" not in out
-    for name in ("vindr-cxr preparer", "voc preparer", "evaluator"):
+        assert c["n"] == (2 if k < 2 else 1) == c["ok"] + c["named"] + c["tracebacks"] + c["wrong"]
+    assert counts["total"]["n"] == 10 and "not generated" not in out
+    for name in ("vindr-cxr preparer", "voc preparer", "evaluator", "tool command lines", "disk faults", "tool chains"):
         assert counts[name]["tracebacks"] == counts[name]["wrong"] == 0, out
     assert code == (1 if counts["total"]["tracebacks"] or counts["total"]["wrong"] else 0)
 
@@ -55,3 +65,21 @@ def test_each_outcome_is_told_apart():
 def test_make_fuzz_runs_the_tool_with_its_budget():
     dry = subprocess.run(["make", "-n", "fuzz", "FUZZ_BUDGET=123"], cwd=ROOT, capture_output=True, text=True)
     assert dry.returncode == 0 and "tools/fuzz.py --budget 123" in dry.stdout, dry.stdout + dry.stderr
+
+
+def test_the_command_line_target_reaches_every_script(tmp_path):
+    scripts = {p.relative_to(ROOT).as_posix() for folder in ("tools", "datasets") for p in (ROOT / folder).glob("*.py")}
+    cases = _tool_cases(ToolFiles(tmp_path / "in"), tmp_path / "out")
+    assert set(cases) == scripts - {"datasets/prepare_voc_coco.py", "datasets/prepare_voc2012_coco.py"}  # presets of
+    assert all(cases.values())  # prepare_coco.py
+
+
+def test_a_bad_command_line_that_exits_0_or_says_it_twice_is_a_wrong_output():
+    assert _refused("t.py", ["--x"], 1, "error: x: not a file\n") == NAMED
+    assert _refused("t.py", ["--x"], 2, "usage: t.py\nt.py: error: unrecognized arguments: --x\n") == NAMED
+    for code, err in ((0, ""), (1, "error: a\nerror: b\n"), (1, "Traceback (most recent call last):\n"), (3, "")):
+        try:
+            _refused("t.py", ["--x"], code, err)
+        except WrongOutput:
+            continue
+        raise AssertionError(f"exit {code} {err!r} was not a wrong output")

@@ -52,4 +52,5 @@ def register_own_datasets(cfg: CfgNode) -> None:
             evaluator_type=values["EVALUATOR"],
             eval_iou_threshold=float(values["EVAL_IOU"]),
             how_to_prepare=f"Check {where} in the config (a COCO JSON and its image folder).",
+            check_coco=True,
         )
