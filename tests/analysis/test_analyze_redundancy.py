@@ -8,8 +8,9 @@ import pytest
 from detectron2.data import DatasetCatalog
 from helpers import run_main, run_script
 from PIL import Image
+from sna_det.data.images import load_grayscale
+from sna_det.engine.predictor import resolve_images
 
-from sna_det.analysis.image_sources import load_grayscale, resolve_images
 from sna_det.analysis.spatial_redundancy import (
     analyze_image,
     explained_variance_ratio,
