@@ -53,7 +53,8 @@ def test_suffixes_are_one_list_and_folders_are_searched_recursively(tmp_path):
     for name in ("b.PNG", "sub/a.TIF", "sub/deeper/c.DCM", "sub/x.bmp", "notes.txt"):
         (tmp_path / name).write_bytes(b"")
     found = find_image_files([str(tmp_path), str(tmp_path / "sub" / "x.bmp")])
-    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["b.PNG", "sub/a.TIF", "sub/deeper/c.DCM", "sub/x.bmp"]
+    expected = ["b.PNG", "sub/a.TIF", "sub/deeper/c.DCM", "sub/x.bmp"]
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == expected
     assert [p.name for p in find_image_files([f"{tmp_path}/**/*.DCM"])] == ["c.DCM"]
     with pytest.raises(ValueError, match="notes.txt: not an image file name"):
         find_image_files([str(tmp_path / "notes.txt")])

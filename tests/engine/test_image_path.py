@@ -59,8 +59,8 @@ def test_every_tool_takes_the_folder_and_feeds_the_model_the_same_pixels(setup, 
     runs = {
         "predict": ["tools/predict.py", *cfg_args, "--input", folder, "--output", tmp_path / "p"],
         "attention": ["tools/visualize_attention.py", *cfg_args, "--input", folder, "--output", tmp_path / "a"],
-        "export": ["tools/export_model.py", *cfg_args, "--sample-image", folder / "demo.png", "--output", tmp_path / "e",
-                   "--check", folder / "cr" / "RG3.dcm", "--check", folder / "demo.png"],
+        "export": ["tools/export_model.py", *cfg_args, "--sample-image", folder / "demo.png",
+                   "--output", tmp_path / "e", "--check", folder / "cr" / "RG3.dcm", "--check", folder / "demo.png"],
     }  # fmt: skip
     for tool, argv in runs.items():
         assert run_main(*argv, *SMALL, "MODEL.WEIGHTS", weights) == 0, tool

@@ -125,3 +125,27 @@ def test_normal_probabilities_filter_the_rows(vindr, tmp_path):
     assert filtered["t1"] == plain["t1"] + " 14 0.5 0 0 1 1"  # low <= 0.5 < high: "No finding" at p = 0.5 appended
     assert filtered["t2"] == plain["t2"]  # 0.99 >= high: the detector's boxes as they are
     assert len(parse_prediction_string(plain["t2"], "t2")) == 10
+
+
+def test_tta_predictions_are_eval_onlys_tta_in_dicom_pixels_and_make_a_submission(vindr, tmp_path):
+    """predict --tta --format vinbigdata: the detections of --eval-only's TTA (TEST.AUG.ENABLED) on the same
+    dataset, scaled to the DICOM's pixels, and a submission row for every image."""
+    _, prepared, opts = vindr
+    aug = ["TEST.AUG.MIN_SIZES", "(48, 64)", "TEST.AUG.MAX_SIZE", "96", "TEST.AUG.FLIP", "True"]
+    eval_only(CONFIG, Path(opts[-1]), tmp_path / "eval", [*opts[:-2], *aug, "TEST.AUG.ENABLED", "True"])
+    results = tmp_path / "eval" / "inference_TTA" / "coco_instances_results_vindr_cxr_val.json"
+    expected = json.loads(results.read_text())
+    run_predict("--config-file", CONFIG, "--dataset", "vindr_cxr_val", "--format", "vinbigdata", "--tta",
+                "--batch-size", 1, "--output", tmp_path / "p", *opts, *aug)  # fmt: skip
+    images = {i["id"]: i for i in json.loads((prepared / "annotations" / "val.json").read_text())["images"]}
+    got = json.loads((tmp_path / "p" / "predictions.json").read_text())["annotations"]
+    assert len(got) == len(expected) > 0
+    for mine, want in zip(got, expected):
+        image = images[want["image_id"]]
+        scale = np.array([image["dicom_width"] / image["width"], image["dicom_height"] / image["height"]] * 2)
+        assert (mine["image_id"], mine["category_id"], mine["score"]) == (
+            want["image_id"], want["category_id"], want["score"]
+        )  # fmt: skip
+        assert np.allclose(mine["bbox"], np.array(want["bbox"]) * scale, atol=1e-6)
+    submission = read_submission(tmp_path / "p" / "submission.csv")
+    assert sorted(submission) == sorted(Path(i["file_name"]).stem for i in images.values())
