@@ -16,7 +16,7 @@ from test_predict import eval_only, run_predict
 
 from sna_det.data.datasets import register_vindr_cxr_datasets
 from sna_det.data.prepare.vindr_cxr import PrepareOptions, prepare_vindr_cxr
-from sna_det.engine import Trainer, setup_cfg
+from sna_det.engine import SafeCheckpointer, Trainer, setup_cfg
 from sna_det.evaluation.vinbigdata import parse_prediction_string, read_submission
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,7 +132,10 @@ def test_tta_predictions_are_eval_onlys_tta_in_dicom_pixels_and_make_a_submissio
     dataset, scaled to the DICOM's pixels, and a submission row for every image."""
     _, prepared, opts = vindr
     aug = ["TEST.AUG.MIN_SIZES", "(48, 64)", "TEST.AUG.MAX_SIZE", "96", "TEST.AUG.FLIP", "True"]
-    eval_only(CONFIG, Path(opts[-1]), tmp_path / "eval", [*opts[:-2], *aug, "TEST.AUG.ENABLED", "True"])
+    cfg = setup_cfg(CONFIG, [*opts, *aug, "TEST.AUG.ENABLED", "True", "OUTPUT_DIR", str(tmp_path / "eval")])
+    model = Trainer.build_model(cfg)  # as train_net.py --eval-only loads and evaluates it with TEST.AUG.ENABLED
+    SafeCheckpointer(model, cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=False)
+    Trainer.test_with_TTA(cfg, model)
     results = tmp_path / "eval" / "inference_TTA" / "coco_instances_results_vindr_cxr_val.json"
     expected = json.loads(results.read_text())
     run_predict("--config-file", CONFIG, "--dataset", "vindr_cxr_val", "--format", "vinbigdata", "--tta",
