@@ -34,6 +34,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-size", type=int, help="long side of the PNGs at most (0: original size; default 1024)")
     parser.add_argument("--upscale", action="store_true", help="also enlarge images smaller than --max-size")
     parser.add_argument(
+        "--intensity", choices=("file", "window", "percentile"), default="file",
+        help="DICOM -> 8 bits: the file's own window (default), --window, or --percentiles (as INPUT.INTENSITY)",
+    )  # fmt: skip
+    parser.add_argument("--window", metavar="CENTER,WIDTH", help="with --intensity window")
+    parser.add_argument("--percentiles", metavar="LOW,HIGH", default="0.5,99.5", help="with --intensity percentile")
+    parser.add_argument("--clahe", action="store_true", help="then CLAHE (clip 2, 8 x 8 tiles; opencv)")
+    parser.add_argument(
         "--val-fraction",
         type=float,
         help="share of train images in val, in [0, 1) (0: no val, only when a test split exists; default 0.2)",
@@ -60,16 +67,24 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(args: argparse.Namespace) -> int:
+    from sna_det.data.images import Intensity
     from sna_det.data.prepare.vindr_cxr import PrepareOptions, format_prepare_summary, prepare_vindr_cxr
+    from sna_det.utils.cli import CommandError
     from sna_det.utils.paths import check_folder_not_inside
 
     if args.output_dir:  # a folder inside the input would be read as input
         check_folder_not_inside(args.output_dir, args.vindr_root, "--output-dir", "--vindr-root")
 
+    try:
+        window, percentiles = ([float(v) for v in (t or "").split(",") if v] for t in (args.window, args.percentiles))
+        intensity = Intensity(args.intensity, tuple(window), tuple(percentiles), args.clahe)
+    except ValueError as error:
+        raise CommandError(f"--intensity: {error}") from None
     given = {k: getattr(args, k) for k in ("fusion", "iou_thr", "max_size", "val_fraction", "seed")}
     options = PrepareOptions(
         **{k: v for k, v in given.items() if v is not None},
         upscale=args.upscale,
+        intensity=intensity,
         all_labels=args.all_labels,
         drop_no_finding=args.drop_no_finding,
         stats_only=args.stats_only,

@@ -118,6 +118,20 @@ def add_sna_config(cfg: CN) -> None:
     # torchvision's gradient checkpointing inside dense blocks: less memory, slower.
     _C.MODEL.DENSENET.MEMORY_EFFICIENT = False
 
+    # How a DICOM or a grayscale image of more than 8 bits becomes the network's 8-bit input, in
+    # predict, the analysis tools and export (sna_det/data/images.py; the preparer's --intensity):
+    # MODE "file": the file's own window (a DICOM's VOI LUT / WindowCenter, WindowWidth), then min..max;
+    # "window": WINDOW [center, width] (DICOM's LINEAR window on the modality values); "percentile":
+    # PERCENTILES [low, high] percent of the image's values onto 0..255. CLAHE: then opencv's CLAHE
+    # (CLAHE_CLIP clip limit, CLAHE_TILES x CLAHE_TILES tiles). 8-bit images are used as they are.
+    _C.INPUT.INTENSITY = CN()
+    _C.INPUT.INTENSITY.MODE = "file"
+    _C.INPUT.INTENSITY.WINDOW = []
+    _C.INPUT.INTENSITY.PERCENTILES = [0.5, 99.5]
+    _C.INPUT.INTENSITY.CLAHE = False
+    _C.INPUT.INTENSITY.CLAHE_CLIP = 2.0
+    _C.INPUT.INTENSITY.CLAHE_TILES = 8
+
     # Dataset folders; "" keeps the default root (datasets/README.md). tools/train_net.py registers the
     # dataset names again below a folder given here.
     _C.DATASETS.ROOTS = CN()
@@ -201,6 +215,12 @@ def validate_config(cfg: CN) -> None:
 
         check_tta_config(cfg)
     _check_speed_keys(cfg)
+    try:  # INPUT.INTENSITY: its values as the image reader takes them
+        from .data.images import Intensity
+
+        Intensity.from_node(cfg.INPUT.INTENSITY)
+    except (ValueError, TypeError) as error:
+        raise ConfigError(str(error)) from None
 
     name = cfg.MODEL.BACKBONE.NAME
     if name not in BACKBONE_REGISTRY:

@@ -27,15 +27,13 @@ import numpy as np
 import torch
 from detectron2.config import CfgNode
 from detectron2.data import transforms as T
-from detectron2.data.detection_utils import read_image
 from detectron2.export import TracingAdapter
-from detectron2.modeling import GeneralizedRCNN, build_model
+from detectron2.modeling import GeneralizedRCNN
 from detectron2.structures import Instances
 from torch import Tensor, nn
 
-from .data.dicom import is_dicom_path, read_dicom_uint8
 from .data.prepare.demo import render_demo_image
-from .engine import load_weights_strict
+from .engine.inference_model import read_input_image as read_model_input
 from .utils.atomic_write import atomic_write_bytes
 
 __all__ = [
@@ -44,7 +42,6 @@ __all__ = [
     "MODULES",
     "DetectionDifference",
     "ExportedModel",
-    "build_eager_model",
     "check_model_identity",
     "compare_detections",
     "default_sample_image",
@@ -102,35 +99,11 @@ def check_model_identity(path: str | os.PathLike, recorded: str, cfg: CfgNode, c
             )
 
 
-def build_eager_model(cfg: CfgNode) -> nn.Module:
-    """The model of ``cfg`` in eval mode, with ``cfg.MODEL.WEIGHTS`` loaded without running code from
-    the file and strictly: every tensor of the model from the file, with its shape
-    (``load_weights_strict``; random weights when it is empty).
-
-    Raises ValueError for a local MODEL.WEIGHTS that does not exist, ``CheckpointError`` for a file
-    that is not a checkpoint or does not fit the model, ``UnsafeCheckpointError`` for one that would
-    run code."""
-    weights = cfg.MODEL.WEIGHTS
-    if weights and "://" not in weights and not os.path.isfile(weights):
-        raise ValueError(f"{weights}: MODEL.WEIGHTS: no such file")
-    model = build_model(cfg)
-    if cfg.MODEL.WEIGHTS:
-        load_weights_strict(model, cfg.MODEL.WEIGHTS, allow_unsafe=cfg.MODEL.ALLOW_UNSAFE_WEIGHTS)
-    return model.eval()
-
-
-def read_input_image(path: str | os.PathLike, input_format: str) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 in the model's channel order (``cfg.INPUT.FORMAT``); a DICOM
-    (``.dcm``, ``.dicom``) as the VinDr-CXR preparer converts it (8-bit display image, ``read_dicom_uint8``),
-    repeated in the three channels.
-
-    Raises ValueError naming the file when it cannot be read."""
-    try:
-        if is_dicom_path(path):
-            return np.repeat(read_dicom_uint8(path)[:, :, None], 3, axis=2)
-        return read_image(str(path), format=input_format)
-    except (OSError, ValueError, SyntaxError) as error:  # PIL's; DicomReadError is a ValueError
-        raise ValueError(f"{path}: cannot read the image ({error})") from None
+def read_input_image(path: str | os.PathLike, cfg: CfgNode) -> np.ndarray:
+    """An image file as (H, W, 3) uint8, the network's input for ``cfg`` (the one image path,
+    ``sna_det.engine.inference_model.read_input_image``: a DICOM rendered as the VinDr-CXR preparer
+    renders it, with ``INPUT.INTENSITY``). Raises ValueError naming the file when it cannot be read."""
+    return read_model_input(cfg, path).image
 
 
 def default_sample_image() -> np.ndarray:
@@ -141,9 +114,9 @@ def default_sample_image() -> np.ndarray:
     return np.repeat(gray[:, :, None], 3, axis=2)
 
 
-def sample_image(path: Optional[str], input_format: str) -> np.ndarray:
+def sample_image(path: Optional[str], cfg: CfgNode) -> np.ndarray:
     """The image at ``path`` (``read_input_image``), or ``default_sample_image()`` when it is None."""
-    return read_input_image(path, input_format) if path else default_sample_image()
+    return read_input_image(path, cfg) if path else default_sample_image()
 
 
 def preprocess_image(cfg: CfgNode, image: np.ndarray) -> Tensor:

@@ -27,13 +27,14 @@ def main(args) -> int:
 
     from sna_det.benchmarks.graph_breaks import explain_graph_breaks
     from sna_det.engine import UnsafeCheckpointError, setup_cfg
-    from sna_det.export import build_eager_model, normalised_batch, preprocess_image, sample_image
+    from sna_det.engine.inference_model import build_inference_model
+    from sna_det.export import normalised_batch, preprocess_image, sample_image
     from sna_det.utils.cli import CommandError
 
     try:
         cfg = setup_cfg(args.config_file, [*args.opts, "MODEL.DEVICE", "cpu"], cpu_fallback=False)
-        sample = sample_image(args.sample_image, cfg.INPUT.FORMAT)
-        model = build_eager_model(cfg)
+        sample = sample_image(args.sample_image, cfg)
+        model = build_inference_model(cfg, allow_no_weights=True, compile_backbone=False)  # dynamo explains it
     except (ValueError, UnsafeCheckpointError) as error:  # ConfigError is a ValueError
         raise CommandError(str(error)) from None
     image = preprocess_image(cfg, sample)

@@ -63,7 +63,7 @@ def check(cfg, model, exported, module, paths) -> None:
 
     worst = [0.0, 0.0]
     for path in paths:
-        image = preprocess_image(cfg, read_input_image(path, cfg.INPUT.FORMAT))
+        image = preprocess_image(cfg, read_input_image(path, cfg))
         size = f"{image.shape[1]}x{image.shape[2]}"
         if module == "detector":
             diff = compare_detections(detect(model, image), exported.run(image))
@@ -89,10 +89,10 @@ def check(cfg, model, exported, module, paths) -> None:
 
 def main(args) -> int:
     from sna_det.engine import UnsafeCheckpointError, setup_cfg
+    from sna_det.engine.inference_model import build_inference_model
     from sna_det.engine.predictor import class_names
     from sna_det.export import (
         FILE_NAMES,
-        build_eager_model,
         export_model,
         model_identity,
         normalised_batch,
@@ -105,10 +105,10 @@ def main(args) -> int:
 
     try:  # traced on the CPU; a TorchScript file runs on CUDA after .to("cuda")
         cfg = setup_cfg(args.config_file, [*args.opts, "MODEL.DEVICE", "cpu"], cpu_fallback=False)
-        sample = sample_image(args.sample_image, cfg.INPUT.FORMAT)
+        sample = sample_image(args.sample_image, cfg)
         for path in args.check:
-            read_input_image(path, cfg.INPUT.FORMAT)
-        model = build_eager_model(cfg)
+            read_input_image(path, cfg)
+        model = build_inference_model(cfg, allow_no_weights=True, compile_backbone=False)  # traced: eager
     except (ValueError, UnsafeCheckpointError) as error:  # ConfigError is a ValueError
         raise CommandError(str(error)) from None
     if not cfg.MODEL.WEIGHTS and not args.allow_untrained:

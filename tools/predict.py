@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Run a trained detector on images (PNG, JPEG, DICOM; files, folders, globs) or a registered dataset,
-and keep what it found.
+"""Run a trained detector on images (PNG, JPEG, TIFF, BMP, DICOM; files, folders (recursive), globs) or a
+registered dataset, and keep what it found.
 
     python tools/predict.py --config-file configs/vincxr_faster_sna.yaml --input scans/ 'more/*.dcm' \\
         --output output/predict MODEL.WEIGHTS output/vincxr_faster_sna/model_final.pth
@@ -31,9 +31,12 @@ Writes, atomically, below --output:
 
 The model: the config's, with MODEL.WEIGHTS (as train_net.py --eval-only loads it), or --model, an
 export of tools/export_model.py (model.ts; run one image at a time). On MODEL.DEVICE (CUDA falls back
-to the CPU). A DICOM is rendered exactly as datasets/prepare_vindr_cxr.py renders it (--max-size,
---upscale as there). On --dataset the detections are those --eval-only writes
-(coco_instances_results*.json), rescaled to the DICOM's pixels for a VinDr-CXR folder.
+to the CPU); --tta: TEST.AUG's sizes and flip (the model --eval-only evaluates with TEST.AUG.ENABLED).
+Images are read by sna_det/data/images.py, as every tool reads them: a DICOM (or a 16-bit image)
+through INPUT.INTENSITY, rendered exactly as datasets/prepare_vindr_cxr.py renders it (--max-size,
+--upscale as there). An image that cannot be read is skipped and named; exit 1 only if none was read.
+On --dataset the detections are those --eval-only writes (coco_instances_results*.json), rescaled to
+the DICOM's pixels for a VinDr-CXR folder.
 Trailing KEY VALUE pairs (after every option) override the config. Logic: sna_det/engine/predictor.py.
 """
 
@@ -48,7 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", required=True, metavar="FILE")
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--input", nargs="+", metavar="PATH", help="image files, folders or globs (PNG, JPEG, DICOM)")
+    which.add_argument(
+        "--input", nargs="+", metavar="PATH", help="image files, folders or globs (PNG, JPEG, TIFF, BMP, DICOM)"
+    )
     which.add_argument("--dataset", metavar="NAME", help="a registered dataset, e.g. vindr_cxr_challenge_test")
     which.add_argument("--dicomweb", metavar="URL", help="a DICOMweb server (PACS): --study's images (docs/pacs.md)")
     parser.add_argument("--study", metavar="UID", help="with --dicomweb: the Study Instance UID to predict on")
@@ -67,6 +72,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--score-thr", type=float, default=0.5, help="--draw, dicom formats: the detections kept (>=)")
     parser.add_argument("--max-size", type=int, default=1024, help="DICOMs: long side, as prepare_vindr_cxr.py's")
     parser.add_argument("--upscale", action="store_true", help="DICOMs: enlarge small ones to --max-size, as there")
+    parser.add_argument("--tta", action="store_true", help="test-time augmentation: TEST.AUG's sizes and flip")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE pairs")
     args = parser.parse_args(argv)
     if args.normal_probs and (args.low is None or args.high is None or args.format != "vinbigdata"):
@@ -89,8 +95,8 @@ def main(args) -> int:
     from tqdm import tqdm
 
     from sna_det.data.datasets import DatasetNotPreparedError, check_datasets_ready
+    from sna_det.data.images import find_image_files
     from sna_det.engine import UnsafeCheckpointError, setup_cfg
-    from sna_det.engine.image_inputs import find_image_files
     from sna_det.engine.prediction_files import (
         check_vinbigdata_classes,
         coco_predictions,
@@ -100,10 +106,11 @@ def main(args) -> int:
         write_predictions_json,
         write_submission,
     )
-    from sna_det.engine.predictor import Predictor, class_names, dataset_inputs, file_inputs, predict
+    from sna_det.engine.predictor import UNREADABLE, Predictor, class_names, dataset_inputs, file_inputs, predict
     from sna_det.evaluation.vinbigdata import read_normal_probabilities
     from sna_det.utils.cli import CommandError, check_writable_dir
     from sna_det.utils.paths import check_outputs_not_inputs
+    from sna_det.utils.skip_report import SkipReport
 
     keys = [p for p in args.input or [] if CONFIG_KEY.match(p)]
     if keys:
@@ -136,7 +143,7 @@ def main(args) -> int:
                     f"{args.normal_probs}: --normal-probs has no row for {len(lacking):,} of the {len(inputs):,} "
                     f"images (e.g. image_id {Path(lacking[0]).stem}, {lacking[0]})"
                 )
-        predictor = Predictor(cfg, args.model)
+        predictor = Predictor(cfg, args.model, tta=args.tta)
     except (DatasetNotPreparedError, KeyError) as error:  # KeyError: a dataset name that is not registered
         raise CommandError(error.args[0]) from None
     except (ValueError, OSError, UnsafeCheckpointError) as error:  # ConfigError is a ValueError
@@ -160,10 +167,11 @@ def main(args) -> int:
         f"{len(inputs):,} images, {len(names)} classes, model: {args.model or cfg.MODEL.WEIGHTS} on {cfg.MODEL.DEVICE}"
     )
 
-    predictions, drawn = [], set()
+    predictions, drawn, skipped = [], set(), SkipReport([UNREADABLE])
     bar = tqdm(total=len(inputs), unit="image", desc="predicting", file=sys.stderr, smoothing=0.1)
+    reading = (args.batch_size, args.draw, args.max_size, args.upscale, bar.update, skipped)
     try:
-        for p in predict(predictor, cfg, inputs, args.batch_size, args.draw, args.max_size, args.upscale, bar.update):
+        for p in predict(predictor, cfg, inputs, *reading):
             if args.draw:
                 stem = os.path.splitext(os.path.basename(p.file_name))[0]
                 name, n = stem, 1
@@ -178,6 +186,13 @@ def main(args) -> int:
         raise CommandError(str(error)) from None
     finally:
         bar.close()
+    if skipped.skipped:  # unreadable images: left out, each named
+        for line in skipped.examples()[UNREADABLE]:
+            print(f"skipped {line}", file=sys.stderr)
+        if not predictions:
+            first, more = skipped.skipped[0], len(skipped.skipped) - 1
+            also = f"; {more} more images cannot be read either: nothing predicted" if more else ""
+            raise CommandError(f"{first['where']}: cannot read the image ({first['detail']}){also}")
 
     try:
         rows = None
@@ -198,7 +213,8 @@ def main(args) -> int:
         raise CommandError(f"{error.filename}: cannot be written ({error.strerror or error})") from None
     detections = sum(len(p.scores) for p in predictions)
     print(f"{detections:,} detections on {len(predictions):,} images; written to {output}: {', '.join(written)}"
-          + (f", draw/ ({len(drawn):,} images)" if args.draw else ""))  # fmt: skip
+          + (f", draw/ ({len(drawn):,} images)" if args.draw else "")
+          + (f"; {len(skipped.skipped):,} unreadable images skipped" if skipped.skipped else ""))  # fmt: skip
     return 0
 
 

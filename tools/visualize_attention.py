@@ -33,8 +33,8 @@ def main(args) -> int:
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
     from sna_det.analysis.attention_report import visualize_attention
-    from sna_det.analysis.image_sources import resolve_images
     from sna_det.engine import setup_cfg
+    from sna_det.engine.predictor import resolve_images
     from sna_det.utils.cli import CommandError, check_writable_dir
     from sna_det.utils.paths import check_folder_holds_no_input
 

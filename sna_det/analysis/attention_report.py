@@ -19,12 +19,12 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from detectron2.data import Metadata
-from detectron2.data.detection_utils import read_image
-from detectron2.engine import DefaultPredictor
+from detectron2.data import Metadata, MetadataCatalog
+from detectron2.data import transforms as T
 from detectron2.utils.visualizer import Visualizer
 from matplotlib import colormaps
 
+from ..engine.inference_model import build_inference_model, read_input_image
 from ..utils import atomic_write_text
 from ..utils.figure_io import save_png
 from .attention_maps import AttentionMapRecorder, map_to_image
@@ -106,37 +106,34 @@ def visualize_attention(
     score_threshold: float = 0.5,
     alpha: float = 0.5,
 ) -> List[ImagePanels]:
-    """Run the model of ``cfg`` (weights ``cfg.MODEL.WEIGHTS``, loaded by ``load_weights_strict``;
-    test-time resize) on every image and
-    write its panels and ``index.html`` into ``output_dir`` (see the module docstring).
+    """Run the model of ``cfg`` (``build_inference_model``: ``cfg.MODEL.WEIGHTS`` loaded strictly, random
+    weights when it is empty) on every image (read as predict reads it, ``read_input_image``; resized as
+    for the test) and write its panels and ``index.html`` into ``output_dir`` (see the module docstring).
 
     Args:
         metadata: class names for the detections (default: those of ``cfg.DATASETS.TEST[0]``).
         score_threshold: detections below this score are not drawn.
         alpha: opacity of the heat maps.
     """
-    from ..engine import load_weights_strict  # (not at import: sna_det.engine imports sna_det.analysis)
-
     output_dir = Path(output_dir)
-    unloaded = cfg.clone()
-    unloaded.defrost()
-    unloaded.MODEL.WEIGHTS = ""  # loaded below, safely and strictly: weights of another model are refused
-    predictor = DefaultPredictor(unloaded)
-    if cfg.MODEL.WEIGHTS:
-        load_weights_strict(predictor.model, cfg.MODEL.WEIGHTS, allow_unsafe=cfg.MODEL.ALLOW_UNSAFE_WEIGHTS)
-    metadata = metadata if metadata is not None else getattr(predictor, "metadata", None)
+    model = build_inference_model(cfg, allow_no_weights=True)
+    resize = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
+    if metadata is None and len(cfg.DATASETS.TEST):
+        metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0])
     padded: List[torch.Size] = []
-    backbone = getattr(predictor.model, "backbone", None)
+    backbone = getattr(model, "backbone", None)
     handle = backbone.register_forward_pre_hook(lambda m, inputs: padded.append(inputs[0].shape)) if backbone else None
     rows: List[ImagePanels] = []
     try:
-        with AttentionMapRecorder(predictor.model) as recorder:
+        with AttentionMapRecorder(model) as recorder, torch.no_grad():
             for number, path in enumerate(image_paths):
-                image = read_image(path, format=cfg.INPUT.FORMAT)
-                resized = predictor.aug.get_transform(image).apply_image(image).shape[:2]
+                image = read_input_image(cfg, path).image
+                resized_image = resize.get_transform(image).apply_image(image)
+                resized = resized_image.shape[:2]
                 recorder.clear()
                 padded.clear()
-                predictions = predictor(image)
+                tensor = torch.as_tensor(np.ascontiguousarray(resized_image.astype("float32").transpose(2, 0, 1)))
+                predictions = model([{"image": tensor, "height": image.shape[0], "width": image.shape[1]}])[0]
                 image_rgb = np.ascontiguousarray(image[:, :, ::-1] if cfg.INPUT.FORMAT == "BGR" else image)
                 instances = predictions["instances"].to("cpu")
                 instances = instances[instances.scores >= score_threshold]

@@ -18,10 +18,11 @@ from typing import List, Tuple
 import numpy as np
 from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog, DatasetMapper, MetadataCatalog
-from detectron2.data.detection_utils import convert_image_to_rgb, read_image
+from detectron2.data.detection_utils import convert_image_to_rgb
 from detectron2.structures import BoxMode
 from detectron2.utils.visualizer import Visualizer
 
+from ..data.images import Intensity, read_model_image
 from ..utils.figure_io import save_png
 from .image_index import IndexRow, class_colors, slug, write_image_index
 
@@ -57,6 +58,7 @@ def browse_dataset(
     classes = list(MetadataCatalog.get(dataset_name).thing_classes)
     colors = class_colors(classes)
     mapper = DatasetMapper(cfg, is_train=True) if augment else None
+    intensity = Intensity.from_node(cfg.INPUT.get("INTENSITY"))
     rows: List[IndexRow] = []
     for number, record in enumerate(records):
         if mapper is not None:
@@ -66,7 +68,7 @@ def browse_dataset(
             boxes = instances.gt_boxes.tensor.numpy().reshape(-1, 4)
             labels = [int(c) for c in instances.gt_classes]
         else:
-            image = read_image(record["file_name"], format="RGB")
+            image = read_model_image(record["file_name"], "RGB", 0, intensity=intensity).image  # its own pixels
             annotations = [a for a in record.get("annotations", [])]
             boxes = np.array(
                 [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in annotations], np.float64

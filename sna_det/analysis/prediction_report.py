@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from detectron2.data.detection_utils import read_image
 from detectron2.utils.visualizer import Visualizer
 from tqdm import tqdm
 
+from ..data.images import read_model_image
 from ..evaluation.detection_ap import boxes_hit
 from ..utils.figure_io import save_png
 from .image_index import IndexRow, class_colors, slug, write_image_index
@@ -130,8 +130,8 @@ def visualize_predictions(
     for number, image in enumerate(bar):
         path = Path(image_root) / image["file_name"]
         try:
-            pixels = read_image(str(path), format="RGB")
-        except (OSError, ValueError):
+            pixels = read_model_image(path, "RGB", max_size=0).image  # a DICOM in its own pixels, as predict's boxes
+        except ValueError:
             unreadable.append(str(image["file_name"]))
             continue
         counts: Dict[str, Dict[str, int]] = {}

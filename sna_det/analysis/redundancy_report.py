@@ -9,9 +9,10 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
+from ..data.images import load_grayscale
+from ..engine.predictor import resolve_images
 from ..utils import atomic_write_text
 from ..utils.figure_io import new_figure, save_figure
-from .image_sources import load_grayscale, resolve_images
 from .spatial_redundancy import (
     ImageRedundancy,
     analyze_images,

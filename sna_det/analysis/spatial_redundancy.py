@@ -1,6 +1,6 @@
 """Inter-pixel spatial redundancy of images, as in the paper's Fig. 1 (b)-(e).
 
-An image is a matrix M (H, W) (grayscale, see ``image_sources.load_grayscale``) with singular
+An image is a matrix M (H, W) (grayscale, see ``sna_det.data.images.load_grayscale``) with singular
 values s_1 >= s_2 >= ... The explained variance ratio of the i-th is EVR_i = s_i^2 / sum_j s_j^2
 (its share of M's energy, ||M||_F^2; M is not centred, as in SNA's own decomposition). The
 paper's figures are:
@@ -25,7 +25,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 
-from .image_sources import load_grayscale
+from ..data.images import load_grayscale
 
 __all__ = [
     "ImageRedundancy",

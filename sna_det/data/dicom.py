@@ -34,6 +34,7 @@ __all__ = [
     "DicomReadError",
     "dicom_size",
     "is_dicom_path",
+    "read_dicom_modality",
     "read_dicom_uint8",
     "read_dicom_values",
     "stretch_to_uint8",
@@ -73,8 +74,9 @@ def _transfer_syntax(ds: Dataset) -> str:
     return "unknown transfer syntax" if uid is None else f"transfer syntax {uid.name} ({uid})"
 
 
-def _read_grayscale(path: str | Path) -> Tuple[np.ndarray, bool]:
-    """(VOI-applied values (H, W) float64, whether MONOCHROME1), or ``DicomReadError``."""
+def read_dicom_modality(path: str | Path, voi: bool = True) -> Tuple[np.ndarray, bool]:
+    """(values (H, W) float64 after the modality LUT and, with ``voi``, the file's VOI (steps 1-3 of the
+    module docstring), whether MONOCHROME1), or ``DicomReadError`` naming the problem."""
     try:
         ds = pydicom.dcmread(str(path))
     except InvalidDicomError as error:
@@ -106,7 +108,8 @@ def _read_grayscale(path: str | Path) -> Tuple[np.ndarray, bool]:
         raise DicomReadError(f"{syntax}: no installed plugin decodes it ({DECODERS_HINT})")
     try:
         pixels = ds.pixel_array
-        values = apply_voi_lut(apply_modality_lut(pixels, ds), ds)
+        values = apply_modality_lut(pixels, ds)
+        values = apply_voi_lut(values, ds) if voi else values
     except Exception as error:  # decoders raise RuntimeError, ValueError, ...: a damaged file
         message = " ".join(str(error).split())
         raise DicomReadError(f"{syntax}: pixel data does not decode ({type(error).__name__}: {message})") from None
@@ -121,7 +124,7 @@ def read_dicom_uint8(path: str | Path) -> np.ndarray:
 
     Raises ``DicomReadError`` naming the problem for what cannot be read (module docstring).
     """
-    values, monochrome1 = _read_grayscale(path)
+    values, monochrome1 = read_dicom_modality(path)
     try:
         image = stretch_to_uint8(values)
     except ValueError as error:
@@ -132,7 +135,7 @@ def read_dicom_uint8(path: str | Path) -> np.ndarray:
 def read_dicom_values(path: str | Path) -> np.ndarray:
     """The display values (H, W) float64 after the modality LUT and VOI, before the 8-bit stretch;
     ``MONOCHROME1`` mirrored (max + min - value) so that larger is brighter. Raises ``DicomReadError``."""
-    values, monochrome1 = _read_grayscale(path)
+    values, monochrome1 = read_dicom_modality(path)
     return values.max() + values.min() - values if monochrome1 else values
 
 

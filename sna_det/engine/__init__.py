@@ -1,6 +1,7 @@
 from .cpu_ddp import create_ddp_model, enable_cpu_ddp
 from .defaults import CPU_FALLBACK_MESSAGE, Trainer, choose_main_config, setup_cfg
 from .exact_resume import ExactResume, build_resumable_train_loader
+from .inference_model import build_inference_model
 from .power_iteration_diagnostics import PowerIterationDiagnostics, insert_before_writers
 from .safe_checkpointer import (
     CheckpointError,
@@ -21,6 +22,7 @@ __all__ = [
     "UnsafeCheckpointError",
     "WeightsMismatchError",
     "WeightsReport",
+    "build_inference_model",
     "build_resumable_train_loader",
     "choose_main_config",
     "create_ddp_model",

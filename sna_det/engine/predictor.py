@@ -1,12 +1,13 @@
 """A trained detector on images, batched: the logic of ``tools/predict.py``.
 
-The model is the config's, with ``MODEL.WEIGHTS`` loaded strictly (``load_weights_strict``) (as
-``train_net.py --eval-only``), or an exported TorchScript / ONNX file of ``tools/export_model.py``
-(``model.ts``: the detector traced on one image resized for the test; run one image at a time). It
-runs on ``MODEL.DEVICE``.
+The model is the config's (``build_inference_model``: ``MODEL.WEIGHTS`` loaded strictly, as
+``train_net.py --eval-only``), with ``tta`` wrapped for test-time augmentation (``build_tta_model``:
+``TEST.AUG``'s sizes and flip, the wrapper ``--eval-only`` evaluates), or an exported TorchScript /
+ONNX file of ``tools/export_model.py`` (``model.ts``: the detector traced on one image resized for
+the test; run one image at a time). It runs on ``MODEL.DEVICE``.
 
-Inputs are image files (``sna_det.engine.image_inputs``: PNG, JPEG, DICOM rendered as the preparer
-renders it) or a registered dataset. A dataset's images go through detectron2's
+Inputs are image files (``sna_det.data.images``: the one image path; a DICOM rendered as the preparer
+renders it, ``INPUT.INTENSITY`` applied) or a registered dataset. A dataset's images go through detectron2's
 ``DatasetMapper(cfg, is_train=False)``, the mapper of ``--eval-only``'s test loader, so the detections
 are those that evaluation writes. Every image is resized as for the test (``INPUT.MIN_SIZE_TEST`` /
 ``MAX_SIZE_TEST``); the detections are rescaled by detectron2's ``detector_postprocess`` to the image
@@ -16,6 +17,7 @@ the model was given, then to the input's own pixels: a DICOM's, or for a dataset
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 from dataclasses import dataclass
@@ -29,15 +31,14 @@ from detectron2.data import DatasetCatalog, DatasetMapper, MetadataCatalog
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.export.flatten import flatten_to_tuple
-from detectron2.modeling import build_model
 from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, BoxMode, Instances
-from torch import nn
 
 from ..data.datasets.catalog import dataset_class_names
-from ..modeling.backbone_compile import compile_backbone_from_cfg
-from .image_inputs import read_model_image
-from .safe_checkpointer import load_weights_strict
+from ..data.images import find_image_files
+from ..modeling.test_time_augmentation import build_tta_model
+from ..utils.skip_report import SkipReport
+from .inference_model import build_inference_model, read_input_image
 
 __all__ = [
     "ImagePrediction",
@@ -46,8 +47,8 @@ __all__ = [
     "class_names",
     "dataset_inputs",
     "file_inputs",
-    "load_weights",
     "predict",
+    "resolve_images",
 ]
 
 
@@ -100,12 +101,22 @@ def class_names(cfg: CfgNode, dataset: Optional[str] = None) -> List[str]:
     return [f"class_{i}" for i in range(k)]
 
 
-def load_weights(model: nn.Module, cfg: CfgNode) -> None:
-    """Load ``cfg.MODEL.WEIGHTS`` into ``model`` strictly (``load_weights_strict``: every parameter, of
-    its shape, or one line naming the file, how many and which modules)."""
-    if not cfg.MODEL.WEIGHTS:
-        raise ValueError("no weights: give MODEL.WEIGHTS <model_final.pth> (or --model <exported model.ts>)")
-    load_weights_strict(model, cfg.MODEL.WEIGHTS, allow_unsafe=cfg.MODEL.ALLOW_UNSAFE_WEIGHTS)
+def resolve_images(sources: Sequence[str], max_images: int = 0) -> List[str]:
+    """Image paths of ``sources`` in order: each a registered dataset name (its records' ``file_name``) or
+    what ``find_image_files`` finds for it (a file, a folder's images recursively, a glob). ``max_images``
+    > 0 keeps the first that many. Raises ValueError naming a source that is none of these or holds no image."""
+    paths: List[str] = []
+    for source in sources:
+        if source in DatasetCatalog.list():
+            found = [record["file_name"] for record in DatasetCatalog.get(source)]
+            if not found:
+                raise ValueError(f"{source!r}: the dataset holds no image")
+        elif not os.path.exists(source) and not glob.has_magic(source):
+            raise ValueError(f"{source!r} is neither a registered dataset nor an existing image file, folder or glob")
+        else:
+            found = [str(p) for p in find_image_files([source])]
+        paths.extend(found)
+    return paths[:max_images] if max_images > 0 else paths
 
 
 def _instances_schema(cfg: CfgNode):
@@ -124,14 +135,17 @@ class Predictor:
     """``predictor(batch)``: detectron2's model inputs (``image`` (C, H, W) uint8 resized for the test,
     ``height``, ``width``) -> one ``Instances`` per input, on the CPU, in (height, width) pixels."""
 
-    def __init__(self, cfg: CfgNode, exported: Optional[str | os.PathLike] = None):
-        """The config's model with ``MODEL.WEIGHTS`` (``load_weights``), or the file ``exported``."""
+    def __init__(self, cfg: CfgNode, exported: Optional[str | os.PathLike] = None, tta: bool = False):
+        """The config's model (``build_inference_model``; ``tta``: wrapped by ``build_tta_model``), or the
+        file ``exported``."""
         self.device = torch.device(cfg.MODEL.DEVICE)
         self.exported = Path(exported) if exported else None
         if self.exported is None:
-            self.model = compile_backbone_from_cfg(cfg, build_model(cfg)).eval()
-            load_weights(self.model, cfg)
+            model = build_inference_model(cfg)
+            self.model = build_tta_model(cfg, model) if tta else model
             return
+        if tta:
+            raise ValueError(f"{exported}: --tta runs the config's model (MODEL.WEIGHTS), not an exported one")
         if not self.exported.is_file():
             raise ValueError(f"{exported}: --model: no such file")
         schema = _instances_schema(cfg)
@@ -187,6 +201,10 @@ def dataset_inputs(name: str) -> List[PredictionInput]:
     ]
 
 
+UNREADABLE = "unreadable image"
+"""The reason ``predict`` counts an image it cannot read under."""
+
+
 class _ReadInputs(torch.utils.data.Dataset):
     """Reads and maps each input (in loader workers); a read failure is returned as ``{"error": message}``."""
 
@@ -196,6 +214,7 @@ class _ReadInputs(torch.utils.data.Dataset):
         self.augmentations = T.AugmentationList(utils.build_augmentation(cfg, is_train=False))
         self.mapper = DatasetMapper(cfg, is_train=False)
         self.keep_image = keep_image
+        self.cfg = cfg
         self.dicom_options = dicom_options
 
     def __len__(self) -> int:
@@ -209,7 +228,7 @@ class _ReadInputs(torch.utils.data.Dataset):
                 own = given.own_size
                 image = utils.read_image(given.file_name, format=self.format) if self.keep_image else None
             else:
-                read = read_model_image(given.file_name, self.format, **self.dicom_options)
+                read = read_input_image(self.cfg, given.file_name, **self.dicom_options)
                 image, own = read.image, read.own_size
                 height, width = image.shape[:2]
                 aug = T.AugInput(image)
@@ -218,7 +237,10 @@ class _ReadInputs(torch.utils.data.Dataset):
                 item = {"image": tensor, "height": height, "width": width, "file_name": given.file_name}
                 image = image if self.keep_image else None
         except (OSError, ValueError, SyntaxError) as error:  # PIL's, DicomReadError (a ValueError)
-            return {"error": f"{given.file_name}: cannot read the image ({' '.join(str(error).split())})"}
+            message = " ".join(str(error).split())
+            if not message.startswith(f"{given.file_name}: cannot read the image"):  # read_model_image's own
+                message = f"{given.file_name}: cannot read the image ({message})"
+            return {"error": message}
         return {"index": index, "input": item, "own_size": own, "model_image": image}
 
 
@@ -231,22 +253,34 @@ def predict(
     max_size: int = 1024,
     upscale: bool = False,
     progress: Optional[Callable] = None,
+    skipped: Optional[SkipReport] = None,
 ) -> Iterator[ImagePrediction]:
     """The predictions of each input, in order; ``batch_size`` images per forward pass, read by
     ``DATALOADER.NUM_WORKERS`` processes; ``max_size`` / ``upscale``: how DICOMs are rendered (the
     preparer's options); ``progress``: called with the number of images done after each batch.
 
-    Raises ValueError naming the first file that cannot be read.
+    ``skipped``: an image that cannot be read is left out and counted there (reason "unreadable image",
+    with the file and why); without it, ValueError naming the first file that cannot be read.
     """
     dataset = _ReadInputs(cfg, inputs, keep_images, {"max_size": max_size, "upscale": upscale})
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=list, shuffle=False
     )
     for batch in loader:
+        read = []
         for item in batch:
-            if "error" in item:
+            if "error" not in item:
+                read.append(item)
+            elif skipped is None:
                 raise ValueError(item["error"])
-        for item, instances in zip(batch, predictor([item["input"] for item in batch])):
+            else:
+                where, _, why = item["error"].partition(": cannot read the image ")
+                skipped.skip(UNREADABLE, where, why.strip("()"))
+        if skipped is not None:
+            skipped.count_read(len(batch))
+            skipped.count_kept(len(read))
+        batch, done = read, len(batch)
+        for item, instances in zip(batch, predictor([item["input"] for item in batch]) if batch else []):
             given = inputs[item["index"]]
             own_w, own_h = item["own_size"]
             sx, sy = own_w / item["input"]["width"], own_h / item["input"]["height"]
@@ -266,4 +300,4 @@ def predict(
                 model_image=item["model_image"],
             )
         if progress is not None:
-            progress(len(batch))
+            progress(done)

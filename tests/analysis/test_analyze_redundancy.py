@@ -9,7 +9,6 @@ from detectron2.data import DatasetCatalog
 from helpers import run_main, run_script
 from PIL import Image
 
-from sna_det.analysis.image_sources import load_grayscale, resolve_images
 from sna_det.analysis.spatial_redundancy import (
     analyze_image,
     explained_variance_ratio,
@@ -17,6 +16,8 @@ from sna_det.analysis.spatial_redundancy import (
     running_mean,
     singular_values,
 )
+from sna_det.data.images import load_grayscale
+from sna_det.engine.predictor import resolve_images
 
 
 def numpy_cumulative_evr(m: np.ndarray) -> np.ndarray:

@@ -10,8 +10,8 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-from sna_det.analysis.image_sources import load_grayscale
 from sna_det.data.dicom import DicomReadError, read_dicom_uint8, read_dicom_values
+from sna_det.data.images import load_grayscale
 from sna_det.data.prepare.vindr_cxr import convert_image
 
 

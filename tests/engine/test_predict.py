@@ -182,8 +182,8 @@ def test_bad_input_is_named(tiny, tmp_path):
     given = [*SMALL, "MODEL.WEIGHTS", weights]
     cases = [  # (options, trailing KEY VALUE pairs, the message's start)
         (["--input", tmp_path / "nothing"], given, f"{tmp_path / 'nothing'}: no such file or folder"),
-        (["--input", tmp_path / "notes.txt"], given, f"{tmp_path / 'notes.txt'}: not a PNG, JPEG or DICOM file name"),
-        (["--input", f"{tmp_path}/*.jpg"], given, f"{tmp_path}/*.jpg: no PNG, JPEG or DICOM file"),
+        (["--input", tmp_path / "notes.txt"], given, f"{tmp_path / 'notes.txt'}: not an image file name"),
+        (["--input", f"{tmp_path}/*.jpg"], given, f"{tmp_path}/*.jpg: holds no image"),
         (["--input", tmp_path / "broken.png"], given, f"{tmp_path / 'broken.png'}: cannot read the image"),
         (["--input", image], [], "no weights: give MODEL.WEIGHTS"),
         (

@@ -16,7 +16,7 @@ from test_predict import eval_only, run_predict
 
 from sna_det.data.datasets import register_vindr_cxr_datasets
 from sna_det.data.prepare.vindr_cxr import PrepareOptions, prepare_vindr_cxr
-from sna_det.engine import Trainer, setup_cfg
+from sna_det.engine import SafeCheckpointer, Trainer, setup_cfg
 from sna_det.evaluation.vinbigdata import parse_prediction_string, read_submission
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,3 +125,30 @@ def test_normal_probabilities_filter_the_rows(vindr, tmp_path):
     assert filtered["t1"] == plain["t1"] + " 14 0.5 0 0 1 1"  # low <= 0.5 < high: "No finding" at p = 0.5 appended
     assert filtered["t2"] == plain["t2"]  # 0.99 >= high: the detector's boxes as they are
     assert len(parse_prediction_string(plain["t2"], "t2")) == 10
+
+
+def test_tta_predictions_are_eval_onlys_tta_in_dicom_pixels_and_make_a_submission(vindr, tmp_path):
+    """predict --tta --format vinbigdata: the detections of --eval-only's TTA (TEST.AUG.ENABLED) on the same
+    dataset, scaled to the DICOM's pixels, and a submission row for every image."""
+    _, prepared, opts = vindr
+    aug = ["TEST.AUG.MIN_SIZES", "(48, 64)", "TEST.AUG.MAX_SIZE", "96", "TEST.AUG.FLIP", "True"]
+    cfg = setup_cfg(CONFIG, [*opts, *aug, "TEST.AUG.ENABLED", "True", "OUTPUT_DIR", str(tmp_path / "eval")])
+    model = Trainer.build_model(cfg)  # as train_net.py --eval-only loads and evaluates it with TEST.AUG.ENABLED
+    SafeCheckpointer(model, cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=False)
+    Trainer.test_with_TTA(cfg, model)
+    results = tmp_path / "eval" / "inference_TTA" / "coco_instances_results_vindr_cxr_val.json"
+    expected = json.loads(results.read_text())
+    run_predict("--config-file", CONFIG, "--dataset", "vindr_cxr_val", "--format", "vinbigdata", "--tta",
+                "--batch-size", 1, "--output", tmp_path / "p", *opts, *aug)  # fmt: skip
+    images = {i["id"]: i for i in json.loads((prepared / "annotations" / "val.json").read_text())["images"]}
+    got = json.loads((tmp_path / "p" / "predictions.json").read_text())["annotations"]
+    assert len(got) == len(expected) > 0
+    for mine, want in zip(got, expected):
+        image = images[want["image_id"]]
+        scale = np.array([image["dicom_width"] / image["width"], image["dicom_height"] / image["height"]] * 2)
+        assert (mine["image_id"], mine["category_id"], mine["score"]) == (
+            want["image_id"], want["category_id"], want["score"]
+        )  # fmt: skip
+        assert np.allclose(mine["bbox"], np.array(want["bbox"]) * scale, atol=1e-6)
+    submission = read_submission(tmp_path / "p" / "submission.csv")
+    assert sorted(submission) == sorted(Path(i["file_name"]).stem for i in images.values())

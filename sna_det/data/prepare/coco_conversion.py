@@ -38,6 +38,7 @@ from tqdm import tqdm
 from ...utils.atomic_write import atomic_write_json
 from ...utils.skip_report import SkipReport
 from ...version import __version__
+from ..images import PICTURE_SUFFIXES as IMAGE_SUFFIXES  # the images the readers list and link (any case)
 from .masks import decode_segmentation, encode_mask
 from .output_folder import input_identity, open_prepared_folder
 
@@ -67,8 +68,6 @@ EDGE_TOLERANCE = 0.5
 DIFFICULT_COUNTS = {"ignore": "ignored", "keep": "kept", "drop": "dropped"}
 """``difficult`` policy -> how the split's summary counts its difficult objects."""
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-"""Image files the readers list (any case)."""
 
 
 class ConversionInputError(ValueError):

@@ -42,6 +42,7 @@ import numpy as np
 from PIL import Image
 
 from ..classes import VOC_2012_COCO_SPLITS, VOC_CLASSES
+from ..images import PICTURE_SUFFIXES as IMAGE_SUFFIXES
 from .coco_conversion import (
     AnnotatedImage,
     AnnotatedObject,
@@ -68,7 +69,6 @@ __all__ = [
 ]
 
 DIFFICULT_POLICIES = ("ignore", "keep", "drop")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
 SEGMENTATION_SPLITS = ("train", "val")
 DETECTION_SPLITS = ("train", "val", "trainval")
 VOID = 255
@@ -181,7 +181,8 @@ def read_index_png(png_file: str | os.PathLike) -> np.ndarray:
 def _image_file(voc_root: Path, image_id: str, annotation: VocAnnotation) -> Path:
     """``JPEGImages/<id>.jpg``, else the XML's ``filename``, else ``<id>`` with another image suffix."""
     folder = voc_root / "JPEGImages"
-    names = [f"{image_id}.jpg", Path(annotation.filename).name, *(f"{image_id}{s}" for s in IMAGE_SUFFIXES)]
+    suffixes = IMAGE_SUFFIXES + tuple(map(str.upper, IMAGE_SUFFIXES))
+    names = [f"{image_id}.jpg", Path(annotation.filename).name, *(f"{image_id}{s}" for s in suffixes)]
     for name in names:
         if name and (folder / name).is_file():
             return folder / name

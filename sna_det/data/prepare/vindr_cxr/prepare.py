@@ -47,6 +47,7 @@ from ....utils import atomic_write_bytes, atomic_write_json
 from ....utils.tables import format_class_table
 from ....utils.worker_pool import worker_pool
 from ...dicom import dicom_size, is_dicom_path
+from ...images import Intensity
 from ..output_folder import PreparedFolderError, input_identity, open_prepared_folder
 from .annotations import (
     AnnotationTable,
@@ -82,6 +83,8 @@ class PrepareOptions:
     """Long side of the written PNGs at most this many pixels (0: the original size)."""
     upscale: bool = False
     """Enlarge images whose long side is below ``max_size`` to it (by default they keep their size)."""
+    intensity: Intensity = Intensity()
+    """How a DICOM becomes 8 bits (``sna_det.data.images.Intensity``; recorded unless the default)."""
     val_fraction: float = 0.2
     """Share of the training annotations' images in val, in [0, 1); 0 only with a test split (PhysioNet)."""
     seed: int = 0
@@ -111,6 +114,8 @@ def prepare_settings(options: PrepareOptions, source: VinDrSource, inputs: Optio
     """What the prepared folder's contents depend on: the options but ``RUN_OPTIONS``, the source kind,
     and ``inputs`` (``source_identity``)."""
     settings = {k: v for k, v in asdict(options).items() if k not in RUN_OPTIONS}
+    if options.intensity == Intensity():  # the file's own window: folders prepared before it was a choice
+        del settings["intensity"]
     settings["source"] = source.layout + (" (pre-converted images)" if source.sizes_csv else "")
     if source.unlabelled_dirs:
         settings["source"] += " + unlabelled " + ", ".join(source.unlabelled_dirs)
@@ -181,11 +186,11 @@ def _drop_images(table: AnnotationTable, gone: set) -> None:
         del table.image_split[image_id]
 
 
-def _convert_one(task: Tuple[Path, Path, int, bool]):
+def _convert_one(task: Tuple[Path, Path, int, bool, Intensity]):
     """("ok", sizes) | ("unreadable", why) | ("unwritable", why) for one (source, target, max_size, upscale)."""
-    source, target, max_size, upscale = task
+    source, target, max_size, upscale, intensity = task
     try:
-        data, sizes = render_png(source, max_size, upscale)
+        data, sizes = render_png(source, max_size, upscale, intensity)
     except Exception as error:  # reported, with the file, by the caller
         return "unreadable", f"{type(error).__name__}: {error}"
     try:
@@ -207,14 +212,14 @@ def _mapped(function: Callable, tasks: list, workers: int) -> Iterator:
         executor.shutdown(cancel_futures=True)
 
 
-def _converted(tasks: List[Tuple[Path, Path, int, bool]], workers: int) -> Iterator:
+def _converted(tasks: List[Tuple[Path, Path, int, bool, Intensity]], workers: int) -> Iterator:
     return _mapped(_convert_one, tasks, workers)
 
 
-def _finished_sizes(task: Tuple[Path, Path, int, bool]) -> Optional[Tuple[int, ...]]:
+def _finished_sizes(task: Tuple[Path, Path, int, bool, Intensity]) -> Optional[Tuple[int, ...]]:
     """(source w, h, written w, h) of an image an earlier run finished, for (source, target, max_size,
     upscale); None unless the PNG decodes whole, 8-bit grayscale, at the size ``render_png`` gives."""
-    source, target, max_size, upscale = task
+    source, target, max_size, upscale, _ = task
     try:
         with Image.open(target) as png:
             png.load()  # every byte: a truncated or corrupted PNG raises
@@ -376,14 +381,14 @@ def prepare_vindr_cxr(
         target = {i: out / "images" / f"{i}.png" for i in image_ids}
         if folder.resumed:  # an earlier run's PNG is kept once verified
             done = [i for i in image_ids if target[i].is_file()]
-            checks = [(image_file[i], target[i], options.max_size, options.upscale) for i in done]
+            checks = [(image_file[i], target[i], options.max_size, options.upscale, options.intensity) for i in done]
             for image_id, finished in zip(done, _mapped(_finished_sizes, checks, options.workers)):
                 if finished is not None:
                     geometry[image_id] = finished
                 else:
                     damaged += 1
         todo = [i for i in image_ids if i not in geometry]
-        tasks = [(image_file[i], target[i], options.max_size, options.upscale) for i in todo]
+        tasks = [(image_file[i], target[i], options.max_size, options.upscale, options.intensity) for i in todo]
         unreadable = set()
         bar = tqdm(total=len(tasks), unit="image", desc="converting", disable=not options.progress, smoothing=0.1)
         try:
