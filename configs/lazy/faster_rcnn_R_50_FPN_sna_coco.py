@@ -7,7 +7,7 @@ from .common.optim import SGD as optimizer
 from .common.schedule import multi_step
 from .common.train import datasets, train  # noqa: F401  (read by tools/train_net.py)
 
-model.backbone.update(depth=50, attention="sna", stem=True)  # FrozenBN, freeze_at 2: the model's defaults
+model.backbone.update(attention="sna", stem=True)  # ResNet-50, FrozenBN, freeze_at 2: the model's defaults
 model.roi_heads.num_classes = 80
 
 dataloader = detection_dataloader(
