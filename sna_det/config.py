@@ -13,7 +13,17 @@ from .layers.attention_factory import ATTENTION_TABLE
 from .utils.cli import CommandError
 from .utils.config_values import ConfigValue, closest_names
 
-__all__ = ["CONFIG_VALUES", "ConfigError", "add_sna_config", "closest_config_keys", "validate_config"]
+__all__ = [
+    "CONFIG_VALUES",
+    "ConfigError",
+    "add_sna_config",
+    "check_batch_per_process",
+    "check_sizes",
+    "check_value",
+    "closest_config_keys",
+    "config_values",
+    "validate_config",
+]
 
 RETIRED_KEYS = (
     (
@@ -177,14 +187,19 @@ CONFIG_VALUES: Dict[str, ConfigValue] = {
     "TEST.DETECTIONS_PER_IMAGE": POSITIVE_INT,
     "TEST.EVAL_PERIOD": COUNT,
     "MODEL.SNA.DIAGNOSTICS_PERIOD": COUNT,
-    "MODEL.ATTENTION.TYPE": ConfigValue("str", choices=tuple(ATTENTION_TABLE)),
     "MODEL.ATTENTION.STEM": ConfigValue("bool"),
     "MODEL.DENSENET.DEPTH": ConfigValue("int", choices=(121, 161, 169, 201)),
-    **{f"{row.node}.{option.key}": option.value for row in ATTENTION_TABLE.values() for option in row.options},
 }
-"""Every config value the project reads that can be out of range: key -> what it may be. Checked by
-``validate_config`` for YAML files and command-line overrides, and by the LazyConfig set-up
-(``sna_det.engine.lazy_config.LAZY_KEYS``) for the same values, so both refuse the same mistakes."""
+"""The config values the project reads that can be out of range, besides the attention table's: key -> what
+it may be (``config_values`` adds MODEL.ATTENTION.TYPE and every type's options)."""
+
+
+def config_values() -> Dict[str, ConfigValue]:
+    """Every checked config value: ``CONFIG_VALUES`` and, from ``ATTENTION_TABLE``, MODEL.ATTENTION.TYPE and
+    each type's options. Checked by ``validate_config`` for YAML files and command-line overrides, and by
+    the LazyConfig set-up (``sna_det.engine.lazy_config.LAZY_KEYS``), so both refuse the same mistakes."""
+    options = {f"{row.node}.{o.key}": o.value for row in ATTENTION_TABLE.values() for o in row.options}
+    return {**CONFIG_VALUES, "MODEL.ATTENTION.TYPE": ConfigValue("str", choices=tuple(ATTENTION_TABLE)), **options}
 
 
 def _flat_keys(node: CN, prefix: str = "") -> Iterator[str]:
@@ -244,7 +259,7 @@ def _check_speed_keys(cfg: CN) -> None:
 def validate_config(cfg: CN) -> None:
     """Raise ``ConfigError`` naming the first value that cannot work.
 
-    Checked right after merging (before anything is built or logged): every value of ``CONFIG_VALUES``
+    Checked right after merging (before anything is built or logged): every value of ``config_values()``
     (the attention types' options among them), MIN_SIZE <= MAX_SIZE, the speed keys, and that the
     backbone (``MODEL.BACKBONE.NAME``, registered) places attention when a type is set, with stages of its family.
     """
@@ -253,7 +268,7 @@ def validate_config(cfg: CN) -> None:
     from .solver import OPTIMIZERS
 
     attention = cfg.MODEL.ATTENTION
-    for key, spec in CONFIG_VALUES.items():
+    for key, spec in config_values().items():
         check_value(key, reduce(getattr, key.split("."), cfg), spec)
     check_sizes("INPUT.MIN_SIZE_TRAIN", cfg.INPUT.MIN_SIZE_TRAIN, "INPUT.MAX_SIZE_TRAIN", cfg.INPUT.MAX_SIZE_TRAIN)
     check_sizes("INPUT.MIN_SIZE_TEST", cfg.INPUT.MIN_SIZE_TEST, "INPUT.MAX_SIZE_TEST", cfg.INPUT.MAX_SIZE_TEST)

@@ -34,7 +34,7 @@ dataloader = detection_dataloader(
 )
 
 optimizer.lr = 0.02
-lr_multiplier = multi_step(steps=(150, 185), max_iter=200, warmup_iters=40)
+lr_multiplier = multi_step(steps=(150, 185), warmup_iters=40)
 train.update(
     output_dir="output/lazy/faster_rcnn_R_18_FPN_sna_demo",
     max_iter=200,

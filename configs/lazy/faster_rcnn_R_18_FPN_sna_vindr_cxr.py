@@ -30,10 +30,11 @@ dataloader = detection_dataloader(
     min_size_test=1024,
     max_size_test=1024,
     batch_size=16,
+    filter_empty=False,  # DATALOADER.FILTER_EMPTY_ANNOTATIONS False: the normal images are trained on
 )
 
 optimizer.lr = 0.02
-lr_multiplier = multi_step(steps=(21000, 28000), max_iter=30000, warmup_iters=1000)
+lr_multiplier = multi_step(steps=(21000, 28000), warmup_iters=1000)
 train.update(
     output_dir="output/lazy/faster_rcnn_R_18_FPN_sna_vindr_cxr",
     max_iter=30000,

@@ -18,7 +18,14 @@ from ..utils.config_values import ConfigValue
 from .sna_authors_code import SpectralNormAttentionAuthorsCode
 from .spectral_norm_attention import MODES, WEIGHTINGS, SpectralNormAttention
 
-__all__ = ["ATTENTION_TABLE", "ATTENTION_TYPES", "AttentionOption", "AttentionType", "create_attention"]
+__all__ = [
+    "ATTENTION_TABLE",
+    "ATTENTION_TYPES",
+    "AttentionOption",
+    "AttentionType",
+    "attention_table_markdown",
+    "create_attention",
+]
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,18 @@ def create_attention(attn_type: str, channels: int, **options) -> nn.Module:
     """
     row = ATTENTION_TABLE.get(attn_type)
     if row is None or attn_type == "none":
-        known = [t for t in ATTENTION_TYPES if t != "none"]
+        known = [t for t in ATTENTION_TABLE if t != "none"]
         raise ValueError(f"attention type {attn_type!r} has no block; known: {known}")
     return row.build(channels, **options)
+
+
+def attention_table_markdown() -> str:
+    """``ATTENTION_TABLE`` as the Markdown table of docs/attention.md: type, block, config keys with their
+    default and what they may be."""
+    lines = ["| `MODEL.ATTENTION.TYPE` | block | options: key = default (may be) |", "| --- | --- | --- |"]
+    for name, row in ATTENTION_TABLE.items():
+        options = "<br>".join(
+            f"`{row.node}.{o.key}` = `{o.default!r}` ({o.value.accepts()}): {o.doc}" for o in row.options
+        )
+        lines.append(f"| `{name}` | {row.summary} | {options or '-'} |")
+    return "\n".join(lines)

@@ -1,6 +1,6 @@
 """What a config value may be (its type, range, allowed values), as plain data, and the one check of it.
 
-``sna_det.config.CONFIG_VALUES`` (YAML files, command-line overrides) and the LazyConfig set-up
+``sna_det.config.config_values()`` (YAML files, command-line overrides) and the LazyConfig set-up
 (``sna_det.engine.lazy_config``) check every value they read against such a ``ConfigValue``; the
 attention types declare their options with it (``sna_det.layers.attention_factory``). No torch here.
 """

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from detectron2.modeling import Backbone
 
-from ...layers.attention_factory import ATTENTION_TYPES, create_attention
+from ...layers.attention_factory import ATTENTION_TABLE, create_attention
 from ..attention_injection import add_attention_to_backbone
 
 __all__ = ["DENSENET_STAGES", "RESNET_STAGES", "add_attention"]
@@ -31,15 +31,15 @@ def add_attention(
     stages: Sequence[str] = (),
     options: Optional[Mapping[str, Any]] = None,
 ) -> Backbone:
-    """Attention blocks of type ``attention`` (``sna_det.layers.ATTENTION_TYPES``; "none" adds nothing) in a
+    """Attention blocks of type ``attention`` (a row of ``sna_det.layers.ATTENTION_TABLE``; "none" adds nothing) in a
     built backbone (its ``bottom_up`` network when it has one, e.g. an FPN); in place, returned.
 
     ``stem``: one block on the stem's output; ``stages``: one on every block of these stages (ResNet
     "res2".."res5", DenseNet "dense1".."dense4"); ``options``: the block's constructor keywords (``rank``
     for "sna", ``rd_ratio`` for "se", ...; ``create_attention``).
     """
-    if attention not in ATTENTION_TYPES:
-        raise ValueError(f"attention type {attention!r} is not one of {list(ATTENTION_TYPES)}")
+    if attention not in ATTENTION_TABLE:
+        raise ValueError(f"attention type {attention!r} is not one of {list(ATTENTION_TABLE)}")
     if attention != "none":
         keywords = dict(options or {})
         add_attention_to_backbone(
