@@ -143,18 +143,24 @@ def _check_override_key(cfg: DictConfig, key: str) -> None:
         )
 
 
-def _plain(value: Any) -> Any:
-    return OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig, ListConfig)) else value
+def _value(cfg: DictConfig, key: str) -> Any:
+    """The plain value at ``key`` (lists and dicts as Python's), or None where the config has none."""
+    try:
+        value = OmegaConf.select(cfg, key, default=None)
+        return OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig, ListConfig)) else value
+    except Exception as error:  # an interpolation that does not resolve, a path through a value  # noqa: BLE001
+        raise ConfigError(f"{key}: {type(error).__name__}: {' '.join(str(error).split())[:200]}") from None
 
 
 def validate_lazy_config(cfg: DictConfig) -> None:
     """``ConfigError`` naming the first value of ``LAZY_KEYS`` (when the config has it) that its YAML key's
     ``config_values()`` entry refuses, a train.log_period < 1, or MIN_SIZE > MAX_SIZE."""
-    values, specs = {key: _plain(OmegaConf.select(cfg, key, default=None)) for key in LAZY_KEYS}, config_values()
+    values, specs = {key: _value(cfg, key) for key in LAZY_KEYS}, config_values()
     for key, yaml_key in LAZY_KEYS.items():
         if values[key] is not None:
             check_value(key, values[key], specs[yaml_key], named=yaml_key)
-    check_value("train.log_period", _plain(cfg.train.get("log_period", 20)), ConfigValue("int", 1))
+    log_period = _value(cfg, "train.log_period")
+    check_value("train.log_period", 20 if log_period is None else log_period, ConfigValue("int", 1))
     for size in (_TRAIN_SIZE, _TEST_SIZE):
         low, high = values[f"{size}.short_edge_length"], values[f"{size}.max_size"]
         if low is not None and high is not None:
