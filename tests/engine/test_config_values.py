@@ -11,9 +11,8 @@ from detectron2.config import instantiate
 from detectron2.data import get_detection_dataset_dicts
 from detectron2.solver import build_lr_scheduler
 from helpers import ROOT, run_main
-from helpers.vindr_cxr_synthetic import write_vinbigdata
+from helpers.vindr_cxr_synthetic import prepared_vindr_cxr
 
-from sna_det.data.prepare.vindr_cxr import PrepareOptions, prepare_vindr_cxr
 from sna_det.engine import setup_cfg
 from sna_det.engine.lazy_config import setup_lazy_config
 
@@ -118,10 +117,7 @@ def test_lazy_max_iter_keeps_the_lr_steps_as_yaml_max_iter(max_iter):
 
 @pytest.fixture(scope="module")
 def prepared_vindr(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("vindr")
-    out = tmp / "prepared"
-    prepare_vindr_cxr(write_vinbigdata(tmp / "vindr"), out, PrepareOptions(max_size=64, val_fraction=0.25))
-    return out
+    return prepared_vindr_cxr(tmp_path_factory.mktemp("vindr"))
 
 
 @pytest.mark.parametrize(
