@@ -1,4 +1,11 @@
-from .attention_factory import ATTENTION_TABLE, ATTENTION_TYPES, AttentionOption, AttentionType, create_attention
+from .attention_factory import (
+    ATTENTION_TABLE,
+    ATTENTION_TYPES,
+    AttentionOption,
+    AttentionType,
+    SpatialMap,
+    create_attention,
+)
 from .sna_authors_code import SpectralNormAttentionAuthorsCode
 from .spectral_norm_attention import (
     MODES,
@@ -15,6 +22,7 @@ __all__ = [
     "ATTENTION_TABLE",
     "AttentionOption",
     "AttentionType",
+    "SpatialMap",
     "create_attention",
     "MODES",
     "WEIGHTINGS",

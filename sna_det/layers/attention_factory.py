@@ -10,9 +10,11 @@ maps (B, C, H, W) to (B, C, H, W).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Mapping, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
-from torch import nn
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from ..utils.config_values import ConfigValue
 from .sna_authors_code import SpectralNormAttentionAuthorsCode
@@ -23,6 +25,7 @@ __all__ = [
     "ATTENTION_TYPES",
     "AttentionOption",
     "AttentionType",
+    "SpatialMap",
     "attention_table_markdown",
     "create_attention",
 ]
@@ -41,14 +44,27 @@ class AttentionOption:
 
 
 @dataclass(frozen=True)
+class SpatialMap:
+    """A spatial map of a block: ``compute(block, input, output)`` -> (B, H, W), read at the output of the
+    block's ``submodule`` ("" = the block itself); ``kind`` names it (``sna_det.analysis.AttentionMapRecorder``)."""
+
+    kind: str
+    submodule: str
+    compute: Callable[[nn.Module, Tensor, Tensor], Tensor]
+
+
+@dataclass(frozen=True)
 class AttentionType:
     """One attention type: ``build(channels, **keywords)``, the config node of its options (``node``,
-    e.g. "MODEL.ATTENTION.SE"; "" for none) and the options."""
+    e.g. "MODEL.ATTENTION.SE"; "" for none), the options, and the spatial maps of its blocks (instances of
+    ``block_type()``) that the attention-map recorder reads."""
 
     build: Callable[..., nn.Module]
     summary: str
     node: str = ""
     options: Tuple[AttentionOption, ...] = ()
+    block_type: Optional[Callable[[], type]] = None
+    maps: Tuple[SpatialMap, ...] = ()
 
     def keywords(self, values: Mapping[str, Any]) -> Dict[str, Any]:
         """The constructor keywords of config ``values`` ({option key: value}; absent keys: defaults)."""
@@ -71,6 +87,34 @@ def _timm(name: str) -> Callable[..., nn.Module]:
         return get_attn(name)(channels, **keywords)
 
     return build
+
+
+def _timm_type(name: str) -> Callable[[], type]:
+    def block_type() -> type:
+        from timm.layers import get_attn
+
+        return get_attn(name)
+
+    return block_type
+
+
+def _sna_low_rank_map(module: SpectralNormAttention, x: Tensor, output: Tensor) -> Tensor:
+    compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return module.low_rank_map(x.mean(1, dtype=compute_dtype))
+
+
+def _sna_weights(module: SpectralNormAttention, x: Tensor, output: Tensor) -> Tensor:
+    return module.attention_map(x)[:, 0]
+
+
+def _gate_output(module: nn.Module, x: Tensor, output: Tensor) -> Tensor:
+    return output[:, 0]
+
+
+def _context_weights(module: nn.Module, x: Tensor, output: Tensor) -> Tensor:
+    b, _, h, w = output.shape
+    return F.softmax(output.reshape(b, h * w).float(), dim=-1).reshape(b, h, w)
 
 
 def _rd_ratio(default: float, doc: str) -> AttentionOption:
@@ -110,6 +154,8 @@ ATTENTION_TABLE: Dict[str, AttentionType] = {
                 '"softmax": times softmax(map), as written in the paper',
             ),
         ),
+        lambda: SpectralNormAttention,
+        (SpatialMap("rank-k map", "", _sna_low_rank_map), SpatialMap("weights", "", _sna_weights)),
     ),
     "sna_authors": AttentionType(
         _ignore_channels(SpectralNormAttentionAuthorsCode),
@@ -150,6 +196,8 @@ ATTENTION_TABLE: Dict[str, AttentionType] = {
                 "the spatial gate's conv size",
             ),
         ),
+        _timm_type("cbam"),
+        (SpatialMap("spatial gate", "spatial.gate", _gate_output),),
     ),
     "gc": AttentionType(
         _timm("gc"),
@@ -163,6 +211,8 @@ ATTENTION_TABLE: Dict[str, AttentionType] = {
                 '"add" (GCNet\'s default) or "scale"',
             ),
         ),
+        _timm_type("gc"),
+        (SpatialMap("context weights", "conv_attn", _context_weights),),
     ),
 }
 """Attention type -> its row; "none" builds nothing in a backbone."""

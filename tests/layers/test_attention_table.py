@@ -1,5 +1,6 @@
 """The attention table is the one list of types: the docs are its output, and a row added to it is a type
-the config accepts with its options, the registered backbones build, and create_attention returns."""
+the config accepts with its options, the registered backbones build, create_attention returns, and
+whose spatial map the attention-map recorder reads."""
 
 import re
 from pathlib import Path
@@ -10,9 +11,16 @@ from detectron2.config import get_cfg
 from detectron2.layers import ShapeSpec
 from torch import nn
 
+from sna_det.analysis import AttentionMapRecorder
 from sna_det.config import ConfigError, add_sna_config, validate_config
 from sna_det.layers import attention_factory
-from sna_det.layers.attention_factory import ATTENTION_TABLE, AttentionOption, AttentionType, attention_table_markdown
+from sna_det.layers.attention_factory import (
+    ATTENTION_TABLE,
+    AttentionOption,
+    AttentionType,
+    SpatialMap,
+    attention_table_markdown,
+)
 from sna_det.modeling import build_resnet_attention_backbone, create_attention
 from sna_det.utils.config_values import ConfigValue
 
@@ -42,6 +50,8 @@ def scale_row(monkeypatch):
         "multiplies by a constant",
         "MODEL.ATTENTION.SCALE",
         (AttentionOption("FACTOR", 2.0, ConfigValue("float", 0, above=True), lambda f: {"factor": f}, "the constant"),),
+        lambda: Scale,
+        (SpatialMap("channel mean", "", lambda block, x, output: output.mean(1)),),
     )
     monkeypatch.setitem(attention_factory.ATTENTION_TABLE, "scale", row)
 
@@ -66,7 +76,9 @@ def test_a_new_row_is_a_type_everywhere(scale_row):
     x = torch.rand(1, 3, 32, 32)
     plain_stem = backbone.stem.conv1(x).relu_()
     expected = torch.nn.functional.max_pool2d(plain_stem, kernel_size=3, stride=2, padding=1) * 3.0
-    torch.testing.assert_close(backbone.stem(x), expected)
+    with AttentionMapRecorder(backbone) as recorder:
+        torch.testing.assert_close(backbone.stem(x), expected)
+    torch.testing.assert_close(recorder.maps["stem"]["channel mean"][0], expected.mean(1))  # its map, recorded
     assert isinstance(create_attention("scale", 8, factor=0.5), Scale)
     cfg.MODEL.ATTENTION.SCALE.FACTOR = -1.0
     with pytest.raises(ConfigError, match=r"MODEL.ATTENTION.SCALE.FACTOR -1.0 must be a number > 0"):
