@@ -5,11 +5,26 @@ and a comment saying what it takes; the docs link here instead of listing them."
 
 from __future__ import annotations
 
+from functools import reduce
+from typing import Dict, Iterator
+
 from detectron2.config import CfgNode as CN
 
+from .layers.attention_factory import ATTENTION_TABLE
+from .utils.config_values import ConfigValue, closest_names
 from .utils.errors import ConfigError
 
-__all__ = ["ConfigError", "add_sna_config", "validate_config"]
+__all__ = [
+    "CONFIG_VALUES",
+    "ConfigError",
+    "add_sna_config",
+    "check_batch_per_process",
+    "check_sizes",
+    "check_value",
+    "closest_config_keys",
+    "config_values",
+    "validate_config",
+]
 
 RETIRED_KEYS = (
     (
@@ -42,28 +57,27 @@ RETIRED_KEYS = (
 stops at the merge with one line naming the new one (CHANGELOG.md lists every rename)."""
 
 
+def _node(cfg: CN, path: str) -> CN:
+    """The node at dotted ``path`` below ``cfg`` ("MODEL.ATTENTION.SE"), made empty where absent."""
+    for name in path.split("."):
+        if name not in cfg:
+            cfg[name] = CN()
+        cfg = cfg[name]
+    return cfg
+
+
 def add_sna_config(cfg: CN) -> None:
     """Add every key of the project to ``cfg`` (detectron2's defaults), in place: each below, beside its
     default, with what it takes."""
     _C = cfg
-    # SNA's own options; where SNA goes is MODEL.ATTENTION (TYPE "sna", STEM, STAGES), as for every type.
+    # Every attention type's options (MODEL.SNA: RANK, MODE, SQUARINGS, WEIGHTING; MODEL.ATTENTION.SE,
+    # .ECA, .NONLOCAL, .CBAM, .GC), their defaults and what they may be: sna_det/layers/attention_factory.py's
+    # ATTENTION_TABLE, one row per type. Where a type goes is MODEL.ATTENTION (TYPE, STEM, STAGES), below.
     _C.MODEL.SNA = CN()
-    # Number of singular terms in the attention map: 1 in the paper (its Fig. 4 ablates more).
-    _C.MODEL.SNA.RANK = 1
-    # "power": batched power iteration (the paper's Algorithm 1); "svd": exact torch.linalg.svd, the
-    # reference (its gradient is undefined where singular values repeat, e.g. an all-zero map: train with power).
-    _C.MODEL.SNA.MODE = "power"
-    # Power iteration by repeated squaring: SQUARINGS squarings of the Gram matrix G of the map's
-    # shorter side (normalised by its largest entry before squarings 1, 5, 9, ...; before 1, 3, 5, ...
-    # for a side above 8192) make 2^SQUARINGS power steps, a fixed computation (no stopping test) that
-    # is the same on every device and in traced/exported/compiled models; the map is then
-    # G^(2^SQUARINGS) / trace times M. 8 = 256 steps: the map is within 1e-6 of the SVD's for
-    # sigma1/sigma2 >= 1.05 (tools/benchmark_sna.py measures it); 22 CUDA launches per block
-    # (23 in bf16), of which each squaring is one and each normalisation two.
-    _C.MODEL.SNA.SQUARINGS = 8
-    # "softmax_mean1": features times H*W*softmax(map), which averages 1 (the default, chosen on
-    # the demo data, see docs/block.md); "softmax": times softmax(map) itself, as written in the paper.
-    _C.MODEL.SNA.WEIGHTING = "softmax_mean1"
+    _C.MODEL.ATTENTION = CN()
+    for row in ATTENTION_TABLE.values():
+        if row.node:
+            _node(_C, row.node).update({option.key: option.default for option in row.options})
     # Power-iteration diagnostics while training (tools/train_net.py): every N iterations, the error
     # of the rank-one map against the SVD's and sigma1/sigma2 of each SNA block's channel-mean map are logged to
     # EventStorage (metrics.json, TensorBoard) and <OUTPUT_DIR>/power_iteration.jsonl; 0 = off.
@@ -88,25 +102,14 @@ def add_sna_config(cfg: CN) -> None:
 
     # Where attention goes, for every type, read by the *_attention_* backbones
     # (build_resnet_attention_fpn_backbone, build_densenet_attention_fpn_backbone, ...; see
-    # sna_det/modeling/backbone/attention_backbones.py). SNA's options are in MODEL.SNA.
-    _C.MODEL.ATTENTION = CN()
-    # One of "none", "sna", "sna_authors", "se", "eca", "nonlocal", "cbam", "gc"
-    # (sna_det/layers/attention_factory.py). "sna_authors" is SNA as the authors' public code computes it
-    # (sna_det/layers/sna_authors_code.py: channel max, one matrix per mini-batch, 10 power steps from a
-    # seeded random start, x + A; MODEL.SNA's keys do not apply), an ablation to train what their
-    # Table 4 run used (docs/table4.md).
+    # sna_det/modeling/backbone/attention_backbones.py).
+    # One of sna_det.layers.ATTENTION_TYPES (the rows of ATTENTION_TABLE; docs/attention.md lists them).
     _C.MODEL.ATTENTION.TYPE = "none"
     # One block on the stem's output (ResNet: before res2; DenseNet: after pool0).
     _C.MODEL.ATTENTION.STEM = False
     # Stages whose blocks each get one: ResNet "res2".."res5" (on the residual branch, before the
     # addition), DenseNet "dense1".."dense4" (on each dense layer's new features, before concatenation).
     _C.MODEL.ATTENTION.STAGES = []
-    # Per-type options (timm.layers' constructor arguments).
-    _C.MODEL.ATTENTION.SE = CN({"RD_RATIO": 1.0 / 16})  # SE's reduction (Hu et al.: 16)
-    _C.MODEL.ATTENTION.ECA = CN({"KERNEL_SIZE": 0})  # 1-D conv size; 0: adaptive from channels (Wang et al.)
-    _C.MODEL.ATTENTION.NONLOCAL = CN({"RD_RATIO": 1.0 / 8})  # embedding channels / channels
-    _C.MODEL.ATTENTION.CBAM = CN({"RD_RATIO": 1.0 / 16, "SPATIAL_KERNEL_SIZE": 7})
-    _C.MODEL.ATTENTION.GC = CN({"RD_RATIO": 1.0 / 8, "FUSION": "add"})  # "add" (GCNet's default) or "scale"
 
     # DenseNet backbone (torchvision's architecture) for build_densenet_*_backbone.
     _C.MODEL.DENSENET = CN()
@@ -167,14 +170,89 @@ def add_sna_config(cfg: CN) -> None:
         _C.register_renamed_key(old, new, why)
 
 
+POSITIVE_INT, COUNT, FRACTION = ConfigValue("int", 1), ConfigValue("int", 0), ConfigValue("float", 0, maximum=1)
+CONFIG_VALUES: Dict[str, ConfigValue] = {
+    "SOLVER.BASE_LR": ConfigValue("float", 0, above=True),
+    "SOLVER.MAX_ITER": POSITIVE_INT,
+    "SOLVER.IMS_PER_BATCH": POSITIVE_INT,
+    "SOLVER.WARMUP_ITERS": COUNT,
+    "SOLVER.WARMUP_FACTOR": FRACTION,
+    "SOLVER.GAMMA": ConfigValue("float", 0, above=True),
+    "SOLVER.MOMENTUM": FRACTION,
+    "SOLVER.WEIGHT_DECAY": ConfigValue("float", 0),
+    "SOLVER.CHECKPOINT_PERIOD": POSITIVE_INT,
+    "SOLVER.EPS": ConfigValue("float", 0, above=True),
+    "SOLVER.CLIP_GRADIENTS.CLIP_VALUE": ConfigValue("float", 0, above=True),
+    "DATALOADER.NUM_WORKERS": COUNT,
+    "INPUT.MIN_SIZE_TRAIN": ConfigValue("sizes", 1),
+    "INPUT.MAX_SIZE_TRAIN": POSITIVE_INT,
+    "INPUT.MIN_SIZE_TEST": COUNT,  # 0: no resizing (detectron2)
+    "INPUT.MAX_SIZE_TEST": POSITIVE_INT,
+    "MODEL.ROI_HEADS.NUM_CLASSES": POSITIVE_INT,
+    "MODEL.RETINANET.NUM_CLASSES": POSITIVE_INT,
+    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE": POSITIVE_INT,
+    "MODEL.ROI_HEADS.POSITIVE_FRACTION": FRACTION,
+    "MODEL.ROI_HEADS.SCORE_THRESH_TEST": FRACTION,
+    "MODEL.ROI_HEADS.NMS_THRESH_TEST": FRACTION,
+    "MODEL.RPN.BATCH_SIZE_PER_IMAGE": POSITIVE_INT,
+    "TEST.DETECTIONS_PER_IMAGE": POSITIVE_INT,
+    "TEST.EVAL_PERIOD": COUNT,
+    "MODEL.SNA.DIAGNOSTICS_PERIOD": COUNT,
+    "MODEL.ATTENTION.STEM": ConfigValue("bool"),
+    "MODEL.DENSENET.DEPTH": ConfigValue("int", choices=(121, 161, 169, 201)),
+}
+"""The config values the project reads that can be out of range, besides the attention table's: key -> what
+it may be (``config_values`` adds MODEL.ATTENTION.TYPE and every type's options)."""
+
+
+def config_values() -> Dict[str, ConfigValue]:
+    """Every checked config value: ``CONFIG_VALUES`` and, from ``ATTENTION_TABLE``, MODEL.ATTENTION.TYPE and
+    each type's options. Checked by ``validate_config`` for YAML files and command-line overrides, and by
+    the LazyConfig set-up (``sna_det.engine.lazy_config.LAZY_KEYS``), so both refuse the same mistakes."""
+    options = {f"{row.node}.{o.key}": o.value for row in ATTENTION_TABLE.values() for o in row.options}
+    return {**CONFIG_VALUES, "MODEL.ATTENTION.TYPE": ConfigValue("str", choices=tuple(ATTENTION_TABLE)), **options}
+
+
+def _flat_keys(node: CN, prefix: str = "") -> Iterator[str]:
+    for name, value in node.items():
+        if isinstance(value, CN):
+            yield from _flat_keys(value, f"{prefix}{name}.")
+        else:
+            yield prefix + name
+
+
+def closest_config_keys(cfg: CN, key: str) -> str:
+    """" (did you mean 'SOLVER.BASE_LR'?)" for an unknown dotted ``key``: the closest keys of ``cfg`` (difflib)."""
+    return closest_names(key, _flat_keys(cfg))
+
+
+def check_value(key: str, value, spec: ConfigValue, *, named: str = "") -> None:
+    """``ConfigError`` "<key> <value> must be <what spec accepts>" (``named``: the YAML key, when ``key``
+    is a LazyConfig's) unless ``spec`` accepts ``value``."""
+    problem = spec.problem(value)
+    if problem is not None:
+        verb = "is not" if spec.choices is not None else "must be"
+        raise ConfigError(f"{key} {value!r} {verb} {problem}" + (f" ({named} of a YAML config)" if named else ""))
+
+
+def check_sizes(key_min: str, min_sizes, key_max: str, max_size) -> None:
+    """``ConfigError`` unless every shorter-side size is at most the longer-side limit (MIN_SIZE <= MAX_SIZE)."""
+    sizes = min_sizes if isinstance(min_sizes, (list, tuple)) else [min_sizes]
+    if max(sizes) > max_size:
+        raise ConfigError(f"{key_min} {tuple(sizes)} exceeds {key_max} {max_size}: a shorter side must be <= it")
+
+
+def check_batch_per_process(key: str, batch_size: int, processes: int) -> None:
+    """``ConfigError`` unless ``batch_size`` (images per step over all processes) divides among ``processes``."""
+    if processes > 0 and batch_size % processes:
+        raise ConfigError(
+            f"{key} {batch_size} is not divisible by the {processes} processes (--num-gpus x --num-machines): "
+            f"each takes the same number of images; e.g. {key} {max(1, batch_size // processes) * processes}"
+        )
+
+
 def _allowed(key: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{key} {value!r} is not one of {list(allowed)}")
-
-
-def _at_least(key: str, value, minimum) -> None:
-    if not value >= minimum:
-        raise ConfigError(f"{key} {value!r} must be >= {minimum}")
+    check_value(key, value, ConfigValue("str", choices=tuple(allowed)))
 
 
 def _check_speed_keys(cfg: CN) -> None:
@@ -190,26 +268,22 @@ def _check_speed_keys(cfg: CN) -> None:
 
 
 def validate_config(cfg: CN) -> None:
-    """Raise ``ConfigError`` naming the first ``MODEL.SNA`` / ``MODEL.ATTENTION`` value that cannot work.
+    """Raise ``ConfigError`` naming the first value that cannot work.
 
-    Checked right after merging (before anything is built or logged): SNA's options, the attention
-    type and its options, that the backbone (``MODEL.BACKBONE.NAME``, registered) places attention
-    when a type is set, and that the stages are ones its family has.
+    Checked right after merging (before anything is built or logged): every value of ``config_values()``
+    (the attention types' options among them), MIN_SIZE <= MAX_SIZE, the speed keys, and that the
+    backbone (``MODEL.BACKBONE.NAME``, registered) places attention when a type is set, with stages of its family.
     """
     from detectron2.modeling import BACKBONE_REGISTRY
 
-    from .layers import ATTENTION_TYPES, MODES, WEIGHTINGS
     from .solver import OPTIMIZERS
 
-    sna, attention = cfg.MODEL.SNA, cfg.MODEL.ATTENTION
-    _allowed("MODEL.SNA.MODE", sna.MODE, MODES)
-    _allowed("MODEL.SNA.WEIGHTING", sna.WEIGHTING, WEIGHTINGS)
-    _at_least("MODEL.SNA.RANK", sna.RANK, 1)
-    _at_least("MODEL.SNA.SQUARINGS", sna.SQUARINGS, 0)
-    _at_least("MODEL.SNA.DIAGNOSTICS_PERIOD", sna.DIAGNOSTICS_PERIOD, 0)
+    attention = cfg.MODEL.ATTENTION
+    for key, spec in config_values().items():
+        check_value(key, reduce(getattr, key.split("."), cfg), spec)
+    check_sizes("INPUT.MIN_SIZE_TRAIN", cfg.INPUT.MIN_SIZE_TRAIN, "INPUT.MAX_SIZE_TRAIN", cfg.INPUT.MAX_SIZE_TRAIN)
+    check_sizes("INPUT.MIN_SIZE_TEST", cfg.INPUT.MIN_SIZE_TEST, "INPUT.MAX_SIZE_TEST", cfg.INPUT.MAX_SIZE_TEST)
     _allowed("SOLVER.OPTIMIZER", cfg.SOLVER.OPTIMIZER.upper(), OPTIMIZERS)
-    _allowed("MODEL.ATTENTION.TYPE", attention.TYPE, ATTENTION_TYPES)
-    _allowed("MODEL.ATTENTION.GC.FUSION", attention.GC.FUSION, ("add", "scale"))
     if cfg.TEST.AUG.ENABLED:  # before a training whose last evaluation would fail
         from .modeling.test_time_augmentation import check_tta_config
 

@@ -95,6 +95,7 @@ def run(args) -> int:
     from detectron2.engine import launch
 
     from sna_det import DatasetNotPreparedError, check_datasets_ready
+    from sna_det.config import check_batch_per_process
     from sna_det.data.datasets import check_num_classes
     from sna_det.data.datasets.catalog import check_mask_format, images_in_both
     from sna_det.engine import choose_main_config, setup_cfg
@@ -113,6 +114,8 @@ def run(args) -> int:
             else:
                 print(f"training {MAIN_CONFIG.relative_to(ROOT)}", file=sys.stderr)
         cfg = setup_cfg(args.config_file, args.opts)
+        if not args.eval_only:  # the training loader splits the batch
+            check_batch_per_process("SOLVER.IMS_PER_BATCH", cfg.SOLVER.IMS_PER_BATCH, args.num_gpus * args.num_machines)
         names = cfg.DATASETS.TEST if args.eval_only else cfg.DATASETS.TRAIN + cfg.DATASETS.TEST
         check_datasets_registered(names)
         check_datasets_ready(names)
@@ -143,10 +146,12 @@ def run_lazy(args) -> int:
     from detectron2.engine import launch
 
     from sna_det import DatasetNotPreparedError, check_datasets_ready
-    from sna_det.engine.lazy_config import lazy_dataset_names, lazy_main, setup_lazy_config
+    from sna_det.engine.lazy_config import check_lazy_batch, lazy_dataset_names, lazy_main, setup_lazy_config
     from sna_det.utils.cli import CommandError, check_writable_dir
 
     cfg = setup_lazy_config(args.config_file, args.opts)
+    if not args.eval_only:
+        check_lazy_batch(cfg, args.num_gpus * args.num_machines)
     try:
         check_datasets_ready(lazy_dataset_names(cfg, eval_only=args.eval_only))
     except (DatasetNotPreparedError, KeyError) as error:

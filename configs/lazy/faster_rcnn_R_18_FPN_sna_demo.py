@@ -4,12 +4,14 @@
 from detectron2.layers import ShapeSpec
 
 from .common.data.detection import detection_dataloader
-from .common.models.faster_rcnn_fpn import model
+from .common.models.faster_rcnn_fpn import model, resnet_fpn
 from .common.optim import SGD as optimizer
 from .common.schedule import multi_step
 from .common.train import datasets, train  # noqa: F401  (read by tools/train_net.py)
 
-model.backbone.update(depth=18, attention="sna", stem=True, norm="BN", freeze_at=0, out_channels=64)
+model.backbone.update(
+    backbone=resnet_fpn(depth=18, norm="BN", freeze_at=0, out_channels=64), attention="sna", stem=True
+)
 model.pixel_mean = [128.0, 128.0, 128.0]
 model.pixel_std = [64.0, 64.0, 64.0]
 model.proposal_generator.head.in_channels = 64
@@ -32,7 +34,7 @@ dataloader = detection_dataloader(
 )
 
 optimizer.lr = 0.02
-lr_multiplier = multi_step(steps=(150, 185), max_iter=200, warmup_iters=40)
+lr_multiplier = multi_step(steps=(150, 185), warmup_iters=40)
 train.update(
     output_dir="output/lazy/faster_rcnn_R_18_FPN_sna_demo",
     max_iter=200,

@@ -6,18 +6,16 @@
 # Sampling: detectron2's TrainingSampler (uniform over images), as the YAML configs; class-balanced
 # sampling is not used (docs/lazyconfig.md gives RepeatFactorTrainingSampler's keys).
 from .common.data.detection import detection_dataloader
-from .common.models.faster_rcnn_fpn import model
+from .common.models.faster_rcnn_fpn import model, resnet_fpn
 from .common.optim import SGD as optimizer
 from .common.schedule import multi_step
 from .common.train import datasets, train  # noqa: F401  (read by tools/train_net.py)
 
 model.backbone.update(
-    depth=18,
+    backbone=resnet_fpn(depth=18, norm="BN", freeze_at=0),  # from scratch: FrozenBN cannot learn
     attention="sna",
     stem=True,
     stages=["res2", "res3", "res4", "res5"],
-    norm="BN",  # from scratch: FrozenBN cannot learn
-    freeze_at=0,
 )
 # grayscale PNGs read as RGB (the gray value in all three channels), normalised alike
 model.pixel_mean = [128.0, 128.0, 128.0]
@@ -32,10 +30,11 @@ dataloader = detection_dataloader(
     min_size_test=1024,
     max_size_test=1024,
     batch_size=16,
+    filter_empty=False,  # DATALOADER.FILTER_EMPTY_ANNOTATIONS False: the normal images are trained on
 )
 
 optimizer.lr = 0.02
-lr_multiplier = multi_step(steps=(21000, 28000), max_iter=30000, warmup_iters=1000)
+lr_multiplier = multi_step(steps=(21000, 28000), warmup_iters=1000)
 train.update(
     output_dir="output/lazy/faster_rcnn_R_18_FPN_sna_vindr_cxr",
     max_iter=30000,

@@ -7,7 +7,7 @@ from .common.optim import SGD as optimizer
 from .common.schedule import multi_step
 from .common.train import datasets, train  # noqa: F401  (read by tools/train_net.py)
 
-model.backbone.update(depth=50, attention="sna", stem=True)  # FrozenBN, freeze_at 2: the model's defaults
+model.backbone.update(attention="sna", stem=True)  # ResNet-50, FrozenBN, freeze_at 2: the model's defaults
 model.roi_heads.num_classes = 80
 
 dataloader = detection_dataloader(
@@ -21,7 +21,7 @@ dataloader = detection_dataloader(
 )
 
 optimizer.lr = 0.02
-lr_multiplier = multi_step(steps=(60000, 80000), max_iter=90000, warmup_iters=1000)
+lr_multiplier = multi_step(steps=(60000, 80000), warmup_iters=1000)
 train.update(
     output_dir="output/lazy/faster_rcnn_R_50_FPN_sna_coco",
     init_checkpoint="detectron2://ImageNetPretrained/MSRA/R-50.pkl",  # no attention weights: it loads as is

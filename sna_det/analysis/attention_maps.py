@@ -1,9 +1,10 @@
 """Spatial maps of every attention module in a model, collected with forward hooks.
 
-Any attention module that has a spatial map can be read: SNA (its rank-k map before the softmax and
-the weights it multiplies the features by), timm's CBAM (the spatial gate) and GlobalContext (the
-softmax context weights over H·W). Channel-only blocks (SE, ECA) have no spatial map and are not
-listed. More types are added with ``register_spatial_map``.
+Any attention module that has a spatial map can be read: the maps of each type are in its row of the
+attention table (``sna_det.layers.ATTENTION_TABLE``, ``AttentionType.maps``): SNA (its rank-k map before
+the softmax and the weights it multiplies the features by), timm's CBAM (the spatial gate) and
+GlobalContext (the softmax context weights over H·W). Channel-only blocks (SE, ECA) have no spatial map
+and are not listed. Modules outside the table are added with ``register_spatial_map``.
 
 A map is read where the model computes it, so it lives on the padded, resized input the model saw;
 ``map_to_image`` brings it back onto the original image.
@@ -11,92 +12,43 @@ A map is read where the model computes it, so it lives on the padded, resized in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Sequence, Tuple, Type
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..layers.spectral_norm_attention import SpectralNormAttention
+from ..layers.attention_factory import ATTENTION_TABLE, SpatialMap
 from ..modeling.attention_injection import placement_name
 
 __all__ = [
     "AttentionMapRecorder",
-    "SpatialMapSource",
+    "SpatialMap",
     "attention_placements",
     "map_to_image",
     "register_spatial_map",
 ]
 
-MapFunction = Callable[[nn.Module, Tensor, Tensor], Tensor]
-"""(hooked module, its input, its output) -> map (B, H, W)."""
+_SOURCES: List[Tuple[Type[nn.Module], Tuple[SpatialMap, ...]]] = []
 
 
-@dataclass(frozen=True)
-class SpatialMapSource:
-    """Where a map is read: the output (or input) of ``submodule`` (a dotted path, "" = the attention
-    module itself), turned into a (B, H, W) map by ``compute``; ``kind`` names the map."""
-
-    kind: str
-    submodule: str
-    compute: MapFunction
-
-
-_SOURCES: List[Tuple[Type[nn.Module], Tuple[SpatialMapSource, ...]]] = []
-
-
-def register_spatial_map(module_type: Type[nn.Module], *sources: SpatialMapSource) -> None:
-    """Declare the spatial maps of an attention type (instances of ``module_type`` and subclasses)."""
+def register_spatial_map(module_type: Type[nn.Module], *sources: SpatialMap) -> None:
+    """Declare the spatial maps of a module type that is not a row of ``ATTENTION_TABLE`` (instances of
+    ``module_type`` and subclasses); the table's rows declare their own (``AttentionType.maps``)."""
     _SOURCES.append((module_type, tuple(sources)))
 
 
-def _sources_of(module: nn.Module) -> Tuple[SpatialMapSource, ...]:
+def _sources_of(module: nn.Module) -> Tuple[SpatialMap, ...]:
     for module_type, sources in reversed(_SOURCES):  # the latest registration wins
         if isinstance(module, module_type):
             return sources
+    for row in ATTENTION_TABLE.values():
+        if row.maps and isinstance(module, row.block_type()):
+            return row.maps
     return ()
 
 
-def _sna_low_rank_map(module: SpectralNormAttention, x: Tensor, output: Tensor) -> Tensor:
-    compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    with torch.autocast(device_type=x.device.type, enabled=False):
-        m = x.mean(1, dtype=compute_dtype)
-        return module.low_rank_map(m)
-
-
-def _sna_weights(module: SpectralNormAttention, x: Tensor, output: Tensor) -> Tensor:
-    return module.attention_map(x)[:, 0]
-
-
-register_spatial_map(
-    SpectralNormAttention,
-    SpatialMapSource("rank-k map", "", _sna_low_rank_map),
-    SpatialMapSource("weights", "", _sna_weights),
-)
-
-
-def _gate_output(module: nn.Module, x: Tensor, output: Tensor) -> Tensor:
-    return output[:, 0]
-
-
-def _context_weights(module: nn.Module, x: Tensor, output: Tensor) -> Tensor:
-    b, _, h, w = output.shape
-    return F.softmax(output.reshape(b, h * w).float(), dim=-1).reshape(b, h, w)
-
-
-try:  # timm's attention blocks, when timm is installed
-    from timm.layers.cbam import CbamModule, LightCbamModule
-    from timm.layers.global_context import GlobalContext
-except ImportError:  # pragma: no cover - timm is a dependency, but the maps of SNA need only torch
-    pass
-else:
-    register_spatial_map(CbamModule, SpatialMapSource("spatial gate", "spatial.gate", _gate_output))
-    register_spatial_map(LightCbamModule, SpatialMapSource("spatial gate", "spatial.gate", _gate_output))
-    register_spatial_map(GlobalContext, SpatialMapSource("context weights", "conv_attn", _context_weights))
-
-
-def attention_placements(model: nn.Module) -> Iterator[Tuple[str, nn.Module, Tuple[SpatialMapSource, ...]]]:
+def attention_placements(model: nn.Module) -> Iterator[Tuple[str, nn.Module, Tuple[SpatialMap, ...]]]:
     """(placement name, module, its map sources) for every attention module of ``model`` with a spatial map."""
     for name, module in model.named_modules():
         sources = _sources_of(module)
@@ -124,7 +76,7 @@ class AttentionMapRecorder:
     def clear(self) -> None:
         self.maps = {}
 
-    def _hook(self, placement: str, owner: nn.Module, source: SpatialMapSource) -> Callable:
+    def _hook(self, placement: str, owner: nn.Module, source: SpatialMap) -> Callable:
         def record(module: nn.Module, inputs: tuple, output: Tensor) -> None:
             with torch.no_grad():
                 value = source.compute(owner, inputs[0], output)

@@ -22,7 +22,7 @@ from detectron2.engine import DefaultTrainer
 from detectron2.engine.hooks import EvalHook
 from detectron2.utils import comm
 
-from ..config import ConfigError, add_sna_config, validate_config
+from ..config import ConfigError, add_sna_config, closest_config_keys, validate_config
 from ..data.datasets import DatasetNotPreparedError, check_datasets_ready, register_datasets_from_config
 from ..evaluation import build_evaluator
 from ..modeling.backbone_compile import compile_backbone_from_cfg
@@ -62,6 +62,12 @@ def _reason(error: BaseException) -> str:
         return f"{mismatch['key']}: takes {expected}, got {got[:80] + ('...' if len(got) > 80 else '')}"
     line = " ".join(message.split())
     return line if len(line) <= 400 else line[:400] + "..."
+
+
+def _closest(cfg: CfgNode, error: BaseException) -> str:
+    """The closest known keys to the one of yacs' "Non-existent config key: <key>", else ""."""
+    unknown = re.match(r"Non-existent (?:config )?key: (\S+)", str(error.args[0]) if error.args else "")
+    return closest_config_keys(cfg, unknown[1]) if unknown else ""
 
 
 def _yaml_reason(config_file: str | os.PathLike, error: yaml.YAMLError) -> str:
@@ -113,13 +119,13 @@ def setup_cfg(config_file: str | os.PathLike, opts: Sequence[str] = (), *, cpu_f
     except yaml.YAMLError as error:  # in a _BASE_ file
         raise ConfigError(_yaml_reason(config_file, error)) from None
     except (KeyError, ValueError, AssertionError, OSError) as error:
-        raise ConfigError(f"{config_file}: {_reason(error)}") from None
+        raise ConfigError(f"{config_file}: {_reason(error)}{_closest(cfg, error)}") from None
     except (TypeError, AttributeError):  # detectron2 reading a _BASE_ that is empty or not a mapping
         raise ConfigError(f"{config_file}: a file it includes (_BASE_) is empty or not a mapping of keys") from None
     try:
         cfg.merge_from_list(list(opts))
     except (KeyError, ValueError, AssertionError) as error:
-        raise ConfigError(f"config override: {_reason(error)}") from None
+        raise ConfigError(f"config override: {_reason(error)}{_closest(cfg, error)}") from None
     validate_config(cfg)
     if cpu_fallback and cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         cfg.MODEL.DEVICE = "cpu"

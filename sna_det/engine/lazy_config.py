@@ -10,9 +10,10 @@ has detectron2's ``model``, ``dataloader.{train,test,evaluator}``, ``optimizer``
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
-from typing import Any, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 import torch
 from detectron2.config import CfgNode, LazyConfig, instantiate
@@ -20,18 +21,22 @@ from detectron2.engine import SimpleTrainer, default_writers, hooks
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.solver.build import maybe_add_gradient_clipping
 from detectron2.utils import comm
-from omegaconf import DictConfig, OmegaConf
+from detectron2.utils.registry import locate
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from ..config import ConfigError
+from ..config import ConfigError, check_batch_per_process, check_sizes, check_value, config_values
 from ..data.datasets import register_datasets_from_config
 from ..modeling.backbone_compile import compile_backbone
 from ..utils import atomic_write_json
+from ..utils.config_values import ConfigValue, closest_names
 from .autocast_trainer import AutocastTrainer, amp_dtype
 from .cpu_ddp import create_ddp_model
 from .defaults import CPU_FALLBACK_MESSAGE, _nan_to_none
 from .safe_checkpointer import SafeCheckpointer
 
 __all__ = [
+    "LAZY_KEYS",
+    "check_lazy_batch",
     "is_lazy_config",
     "lazy_dataset_names",
     "lazy_main",
@@ -39,9 +44,33 @@ __all__ = [
     "lazy_train",
     "register_lazy_datasets",
     "setup_lazy_config",
+    "validate_lazy_config",
 ]
 
 logger = logging.getLogger("detectron2")
+
+_TRAIN_SIZE, _TEST_SIZE = "dataloader.train.mapper.augmentations.0", "dataloader.test.mapper.augmentations.0"
+LAZY_KEYS: Dict[str, str] = {
+    "train.max_iter": "SOLVER.MAX_ITER",
+    "train.eval_period": "TEST.EVAL_PERIOD",
+    "train.checkpointer.period": "SOLVER.CHECKPOINT_PERIOD",
+    "train.clip_gradients.clip_value": "SOLVER.CLIP_GRADIENTS.CLIP_VALUE",
+    "optimizer.lr": "SOLVER.BASE_LR",
+    "optimizer.momentum": "SOLVER.MOMENTUM",
+    "optimizer.weight_decay": "SOLVER.WEIGHT_DECAY",
+    "dataloader.train.total_batch_size": "SOLVER.IMS_PER_BATCH",
+    "dataloader.train.num_workers": "DATALOADER.NUM_WORKERS",
+    "dataloader.test.num_workers": "DATALOADER.NUM_WORKERS",
+    f"{_TRAIN_SIZE}.short_edge_length": "INPUT.MIN_SIZE_TRAIN",
+    f"{_TRAIN_SIZE}.max_size": "INPUT.MAX_SIZE_TRAIN",
+    f"{_TEST_SIZE}.short_edge_length": "INPUT.MIN_SIZE_TEST",
+    f"{_TEST_SIZE}.max_size": "INPUT.MAX_SIZE_TEST",
+    "model.roi_heads.num_classes": "MODEL.ROI_HEADS.NUM_CLASSES",
+    "model.backbone.attention": "MODEL.ATTENTION.TYPE",
+    "model.backbone.stem": "MODEL.ATTENTION.STEM",
+}
+"""A LazyConfig's key -> the YAML key whose ``sna_det.config.config_values()`` entry it is checked against:
+the two config systems refuse the same values."""
 
 
 def is_lazy_config(path: str | os.PathLike) -> bool:
@@ -59,6 +88,11 @@ def setup_lazy_config(path: str | os.PathLike, opts: Sequence[str] = (), *, cpu_
         cfg = LazyConfig.load(str(path))
     except Exception as error:  # a Python file: any error of its code  # noqa: BLE001
         raise ConfigError(f"{path}: {type(error).__name__}: {error}") from None
+    for key in ("model", "dataloader", "optimizer", "lr_multiplier", "train"):
+        if key not in cfg:
+            raise ConfigError(f"{path}: has no {key!r} (a LazyConfig as configs/lazy/*.py)")
+    for override in opts:
+        _check_override_key(cfg, override.split("=", 1)[0].strip())
     try:
         cfg = LazyConfig.apply_overrides(cfg, list(opts))
     except Exception as error:  # noqa: BLE001
@@ -67,11 +101,81 @@ def setup_lazy_config(path: str | os.PathLike, opts: Sequence[str] = (), *, cpu_
     for key in ("model", "dataloader", "optimizer", "lr_multiplier", "train"):
         if key not in cfg:
             raise ConfigError(f"{path}: has no {key!r} (a LazyConfig as configs/lazy/*.py)")
+    validate_lazy_config(cfg)
     if cpu_fallback and str(cfg.train.device).startswith("cuda") and not torch.cuda.is_available():
         cfg.train.device = "cpu"
         logger.warning(CPU_FALLBACK_MESSAGE.replace("MODEL.DEVICE", "train.device"))
     register_lazy_datasets(cfg)
     return cfg
+
+
+def _accepts(target: Any, name: str) -> tuple:
+    """(whether the LazyCall ``target`` takes keyword ``name``, its keywords)."""
+    try:
+        parameters = inspect.signature(locate(target) if isinstance(target, str) else target).parameters
+    except (TypeError, ValueError):  # no signature to read: let the call say
+        return True, []
+    keywords = [p for p, v in parameters.items() if v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)]
+    takes_any = any(v.kind is v.VAR_KEYWORD for v in parameters.values())
+    return takes_any or name in keywords, keywords
+
+
+def _check_override_key(cfg: DictConfig, key: str) -> None:
+    """``ConfigError`` with the closest names for an override ``key`` the config has not, unless it is a new
+    keyword of a LazyCall (``_target_``) that takes it, or a name below ``datasets.REGISTER``."""
+    node: Any = cfg
+    parts = key.split(".")
+    for index, part in enumerate(parts):
+        where = ".".join(parts[:index])
+        if isinstance(node, DictConfig) and part in node:
+            node = node[part]
+            continue
+        if isinstance(node, ListConfig) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+            continue
+        if where == "datasets.REGISTER" or (where.startswith("datasets.REGISTER.") and index == len(parts) - 1):
+            return  # a dataset name, or one of its keys (checked when it is registered)
+        known: List[str] = list(node.keys()) if isinstance(node, DictConfig) else []
+        if isinstance(node, DictConfig) and "_target_" in node and index == len(parts) - 1:
+            takes, keywords = _accepts(node._target_, part)
+            if takes:
+                return
+            known = sorted(set(known + keywords) - {"_target_"})
+        raise ConfigError(
+            f"config override {key}: {where or 'the config'} has no key {part!r}"
+            + closest_names(key, [".".join([*parts[:index], name]) for name in known])
+        )
+
+
+def _value(cfg: DictConfig, key: str) -> Any:
+    """The plain value at ``key`` (lists and dicts as Python's), or None where the config has none."""
+    try:
+        value = OmegaConf.select(cfg, key, default=None)
+        return OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig, ListConfig)) else value
+    except Exception as error:  # an interpolation that does not resolve, a path through a value  # noqa: BLE001
+        raise ConfigError(f"{key}: {type(error).__name__}: {' '.join(str(error).split())[:200]}") from None
+
+
+def validate_lazy_config(cfg: DictConfig) -> None:
+    """``ConfigError`` naming the first value of ``LAZY_KEYS`` (when the config has it) that its YAML key's
+    ``config_values()`` entry refuses, a train.log_period < 1, or MIN_SIZE > MAX_SIZE."""
+    values, specs = {key: _value(cfg, key) for key in LAZY_KEYS}, config_values()
+    for key, yaml_key in LAZY_KEYS.items():
+        if values[key] is not None:
+            check_value(key, values[key], specs[yaml_key], named=yaml_key)
+    log_period = _value(cfg, "train.log_period")
+    check_value("train.log_period", 20 if log_period is None else log_period, ConfigValue("int", 1))
+    for size in (_TRAIN_SIZE, _TEST_SIZE):
+        low, high = values[f"{size}.short_edge_length"], values[f"{size}.max_size"]
+        if low is not None and high is not None:
+            check_sizes(f"{size}.short_edge_length", low, f"{size}.max_size", high)
+
+
+def check_lazy_batch(cfg: DictConfig, processes: int) -> None:
+    """``ConfigError`` unless ``dataloader.train.total_batch_size`` divides among ``processes``."""
+    batch = cfg.dataloader.train.get("total_batch_size")
+    if batch is not None:
+        check_batch_per_process("dataloader.train.total_batch_size", int(batch), processes)
 
 
 def register_lazy_datasets(cfg: DictConfig) -> None:

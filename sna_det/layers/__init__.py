@@ -1,4 +1,11 @@
-from .attention_factory import ATTENTION_TYPES, TIMM_ATTENTION, create_attention
+from .attention_factory import (
+    ATTENTION_TABLE,
+    ATTENTION_TYPES,
+    AttentionOption,
+    AttentionType,
+    SpatialMap,
+    create_attention,
+)
 from .sna_authors_code import SpectralNormAttentionAuthorsCode
 from .spectral_norm_attention import (
     MODES,
@@ -12,7 +19,10 @@ from .spectral_norm_attention import (
 
 __all__ = [
     "ATTENTION_TYPES",
-    "TIMM_ATTENTION",
+    "ATTENTION_TABLE",
+    "AttentionOption",
+    "AttentionType",
+    "SpatialMap",
     "create_attention",
     "MODES",
     "WEIGHTINGS",

@@ -1,20 +1,10 @@
-from .attention_injection import (
-    AttentionSite,
-    add_attention_to_backbone,
-    attach_attention,
-    residual_branch_end,
-    resnet_attention_sites,
-)
+"""What a detectron2 user needs: the config keys (``add_sna_config``, ``validate_config``), the registered
+backbones (``MODEL.BACKBONE.NAME``), ``add_attention`` (attention in any built backbone, a LazyCall target)
+and ``create_attention`` (one block of a type, ``sna_det.layers.ATTENTION_TABLE``)."""
+
+from ..config import add_sna_config, validate_config
+from ..layers.attention_factory import create_attention
 from .backbone import *  # noqa: F401,F403  (registers the backbones)
 from .backbone import __all__ as _backbone_all
-from .test_time_augmentation import build_tta_model
 
-__all__ = [
-    "AttentionSite",
-    "add_attention_to_backbone",
-    "attach_attention",
-    "build_tta_model",
-    "residual_branch_end",
-    "resnet_attention_sites",
-    *_backbone_all,
-]
+__all__ = ["add_sna_config", "create_attention", "validate_config", *_backbone_all]

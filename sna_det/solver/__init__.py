@@ -1,3 +1,3 @@
-from .build import OPTIMIZERS, build_optimizer
+from .build import OPTIMIZERS, build_optimizer, warmup_multi_step
 
-__all__ = ["OPTIMIZERS", "build_optimizer"]
+__all__ = ["OPTIMIZERS", "build_optimizer", "warmup_multi_step"]

@@ -7,12 +7,16 @@ wraps any of them (``maybe_add_gradient_clipping``), so SGD is built exactly as 
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from detectron2.config import CfgNode
+from detectron2.solver import WarmupParamScheduler
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
+from fvcore.common.param_scheduler import MultiStepParamScheduler
 from torch import nn
 
-__all__ = ["OPTIMIZERS", "build_optimizer"]
+__all__ = ["OPTIMIZERS", "build_optimizer", "warmup_multi_step"]
 
 OPTIMIZERS = ("SGD", "ADAM", "ADAMW")
 
@@ -38,3 +42,16 @@ def build_optimizer(cfg: CfgNode, model: nn.Module) -> torch.optim.Optimizer:
         optimizer = torch.optim.Adam if name == "ADAM" else torch.optim.AdamW
         options = {"betas": tuple(solver.BETAS), "eps": solver.EPS}
     return maybe_add_gradient_clipping(cfg, optimizer)(params, **common, **options)
+
+
+def warmup_multi_step(
+    steps: Sequence[int], max_iter: int, warmup_iters: int, gamma: float = 0.1, warmup_factor: float = 0.001
+) -> WarmupParamScheduler:
+    """The LR multiplier of a YAML config's ``SOLVER.STEPS``, ``MAX_ITER``, ``WARMUP_ITERS``, ``GAMMA``,
+    ``WARMUP_FACTOR`` (linear warmup), as detectron2's ``build_lr_scheduler`` makes it: steps in iterations,
+    those beyond ``max_iter`` never reached. A LazyConfig's ``lr_multiplier`` (configs/lazy/common/schedule.py)."""
+    kept = [step for step in steps if step <= max_iter]
+    decay = MultiStepParamScheduler(
+        values=[gamma**k for k in range(len(kept) + 1)], milestones=kept, num_updates=max_iter
+    )
+    return WarmupParamScheduler(decay, warmup_factor, min(warmup_iters / max_iter, 1.0), "linear")

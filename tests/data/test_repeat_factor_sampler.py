@@ -11,9 +11,8 @@ from collections import Counter
 import pytest
 from detectron2.data import DatasetCatalog
 from detectron2.data.samplers import RepeatFactorTrainingSampler
-from helpers.vindr_cxr_synthetic import write_vinbigdata
+from helpers.vindr_cxr_synthetic import prepared_vindr_cxr
 
-from sna_det.data.prepare.vindr_cxr import PrepareOptions, prepare_vindr_cxr
 from sna_det.engine import Trainer, setup_cfg
 
 CONFIG = "configs/VinDr-CXR/faster_rcnn_R_18_FPN_sna.yaml"
@@ -22,10 +21,7 @@ THRESHOLD = 0.5
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("vindr")
-    out = tmp / "prepared"
-    prepare_vindr_cxr(write_vinbigdata(tmp / "vindr"), out, PrepareOptions(max_size=64, val_fraction=0.25))
-    return out
+    return prepared_vindr_cxr(tmp_path_factory.mktemp("vindr"))
 
 
 def _sampler(loader) -> RepeatFactorTrainingSampler:

@@ -13,14 +13,15 @@ from helpers import load_light_cfg
 from timm.layers import get_attn
 
 from sna_det import SpectralNormAttention
-from sna_det.layers import TIMM_ATTENTION, SpectralNormAttentionAuthorsCode
+from sna_det.layers import SpectralNormAttentionAuthorsCode
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 CONFIGS = sorted(CONFIG_DIR.rglob("*.yaml"))
+TIMM_NAMES = {"se": "se", "eca": "eca", "nonlocal": "nl", "cbam": "cbam", "gc": "gc"}  # type -> get_attn name
 ATTENTION_CLASSES = {
     "sna": SpectralNormAttention,
     "sna_authors": SpectralNormAttentionAuthorsCode,
-    **{t: get_attn(name) for t, name in TIMM_ATTENTION.items()},
+    **{t: get_attn(name) for t, name in TIMM_NAMES.items()},
 }
 FOLDERS = {
     "COCO-Detection",

@@ -20,7 +20,7 @@ from sna_det.data.prepare.demo import ensure_demo_dataset
 from sna_det.engine import setup_cfg
 from sna_det.engine.lazy_config import lazy_train, setup_lazy_config
 from sna_det.layers import SpectralNormAttention
-from sna_det.modeling.backbone import build_attention_densenet, build_attention_resnet
+from sna_det.modeling import DenseNetBackbone, add_attention
 
 ROOT = Path(__file__).resolve().parents[2]
 LAZY = ROOT / "configs" / "lazy"
@@ -77,21 +77,22 @@ def test_lazy_demo_detects_as_the_yaml_demo_with_its_weights():
     torch.testing.assert_close(b.scores, a.scores)
 
 
-def test_config_free_resnet_is_detectron2s_from_the_yaml_keys():
-    """build_attention_resnet with the same seed gives the weights of detectron2's build_resnet_backbone
-    (through the YAML builder) for the Table 4 placement: the same network, initialised alike."""
+def test_lazy_resnet_is_detectron2s_from_the_yaml_keys():
+    """The Table 4 LazyConfig's backbone, built with the same seed, has the weights of detectron2's
+    build_resnet_fpn_backbone through the YAML builder: the same network, initialised alike, through
+    the same add_attention; an unknown type is refused by it."""
     cfg = setup_cfg(ROOT / "configs/VinDr-CXR/faster_rcnn_R_18_FPN_sna.yaml", ["MODEL.DEVICE", "cpu"])
     from detectron2.modeling import build_backbone
 
     torch.manual_seed(5)
-    yaml = build_backbone(cfg).bottom_up
+    yaml = build_backbone(cfg)
     torch.manual_seed(5)
-    lazy = build_attention_resnet(depth=18, attention="sna", stem=True, stages=["res2", "res3", "res4", "res5"])
+    lazy = instantiate(setup_lazy_config(LAZY / "faster_rcnn_R_18_FPN_sna_vindr_cxr.py").model.backbone)
     assert list(yaml.state_dict()) == list(lazy.state_dict())
     for key, value in yaml.state_dict().items():
         assert torch.equal(value, lazy.state_dict()[key]), key
     with pytest.raises(ValueError, match="attention type 'ssa'"):
-        build_attention_densenet(attention="ssa")
+        add_attention(DenseNetBackbone(), attention="ssa")
 
 
 def _tiny_demo_data(cfg):

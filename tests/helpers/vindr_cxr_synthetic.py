@@ -127,3 +127,13 @@ def write_physionet(root: Path, train_rows, test_rows) -> Path:
         for i, image_id in enumerate(sorted({r[0] for r in rows})):
             write_dicom(root / split / f"{image_id}.dicom", radiograph(100 + i))
     return root
+
+
+def prepared_vindr_cxr(tmp: Path) -> Path:
+    """``write_vinbigdata`` below ``tmp`` prepared by ``prepare_vindr_cxr`` (64-pixel PNGs, a quarter to val,
+    the normal images kept): the prepared folder ``tmp/prepared``."""
+    from sna_det.data.prepare.vindr_cxr import PrepareOptions, prepare_vindr_cxr
+
+    out = tmp / "prepared"
+    prepare_vindr_cxr(write_vinbigdata(tmp / "vindr"), out, PrepareOptions(max_size=64, val_fraction=0.25))
+    return out

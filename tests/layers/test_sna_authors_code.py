@@ -2,10 +2,11 @@
 
 import torch
 from detectron2.config import get_cfg
+from detectron2.layers import ShapeSpec
 
 from sna_det import add_sna_config
 from sna_det.layers import SpectralNormAttention, SpectralNormAttentionAuthorsCode
-from sna_det.modeling.backbone.attention_backbones import attention_factory_from_cfg
+from sna_det.modeling import build_resnet_attention_backbone
 
 
 def authors_reference(x: torch.Tensor, start: torch.Tensor, steps: int = 10) -> torch.Tensor:
@@ -120,7 +121,8 @@ def test_zero_features_and_gradients():
 def test_attention_type_from_config():
     cfg = get_cfg()
     add_sna_config(cfg)
-    cfg.MODEL.ATTENTION.TYPE = "sna"
-    assert isinstance(attention_factory_from_cfg(cfg)(64), SpectralNormAttention)
-    cfg.MODEL.ATTENTION.TYPE = "sna_authors"
-    assert isinstance(attention_factory_from_cfg(cfg)(64), SpectralNormAttentionAuthorsCode)
+    cfg.MODEL.RESNETS.DEPTH, cfg.MODEL.RESNETS.RES2_OUT_CHANNELS, cfg.MODEL.ATTENTION.STEM = 18, 64, True
+    for attention, block in (("sna", SpectralNormAttention), ("sna_authors", SpectralNormAttentionAuthorsCode)):
+        cfg.MODEL.ATTENTION.TYPE = attention
+        backbone = build_resnet_attention_backbone(cfg, ShapeSpec(channels=3))
+        assert type(backbone.stem.attn) is block

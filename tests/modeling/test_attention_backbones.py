@@ -11,18 +11,19 @@ from timm.layers import get_attn
 from torch import nn
 
 from sna_det import SpectralNormAttention, add_sna_config
-from sna_det.layers import ATTENTION_TYPES, TIMM_ATTENTION, SpectralNormAttentionAuthorsCode, create_attention
-from sna_det.modeling import add_attention_to_backbone
+from sna_det.layers import ATTENTION_TYPES, SpectralNormAttentionAuthorsCode, create_attention
+from sna_det.modeling.attention_injection import add_attention_to_backbone
 from sna_det.modeling.backbone import DenseNetBackbone
 
 TYPES = [t for t in ATTENTION_TYPES if t != "none"]
 BLOCKS = {"R18": [2, 2, 2, 2], "R50": [3, 4, 6, 3], "D121": [6, 12, 24, 16]}
 STAGES = {"R18": ["res2", "res3", "res4", "res5"], "R50": ["res2", "res3", "res4", "res5"]}
 STAGES["D121"] = ["dense1", "dense2", "dense3", "dense4"]
+TIMM_NAMES = {"se": "se", "eca": "eca", "nonlocal": "nl", "cbam": "cbam", "gc": "gc"}  # type -> get_attn name
 ATTENTION_CLASSES = {
     "sna": SpectralNormAttention,
     "sna_authors": SpectralNormAttentionAuthorsCode,
-    **{t: get_attn(name) for t, name in TIMM_ATTENTION.items()},
+    **{t: get_attn(name) for t, name in TIMM_NAMES.items()},
 }
 
 
@@ -113,7 +114,7 @@ def _site_channels(arch, stem, stages):
 def _timm_block(attn_type, channels):
     """timm's block with timm's defaults, except GC's fusion: our default is GCNet's "add"."""
     options = {"gc": {"fuse_add": True, "fuse_scale": False}}.get(attn_type, {})
-    return get_attn(TIMM_ATTENTION[attn_type])(channels, **options)
+    return get_attn(TIMM_NAMES[attn_type])(channels, **options)
 
 
 class Spy(nn.Module):

@@ -23,7 +23,7 @@ from torchvision.ops import batched_nms
 from sna_det.config import ConfigError
 from sna_det.engine import setup_cfg
 from sna_det.layers import ATTENTION_TYPES
-from sna_det.modeling import build_tta_model
+from sna_det.modeling.test_time_augmentation import build_tta_model
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_SNA = ROOT / "configs" / "demo" / "faster_rcnn_R_18_FPN_sna_demo.yaml"

@@ -61,7 +61,7 @@ def test_help_needs_no_torch(tool):
         (["MODEL.SNA.RANKK", "2"], ["config override: Non-existent key: MODEL.SNA.RANKK"]),
         (["MODEL.SNA.MODE", "foo"], ["MODEL.SNA.MODE 'foo' is not one of ['power', 'svd']"]),
         (["MODEL.SNA.WEIGHTING", "mean"], ["MODEL.SNA.WEIGHTING 'mean' is not one of ['softmax', 'softmax_mean1']"]),
-        (["MODEL.SNA.RANK", "0"], ["MODEL.SNA.RANK 0 must be >= 1"]),
+        (["MODEL.SNA.RANK", "0"], ["MODEL.SNA.RANK 0 must be an integer >= 1"]),
         (["MODEL.SNA.RANK", "two"], ["MODEL.SNA.RANK"]),
         (["MODEL.SNA.RANK"], ["odd length"]),
         (["MODEL.ATTENTION.TYPE", "sa"], ["MODEL.ATTENTION.TYPE 'sa' is not one of ['none', 'sna',"]),

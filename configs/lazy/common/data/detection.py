@@ -14,13 +14,24 @@ from sna_det.evaluation import build_dataset_evaluator
 
 
 def detection_dataloader(
-    train, test, *, min_size_train, max_size_train, min_size_test, max_size_test, batch_size, num_workers=4
+    train,
+    test,
+    *,
+    min_size_train,
+    max_size_train,
+    min_size_test,
+    max_size_test,
+    batch_size,
+    num_workers=4,
+    filter_empty=True,
 ):
     """dataloader.{train,test,evaluator}: DATASETS.TRAIN=train, DATASETS.TEST=test (one name),
-    INPUT.MIN_SIZE_TRAIN (a tuple, "choice") ... , SOLVER.IMS_PER_BATCH=batch_size."""
+    INPUT.MIN_SIZE_TRAIN (a tuple, "choice") ... , SOLVER.IMS_PER_BATCH=batch_size,
+    DATALOADER.NUM_WORKERS=num_workers, DATALOADER.FILTER_EMPTY_ANNOTATIONS=filter_empty (False: images
+    without boxes, e.g. VinDr-CXR's normals, are trained on)."""
     dataloader = OmegaConf.create()
     dataloader.train = L(build_detection_train_loader)(
-        dataset=L(get_detection_dataset_dicts)(names=train),
+        dataset=L(get_detection_dataset_dicts)(names=train, filter_empty=filter_empty),
         mapper=L(DatasetMapper)(
             is_train=True,
             augmentations=[
