@@ -20,6 +20,10 @@ Writes, atomically, below --output:
                     a classifier's probability of "No finding") --low L --high H, where q = 1 - normal
                     is the probability of a finding: q < L: the row becomes "14 1 0 0 1 1";
                     L <= q < H: "14 <normal> 0 0 1 1" is appended; q >= H: kept
+  labelme/<stem>.json  with --format labelme: a labelme file per image (imagePath: the image), each
+                    detection scoring >= --score-thr a rectangle, its score in description and flags
+  cvat/annotations.xml  with --format cvat: CVAT for images 1.1 boxes (score attribute) to import
+                    (both convert back with datasets/prepare_coco.py: sna_det/data/prepare/prelabels.py)
   draw/<name>.png   with --draw: each image with its detections scoring >= --score-thr (drawing only:
                     the files keep every detection)
 
@@ -48,13 +52,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model", metavar="FILE", help="an exported model.ts (or model.onnx) instead of MODEL.WEIGHTS")
     parser.add_argument("--batch-size", type=int, default=4, help="images per forward pass (default 4)")
     parser.add_argument(
-        "--format", choices=("coco", "vinbigdata"), default="coco", help="vinbigdata: submission.csv too"
+        "--format",
+        choices=("coco", "vinbigdata", "labelme", "cvat"),
+        default="coco",
+        help="vinbigdata: submission.csv too; labelme, cvat: pre-labels for the labelling tool too",
     )
     parser.add_argument("--normal-probs", metavar="CSV", help="image_id,normal: probability of 'No finding' per image")
     parser.add_argument("--low", type=float, help="with --normal-probs: below it (1 - normal) the row is 'No finding'")
     parser.add_argument("--high", type=float, help="with --normal-probs: below it (1 - normal) 'No finding' is added")
     parser.add_argument("--draw", action="store_true", help="also draw the detections: DIR/draw/<name>.png")
-    parser.add_argument("--score-thr", type=float, default=0.5, help="with --draw: the detections drawn (>= it)")
+    parser.add_argument("--score-thr", type=float, default=0.5, help="--draw, labelme, cvat: detections kept (>= it)")
     parser.add_argument("--max-size", type=int, default=1024, help="DICOMs: long side, as prepare_vindr_cxr.py's")
     parser.add_argument("--upscale", action="store_true", help="DICOMs: enlarge small ones to --max-size, as there")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE pairs")
@@ -156,6 +163,14 @@ def main(args) -> int:
     if rows is not None:
         write_submission(output / "submission.csv", rows)
         written.append("submission.csv")
+    if args.format in ("labelme", "cvat"):
+        from sna_det.data.prepare.prelabels import write_prelabels
+
+        try:
+            files = write_prelabels(args.format, output / args.format, predictions, names, args.score_thr)
+        except ValueError as error:  # CVAT: two images of one file name
+            raise CommandError(str(error)) from None
+        written.append(f"{args.format}/ ({len(files):,} files)")
     detections = sum(len(p.scores) for p in predictions)
     print(f"{detections:,} detections on {len(predictions):,} images; written to {output}: {', '.join(written)}"
           + (f", draw/ ({len(drawn):,} images)" if args.draw else ""))  # fmt: skip
