@@ -17,9 +17,8 @@ its own), ids 1..N; ``--classes FILE`` gives another order or a subset (others: 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 from .annotated import (
     AnnotatedImage,
@@ -27,14 +26,12 @@ from .annotated import (
     ConversionInputError,
     finite_number,
     image_size,
-    read_class_file,
     read_text,
 )
-from .coco_writer import SplitJob, convert_splits
+from .coco_writer import Layout, layout_converter
 from .masks import decode_segmentation
-from .splits import choose_splits
 
-__all__ = ["CocoReader", "convert_coco", "read_coco_json"]
+__all__ = ["CocoReader", "coco_layout", "convert_coco", "read_coco_json"]
 
 ROBOFLOW_SPLITS = {"train": "train", "valid": "val", "test": "test"}
 ROBOFLOW_JSON = "_annotations.coco.json"
@@ -152,47 +149,24 @@ class CocoReader:
         return tuple(n for n, (has_objects, _) in categories.items() if has_objects or n not in parents)
 
 
-def convert_coco(
-    root: str | os.PathLike,
-    output_dir: str | os.PathLike,
-    *,
-    classes: str = "auto",
-    val_fraction: Optional[float] = None,
-    seed: int = 0,
-    strict: bool = False,
-    rebuild: bool = False,
-    log: Optional[Callable[[str], None]] = None,
-    progress: bool = False,
-) -> dict:
-    """Convert a COCO JSON (or Roboflow's COCO export) into ``output_dir/annotations/<split>.json``
-    (+ an ``images`` link, ``summary.json``); returns the summary. Layout as the module says."""
-    root, output_dir = Path(root), Path(output_dir)
-    if not root.is_dir():
-        raise ConversionInputError(root, "missing folder", "is not a folder (--root: a COCO JSON and its images)")
+def coco_layout(root: Path, output_dir: Path) -> Layout:
+    """Roboflow's split folders, else the root's one COCO JSON (split by a drawn share)."""
     roboflow = {split: root / folder / ROBOFLOW_JSON for folder, split in ROBOFLOW_SPLITS.items()}
     roboflow = {split: path for split, path in roboflow.items() if path.is_file()}
     if "train" in roboflow and "val" in roboflow:
-        reader, origin = CocoReader(roboflow), "train/, valid/" + (", test/" if "test" in roboflow else "")
-        declared: Optional[Dict[str, List[str]]] = {split: reader.items(split) for split in roboflow}
-        pool = reader.items("train") + reader.items("val")
-    else:
-        found = [root / "annotations.json"] if (root / "annotations.json").is_file() else sorted(root.glob("*.json"))
-        if len(found) != 1:
-            detail = (
-                f"holds {len(found)} .json files (one COCO JSON, or Roboflow's train/, valid/ with {ROBOFLOW_JSON})"
-            )
-            raise ConversionInputError(root, "missing COCO JSON", detail)
-        reader, origin, declared = CocoReader({"all": found[0]}), found[0].name, None
-        pool = reader.items("all")
-    items, origin = choose_splits(declared, origin, val_fraction=val_fraction, seed=seed, pool=pool)
-    if declared is not None and "test" in declared:  # Roboflow's test split is written as it is
-        items["test"] = declared["test"]
-    names = read_class_file(classes) if classes != "auto" else reader.class_names()
-    if not names:
-        raise ConversionInputError(root, "no classes", "no category in any COCO JSON")
-    jobs = [SplitJob(split, items[split], reader, f"{root.name} {split} (COCO, {origin})") for split in items]
-    settings = {"format": "coco", "classes": list(names), "splits": origin}
-    return convert_splits(
-        output_dir, jobs, names, settings, fmt="coco", root=root, strict=strict, rebuild=rebuild, log=log,
-        progress=progress,
-    )  # fmt: skip
+        reader = CocoReader(roboflow)
+        origin = "train/, valid/" + (", test/" if "test" in roboflow else "")
+        declared = {split: reader.items(split) for split in ("train", "val")}
+        fixed = {"test": reader.items("test")} if "test" in roboflow else None  # written as it is
+        return Layout(reader, declared, origin, lambda _: reader.class_names(), fixed_splits=fixed)
+    found = [root / "annotations.json"] if (root / "annotations.json").is_file() else sorted(root.glob("*.json"))
+    if len(found) != 1:
+        detail = f"holds {len(found)} .json files (one COCO JSON, or Roboflow's train/, valid/ with {ROBOFLOW_JSON})"
+        raise ConversionInputError(root, "missing COCO JSON", detail)
+    reader = CocoReader({"all": found[0]})
+    return Layout(reader, None, found[0].name, lambda _: reader.class_names(), pool=reader.items("all"))
+
+
+convert_coco = layout_converter("coco", "COCO", "a COCO JSON and its images", coco_layout)
+"""``convert_coco(root, output_dir, *, classes="auto", val_fraction=None, seed=0, strict, rebuild, log,
+progress) -> summary`` (``coco_writer.layout_converter``)."""

@@ -37,18 +37,21 @@ from tqdm import tqdm
 
 from ...utils.atomic_write import atomic_write_json
 from ...version import __version__
-from .annotated import ALL_CLASSES, AnnotatedImage, AnnotatedObject, ConversionInputError, Reader
+from .annotated import ALL_CLASSES, AnnotatedImage, AnnotatedObject, ConversionInputError, Reader, read_class_file
 from .conversion_report import SplitSummary, format_summary
 from .masks import decode_segmentation, encode_mask
 from .output_folder import input_identity, open_prepared_folder
+from .splits import choose_splits
 
 __all__ = [
     "DIFFICULT_POLICIES",
     "EDGE_TOLERANCE",
+    "Layout",
     "SplitJob",
     "check_no_split_empty",
     "convert_split",
     "convert_splits",
+    "layout_converter",
     "root_identity",
     "write_split_annotations",
 ]
@@ -352,3 +355,66 @@ def convert_splits(
     _link_images(folder, output_dir / image_link)
     write_split_annotations(output_dir, written, folder)  # last: a folder with annotations is complete
     return summary
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a format finds in its ``--root``: the reader, the splits the layout declares (None: none, a
+    share of ``pool`` is drawn) and the class names found (``--classes auto``)."""
+
+    reader: Reader
+    declared: Optional[Dict[str, List[str]]]
+    origin: str
+    """Where the items come from (``"train/, val/"``), recorded in the settings."""
+    class_names: Callable[[Dict[str, List[str]]], Tuple[str, ...]]
+    """The names found in these splits' items (sorted, or the layout's own order)."""
+    pool: Optional[Sequence[str]] = None
+    fixed_splits: Optional[Dict[str, List[str]]] = None
+    """Splits written as they are, never drawn from (Roboflow's ``test/``)."""
+
+
+def layout_converter(fmt: str, label: str, root_hint: str, read_layout: Callable[[Path, Path], Layout]) -> Callable:
+    """A format's converter from its ``read_layout(root, output_dir) -> Layout``::
+
+        convert(root, output_dir, *, classes="auto", val_fraction=None, seed=0,
+                strict=False, rebuild=False, log=None, progress=False) -> summary
+
+    The same for every format: splits by ``splits.choose_splits``, ``classes`` ``"auto"`` (the layout's
+    names) or a file (one a line), then ``convert_splits`` into ``output_dir/annotations/<split>.json``
+    (+ an ``images`` link to the images' common folder, ``summary.json``)."""
+
+    def convert(
+        root: str | os.PathLike,
+        output_dir: str | os.PathLike,
+        *,
+        classes: str = "auto",
+        val_fraction: Optional[float] = None,
+        seed: int = 0,
+        strict: bool = False,
+        rebuild: bool = False,
+        log: Optional[Callable[[str], None]] = None,
+        progress: bool = False,
+    ) -> dict:
+        root, output_dir = Path(root), Path(output_dir)
+        if not root.is_dir():
+            raise ConversionInputError(root, "missing folder", f"is not a folder (--root: {root_hint})")
+        layout = read_layout(root, output_dir)
+        items, origin = choose_splits(
+            layout.declared, layout.origin, val_fraction=val_fraction, seed=seed, pool=layout.pool
+        )
+        items.update(layout.fixed_splits or {})
+        names = read_class_file(classes) if classes != "auto" else layout.class_names(items)
+        if not names:
+            raise ConversionInputError(root, "no classes", f"no labelled object in {layout.origin}")
+        jobs = [
+            SplitJob(split, i, layout.reader, f"{root.name} {split} ({label}, {origin})") for split, i in items.items()
+        ]
+        settings = {"format": fmt, "classes": list(names), "splits": origin}
+        return convert_splits(
+            output_dir, jobs, names, settings, fmt=fmt, root=root, strict=strict, rebuild=rebuild, log=log,
+            progress=progress,
+        )  # fmt: skip
+
+    convert.__name__ = convert.__qualname__ = f"convert_{fmt}"
+    convert.__doc__ = f"Convert a {label} folder ({root_hint}) to COCO; ``layout_converter`` says how."
+    return convert

@@ -22,10 +22,9 @@ sorted, or ``--classes FILE``. Splits: the images' ``subset`` attribute when bot
 from __future__ import annotations
 
 import math
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from .annotated import (
     ALL_CLASSES,
@@ -34,12 +33,11 @@ from .annotated import (
     ConversionInputError,
     finite_number,
     image_size,
-    read_class_file,
 )
-from .coco_writer import SplitJob, convert_splits
-from .splits import SPLITS, choose_splits
+from .coco_writer import Layout, layout_converter
+from .splits import SPLITS
 
-__all__ = ["CvatReader", "convert_cvat", "cvat_xml_file"]
+__all__ = ["CvatReader", "convert_cvat", "cvat_layout", "cvat_xml_file"]
 
 IGNORE_LABEL, IGNORE_ATTRIBUTE = "__ignore__", "ignore"
 SKIPPED_SHAPES = ("polyline", "points", "tag")
@@ -169,37 +167,18 @@ class CvatReader:
         return tuple(n for n in names if n != IGNORE_LABEL)
 
 
-def convert_cvat(
-    root: str | os.PathLike,
-    output_dir: str | os.PathLike,
-    *,
-    classes: str = "auto",
-    val_fraction: Optional[float] = None,
-    seed: int = 0,
-    strict: bool = False,
-    rebuild: bool = False,
-    log: Optional[Callable[[str], None]] = None,
-    progress: bool = False,
-) -> dict:
-    """Convert a CVAT for images 1.1 export into ``output_dir/annotations/{train,val}.json`` (+ an
-    ``images`` link, ``summary.json``); returns the summary. Splits and classes as the module says."""
-    root, output_dir = Path(root), Path(output_dir)
-    if not root.is_dir():
-        raise ConversionInputError(root, "missing folder", "is not a folder (--root: a CVAT for images 1.1 export)")
+def cvat_layout(root: Path, output_dir: Path) -> Layout:
+    """Splits by the images' ``subset`` when both train and val occur, else drawn; classes as the module says."""
     reader = CvatReader(root, cvat_xml_file(root))
     by_subset: Dict[str, List[str]] = {split: [] for split in SPLITS}
     for item in reader.items():
         if reader.subset(item) in SUBSETS:
             by_subset[SUBSETS[reader.subset(item)]].append(item)
     declared = by_subset if all(by_subset.values()) else None
-    origin = f"{reader.xml_file.name}" + (" subsets" if declared else "")
-    items, origin = choose_splits(declared, origin, val_fraction=val_fraction, seed=seed, pool=reader.items())
-    names = read_class_file(classes) if classes != "auto" else reader.class_names()
-    if not names:
-        raise ConversionInputError(reader.xml_file, "no classes", "no label in <meta> nor on any shape")
-    jobs = [SplitJob(split, items[split], reader, f"{root.name} {split} (CVAT, {origin})") for split in SPLITS]
-    settings = {"format": "cvat", "classes": list(names), "splits": origin}
-    return convert_splits(
-        output_dir, jobs, names, settings, fmt="cvat", root=root, strict=strict, rebuild=rebuild, log=log,
-        progress=progress,
-    )  # fmt: skip
+    origin = reader.xml_file.name + (" subsets" if declared else "")
+    return Layout(reader, declared, origin, lambda _: reader.class_names(), pool=reader.items())
+
+
+convert_cvat = layout_converter("cvat", "CVAT", "a CVAT for images 1.1 export", cvat_layout)
+"""``convert_cvat(root, output_dir, *, classes="auto", val_fraction=None, seed=0, strict, rebuild, log,
+progress) -> summary`` (``coco_writer.layout_converter``)."""

@@ -27,7 +27,7 @@ import hashlib
 import json
 import os
 from pathlib import Path, PurePosixPath
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -40,13 +40,12 @@ from .annotated import (
     ConversionInputError,
     finite_number,
     image_size,
-    read_class_file,
     read_text,
 )
-from .coco_writer import SplitJob, convert_splits
-from .splits import SPLITS, choose_splits
+from .coco_writer import Layout, layout_converter
+from .splits import SPLITS
 
-__all__ = ["LabelmeReader", "convert_labelme", "read_labelme_json"]
+__all__ = ["LabelmeReader", "convert_labelme", "labelme_layout", "read_labelme_json"]
 
 SHAPE_TYPES = ("rectangle", "polygon", "circle")
 SKIPPED_SHAPE_TYPES = ("line", "linestrip", "point")
@@ -208,27 +207,8 @@ def _list_file(root: Path, list_file: Path) -> List[str]:
     return list(dict.fromkeys(str(root / (n if n.endswith(".json") else f"{n}.json")) for n in names))
 
 
-def convert_labelme(
-    root: str | os.PathLike,
-    output_dir: str | os.PathLike,
-    *,
-    classes: str = "auto",
-    val_fraction: Optional[float] = None,
-    seed: int = 0,
-    strict: bool = False,
-    rebuild: bool = False,
-    log: Optional[Callable[[str], None]] = None,
-    progress: bool = False,
-) -> dict:
-    """Convert a labelme folder into ``output_dir/annotations/{train,val}.json`` (+ an ``images`` link
-    to the images' common folder, ``summary.json``); returns the summary.
-
-    Splits as the module says; ``val_fraction`` (default 0.2 without folders or lists) draws val from
-    every JSON, with ``seed``. ``classes``: ``"auto"`` (the labels found, sorted) or a file.
-    """
-    root, output_dir = Path(root), Path(output_dir)
-    if not root.is_dir():
-        raise ConversionInputError(root, "missing folder", "is not a folder (--root: images with labelme JSONs)")
+def labelme_layout(root: Path, output_dir: Path) -> Layout:
+    """Splits as the module says; images only embedded are written into ``output_dir/embedded_images``."""
     pool = None
     if all((root / split).is_dir() for split in SPLITS):
         declared = {split: sorted(str(p) for p in (root / split).glob("*.json")) for split in SPLITS}
@@ -240,14 +220,12 @@ def convert_labelme(
         declared, pool, origin = None, sorted(str(p) for p in root.glob("*.json")), "*.json"
         if not pool:
             raise ConversionInputError(root, "no annotations", "holds no .json file (nor train/, val/ folders)")
-    items, origin = choose_splits(declared, origin, val_fraction=val_fraction, seed=seed, pool=pool)
-    names = read_class_file(classes) if classes != "auto" else _labels(items["train"] + items["val"])
-    if not names:
-        raise ConversionInputError(root, "no classes", "no shape with a label in any JSON")
     reader = LabelmeReader(embedded_dir=output_dir / "embedded_images")
-    jobs = [SplitJob(split, items[split], reader, f"{root.name} {split} (labelme, {origin})") for split in SPLITS]
-    settings = {"format": "labelme", "classes": list(names), "splits": origin}
-    return convert_splits(
-        output_dir, jobs, names, settings, fmt="labelme", root=root, strict=strict, rebuild=rebuild, log=log,
-        progress=progress,
-    )  # fmt: skip
+    found = lambda items: _labels([i for split in items.values() for i in split])  # noqa: E731
+    return Layout(reader, declared, origin, found, pool=pool)
+
+
+convert_labelme = layout_converter("labelme", "labelme", "images with labelme JSONs", labelme_layout)
+"""``convert_labelme(root, output_dir, *, classes="auto", val_fraction=None, seed=0, strict, rebuild, log,
+progress) -> summary``: splits as the module says (``val_fraction`` default 0.2 without folders or
+lists); ``classes`` ``"auto"`` (the labels found, sorted) or a file."""
