@@ -32,6 +32,7 @@ from helpers.format_exports import (
 from PIL import Image, ImageDraw
 
 from sna_det.data.prepare.cvat import convert_cvat
+from sna_det.data.prepare.formats import FORMATS, convert_folder
 from sna_det.data.prepare.labelme import convert_labelme
 from sna_det.data.prepare.masks import decode_segmentation
 
@@ -257,3 +258,11 @@ def test_an_option_of_another_format_is_a_usage_error(tmp_path, capsys):
     argv = ["--format", "cvat", "--root", tmp_path, "--output-dir", tmp_path / "out", "--data-yaml", "d.yaml"]
     assert run_main("datasets/prepare_coco.py", *argv) == 2
     assert "--data-yaml applies to --format yolo, not cvat" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", sorted(f.name for f in FORMATS.values() if "val_fraction" in f.options))
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.5, math.nan])
+def test_one_val_fraction_check_for_every_format(tmp_path, fmt, fraction):
+    with pytest.raises(ValueError, match=r"^--val-fraction .* is not in \(0, 1\): 0 leaves val"):
+        convert_folder(fmt, tmp_path / "not_read", tmp_path / "out", val_fraction=fraction)
+    assert not (tmp_path / "out").exists()

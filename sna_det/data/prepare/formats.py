@@ -2,7 +2,8 @@
 
 Every converter reads its layout into ``annotated`` objects, chooses its splits with ``splits`` and
 writes through ``coco_writer``; this table is what a script or a caller dispatches on
-(``convert_folder``), so a new format is one reader module and one entry here.
+(``convert_folder``). A new format is one reader module (an ``annotated.Reader`` and a layout function
+for ``coco_writer.layout_converter``) and one entry here.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import importlib
 import os
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
+
+from .splits import check_val_fraction
 
 __all__ = ["FORMATS", "COMMON_OPTIONS", "Format", "check_options", "convert_folder"]
 
@@ -77,6 +80,8 @@ def convert_folder(
     """Convert ``root`` (a folder of format ``fmt``) into ``output_dir``; returns the summary
     (``coco_writer.convert_splits``). ``options``: the format's own (``FORMATS[fmt].options``; None: its default)."""
     check_options(fmt, options)
+    if options.get("val_fraction") is not None:  # before any folder is read, the same for every format
+        check_val_fraction(options["val_fraction"])
     given = {k: v for k, v in options.items() if v is not None}
     return FORMATS[fmt].converter_function()(
         root, output_dir, strict=strict, rebuild=rebuild, log=log, progress=progress, **given
