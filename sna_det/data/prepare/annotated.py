@@ -10,6 +10,7 @@ convention ((0, 0) is the top-left corner of the top-left pixel).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ __all__ = [
     "finite_number",
     "image_size",
     "read_class_file",
+    "read_json",
     "read_text",
 ]
 
@@ -133,6 +135,14 @@ def read_text(path: str | os.PathLike, reason: str) -> str:
         raise ConversionInputError(path, reason, f"not UTF-8 text ({error})") from None
     except OSError as error:
         raise ConversionInputError(path, reason, f"cannot be read ({error.strerror or error})") from None
+
+
+def read_json(path: str | os.PathLike, reason: str = "malformed JSON") -> object:
+    """The parsed JSON of a UTF-8 file; ``ConversionInputError`` with ``reason`` if it cannot be read or parsed."""
+    try:
+        return json.loads(read_text(path, reason))
+    except json.JSONDecodeError as error:
+        raise ConversionInputError(path, reason, f"not JSON ({error})") from None
 
 
 def read_class_file(path: str | os.PathLike) -> Tuple[str, ...]:

@@ -16,7 +16,6 @@ its own), ids 1..N; ``--classes FILE`` gives another order or a subset (others: 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -26,7 +25,7 @@ from .annotated import (
     ConversionInputError,
     finite_number,
     image_size,
-    read_text,
+    read_json,
 )
 from .coco_writer import Layout, layout_converter
 from .masks import decode_segmentation
@@ -39,10 +38,7 @@ ROBOFLOW_JSON = "_annotations.coco.json"
 
 def read_coco_json(path: Path) -> dict:
     """A COCO dict with ``images``, ``annotations`` and ``categories`` lists; ``ConversionInputError`` if not."""
-    try:
-        data = json.loads(read_text(path, "malformed JSON"))
-    except json.JSONDecodeError as error:
-        raise ConversionInputError(path, "malformed JSON", f"not JSON ({error})") from None
+    data = read_json(path)
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "categories")):
         raise ConversionInputError(path, "malformed COCO JSON", "has no images and categories lists (not a COCO JSON)")
     if not isinstance(data.get("annotations", []), list):

@@ -40,6 +40,7 @@ from .annotated import (
     ConversionInputError,
     finite_number,
     image_size,
+    read_json,
     read_text,
 )
 from .coco_writer import Layout, layout_converter
@@ -59,10 +60,7 @@ def read_labelme_json(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConversionInputError(path, "missing annotation", "annotation file does not exist")
-    try:
-        data = json.loads(read_text(path, "malformed JSON"))
-    except json.JSONDecodeError as error:
-        raise ConversionInputError(path, "malformed JSON", f"not JSON ({error})") from None
+    data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise ConversionInputError(path, "malformed annotation", "has no shapes list (not a labelme file)")
     return data

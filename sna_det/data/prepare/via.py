@@ -13,7 +13,6 @@ a checkbox dict with one value ticked), and a region without it skips the image.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
@@ -25,7 +24,7 @@ from .annotated import (
     finite_number,
     image_size,
     read_class_file,
-    read_text,
+    read_json,
 )
 from .coco_writer import SplitJob, convert_splits
 from .splits import SPLITS, choose_splits
@@ -47,10 +46,7 @@ def read_via_json(path: str | os.PathLike) -> Dict[str, dict]:
     """The entries of a VIA export ``{key: {"filename", "regions", ...}}``; ``ConversionInputError`` if the
     file is not one (the whole split cannot be read)."""
     path = Path(path)
-    try:
-        data = json.loads(read_text(path, "malformed VIA JSON"))
-    except json.JSONDecodeError as error:
-        raise ConversionInputError(path, "malformed VIA JSON", f"not JSON ({error})") from None
+    data = read_json(path, "malformed VIA JSON")
     if isinstance(data, dict) and isinstance(data.get("_via_img_metadata"), dict):  # a VIA project file
         data = data["_via_img_metadata"]
     if not isinstance(data, dict) or not all(isinstance(e, dict) for e in data.values()):
