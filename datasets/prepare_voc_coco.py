@@ -11,26 +11,20 @@ Train on it from a config alone: DATASETS.REGISTER (README, "Train on your own d
 The preset of datasets/prepare_coco.py --format voc (--voc-root is its --root).
 """
 
-import importlib.util
-from pathlib import Path
+import os
+import sys
 
-
-def _prepare_coco():
-    spec = importlib.util.spec_from_file_location("prepare_coco", Path(__file__).with_name("prepare_coco.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its sibling, as `python datasets/...` finds it
+import prepare_coco  # noqa: E402
 
 
 def main(argv=None) -> int:
-    prepare_coco = _prepare_coco()
-    return prepare_coco.convert(prepare_coco.parse_args(argv, preset="voc", description=__doc__))
+    return prepare_coco.main(argv, preset="voc", description=__doc__)
 
 
 if __name__ == "__main__":
-    prepare_coco = _prepare_coco()
     arguments = prepare_coco.parse_args(preset="voc", description=__doc__)
     from sna_det.utils.cli import run_tool
 
-    interrupted = f"interrupted: {arguments.output_dir} is not complete; run the same command again to continue"
-    run_tool(prepare_coco.convert, arguments, input_errors=(ValueError, OSError), interrupted=interrupted)
+    run_tool(prepare_coco.convert, arguments, input_errors=prepare_coco.INPUT_ERRORS,
+             interrupted=prepare_coco.interrupted(arguments))  # fmt: skip

@@ -26,6 +26,10 @@ Writes, atomically, below --output:
                     with --format dicom-sr / dicom-gsps / dicom (both; the default with --dicomweb): for
                     each DICOM with a detection >= --score-thr, a DICOM SR (TID 1500) and / or a
                     presentation state of those detections (docs/pacs.md)
+  labelme/<stem>.json  with --format labelme: a labelme file per image (imagePath: the image), each
+                    detection scoring >= --score-thr a rectangle, its score in description and flags
+  cvat/annotations.xml  with --format cvat: CVAT for images 1.1 boxes (score attribute) to import
+                    (both convert back with datasets/prepare_coco.py: sna_det/data/prepare/prelabels.py)
   draw/<name>.png   with --draw: each image with its detections scoring >= --score-thr (drawing only:
                     the files keep every detection)
 
@@ -62,14 +66,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model", metavar="FILE", help="an exported model.ts (or model.onnx) instead of MODEL.WEIGHTS")
     parser.add_argument("--batch-size", type=int, default=4, help="images per forward pass (default 4)")
     parser.add_argument(
-        "--format", choices=("coco", "vinbigdata", "dicom-sr", "dicom-gsps", "dicom"), default="coco",
-        help="vinbigdata: submission.csv too; dicom-sr / dicom-gsps / dicom (both): DIR/dicom/ (docs/pacs.md)",
+        "--format", choices=("coco", "vinbigdata", "labelme", "cvat", "dicom-sr", "dicom-gsps", "dicom"), default="coco",
+        help="vinbigdata: submission.csv too; labelme, cvat: pre-labels for the labelling tool too; "
+        "dicom-sr / dicom-gsps / dicom (both): DIR/dicom/ (docs/pacs.md)",
     )
     parser.add_argument("--normal-probs", metavar="CSV", help="image_id,normal: probability of 'No finding' per image")
     parser.add_argument("--low", type=float, help="with --normal-probs: below it (1 - normal) the row is 'No finding'")
     parser.add_argument("--high", type=float, help="with --normal-probs: below it (1 - normal) 'No finding' is added")
     parser.add_argument("--draw", action="store_true", help="also draw the detections: DIR/draw/<name>.png")
-    parser.add_argument("--score-thr", type=float, default=0.5, help="--draw, dicom formats: the detections kept (>=)")
+    parser.add_argument("--score-thr", type=float, default=0.5, help="--draw, labelme, cvat, dicom formats: detections kept (>=)")
     parser.add_argument("--max-size", type=int, default=1024, help="DICOMs: long side, as prepare_vindr_cxr.py's")
     parser.add_argument("--upscale", action="store_true", help="DICOMs: enlarge small ones to --max-size, as there")
     parser.add_argument("--tta", action="store_true", help="test-time augmentation: TEST.AUG's sizes and flip")
@@ -207,6 +212,14 @@ def main(args) -> int:
         if rows is not None:
             write_submission(output / "submission.csv", rows)
             written.append("submission.csv")
+        if args.format in ("labelme", "cvat"):
+            from sna_det.data.prepare.prelabels import write_prelabels
+
+            try:
+                files = write_prelabels(args.format, output / args.format, predictions, names, args.score_thr)
+            except ValueError as error:  # CVAT: two images of one file name
+                raise CommandError(str(error)) from None
+            written.append(f"{args.format}/ ({len(files):,} files)")
         if args.format.startswith("dicom") or args.dicomweb:
             written.append(dicom_outputs(args, cfg, output, predictions, names))
     except OSError as error:

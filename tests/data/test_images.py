@@ -21,7 +21,7 @@ from sna_det.data.images import (
     read_gray_uint8,
     read_model_image,
 )
-from sna_det.data.prepare.coco_conversion import IMAGE_SUFFIXES as CONVERTER_SUFFIXES
+from sna_det.data.prepare.annotated import IMAGE_SUFFIXES as CONVERTER_SUFFIXES
 from sna_det.data.prepare.vindr_cxr.images import render_png
 from sna_det.data.prepare.vindr_cxr.prepare import PrepareOptions, prepare_settings
 

@@ -32,7 +32,7 @@ from helpers.format_exports import (
 from PIL import Image
 
 from sna_det.data.datasets import register_datasets_from_config
-from sna_det.data.prepare.coco_conversion import ConversionInputError
+from sna_det.data.prepare.annotated import ConversionInputError
 from sna_det.data.prepare.labelme import convert_labelme
 from sna_det.data.prepare.masks import decode_segmentation
 from sna_det.data.prepare.via import convert_via
@@ -111,17 +111,45 @@ def test_voc_masks_are_the_photos_own(with_masks, split):
         assert np.array_equal(union, own)
 
 
+def drawn_polygons(fmt: str, root: Path, split: str) -> list:
+    """The polygons of a split as its input file holds them, in pixels (read back from the file)."""
+    image_id = IMAGES[split]
+    if fmt == "yolo":
+        lines = (root / "labels" / split / f"{image_id}.txt").read_text().splitlines()
+        scale = lambda k: WIDTH if k % 2 == 0 else HEIGHT  # noqa: E731
+        return [[float(v) * scale(k) for k, v in enumerate(line.split()[1:])] for line in lines]
+    if fmt == "labelme":
+        shapes = json.loads((root / f"{image_id}.json").read_text())["shapes"]
+        return [[v for point in shape["points"] for v in point] for shape in shapes]
+    (entry,) = json.loads((root / split / "via_region_data.json").read_text()).values()
+    shapes = [r["shape_attributes"] for r in entry["regions"]]
+    return [[v for xy in zip(s["all_points_x"], s["all_points_y"]) for v in xy] for s in shapes]
+
+
 @pytest.mark.parametrize("fmt", ["yolo", "labelme", "via"])
 @pytest.mark.parametrize("split", ["train", "val"])
-def test_every_format_gives_voc_annotations_with_masks(with_masks, fmt, split):
+def test_every_format_keeps_its_polygons_as_drawn(with_masks, fmt, split):
+    """Each polygon is written as the file draws it (no re-tracing, never RLE), its box is the drawn extent,
+    and it covers the same pixels as VOC's mask of the object (area and class equal too)."""
     out, summary = with_masks[fmt]
     assert summary["classes"] == NAMES
-    assert annotations(out, split) == annotations(with_masks["voc"][0], split)  # boxes, masks, areas: exact
+    rows, voc = annotations(out, split), annotations(with_masks["voc"][0], split)
+    drawn = drawn_polygons(fmt, with_masks[fmt][0].with_name(fmt), split)
+    assert len(rows) == len(voc) == len(drawn) == len(OBJECTS[IMAGES[split]])
+    for row, expected, polygon in zip(rows, voc, drawn):
+        assert row["segmentation"] == [polygon] and row["name"] == expected["name"] and row["iscrowd"] == 0
+        xs, ys = polygon[0::2], polygon[1::2]
+        np.testing.assert_allclose(row["bbox"], [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)], atol=1e-9)
+        np.testing.assert_allclose(row["bbox"], expected["bbox"], atol=1.0)  # VOC's is the pixels' extent
+        mask = decode_segmentation(row["segmentation"], HEIGHT, WIDTH)
+        assert np.array_equal(mask, decode_segmentation(expected["segmentation"], HEIGHT, WIDTH))
+        assert row["area"] == expected["area"] == mask.sum()
     images = load(out, split)["images"]
     assert [(i["width"], i["height"]) for i in images] == [(WIDTH, HEIGHT)]
     assert (out / "images" / images[0]["file_name"]).resolve().is_file()
     s = summary["splits"][split]
     assert (s["images_written"], s["objects_written"], s["images_skipped"]) == (1, len(OBJECTS[IMAGES[split]]), {})
+    assert s["masks"] == {"polygon": len(OBJECTS[IMAGES[split]])}
 
 
 @pytest.mark.parametrize("fmt", ["yolo", "labelme", "via"])
@@ -252,9 +280,9 @@ BAD_INPUTS = {
     "yolo truncated image": ("yolo", lambda r: (r / "images/train/room.jpg").write_bytes(
                              (r / "images/train/room.jpg").read_bytes()[:5000]),
                              "bad image", "images/train/room.jpg", "unreadable image", N_TRAIN),
-    "labelme circle": ("labelme", lambda r: _edit_json(r / "room.json", lambda d: d["shapes"].append(
-                       labelme_shape("chair", [[50, 50], [60, 60]], "circle"))),
-                       "unsupported shape", "room.json", f"shape {N_TRAIN + 1} (chair) is a 'circle'", N_TRAIN + 1),
+    "labelme mask": ("labelme", lambda r: _edit_json(r / "room.json", lambda d: d["shapes"].append(
+                     labelme_shape("chair", [[50, 50], [60, 60]], "mask"))),
+                     "unsupported shape", "room.json", f"shape {N_TRAIN + 1} (chair) is a 'mask'", N_TRAIN + 1),
     "labelme size": ("labelme", lambda r: _edit_json(r / "room.json", lambda d: d.update(imageWidth=501)),
                      "image size mismatch", "room.json", "imageWidth x imageHeight is 501x375", N_TRAIN),
     "labelme missing image": ("labelme", lambda r: (r / "room.jpg").unlink(),
@@ -423,11 +451,10 @@ def test_a_flat_rectangle_in_a_labelme_group_is_counted_not_a_crash(tmp_path):
     shapes.append(labelme_shape("chair", [[60, 20], [90, 60]], "rectangle"))
     (root / "room.json").write_text(json.dumps(labelme_file("room.jpg", shapes)))
     summary = convert_labelme(with_val_copy(root), tmp_path / "out")
-    # the group is one object: its two rectangles' union (the flat one covers no pixel)
-    assert summary["splits"]["train"]["objects_written"] == 2 and summary["splits"]["train"]["masks"] == {
-        "box": 1,
-        "polygon": 1,
-    }
+    # the group is one object: the flat rectangle adds no pixel, only a wrong extent, so it is skipped, counted
+    train = summary["splits"]["train"]
+    assert train["objects_written"] == 2 and train["masks"] == {}
+    assert train["notes"] == {"shapes skipped: no area (in a group)": 1}
     group, single = annotations(tmp_path / "out", "train")
     assert group["bbox"] == [10.0, 20.0, 30.0, 40.0] and group["area"] == 30 * 40
     assert single["bbox"] == [60.0, 20.0, 30.0, 40.0]

@@ -207,3 +207,75 @@ def test_bad_input_is_named(tiny, tmp_path):
             )
         assert str(error.value).startswith(message), (options, str(error.value))
     assert not (out / "predictions.json").exists()
+
+
+LABELME_SHAPE_KEYS = {"label", "points", "shape_type", "flags", "description", "group_id", "mask"}
+"""What labelme.LabelFile.load reads of a shape (labelme 5; labelme itself needs Qt to import)."""
+
+
+def test_prelabels_open_as_labelme_loads_them_and_convert_back_to_the_boxes(tiny, tmp_path):
+    """--format labelme: one labelme file per image with the detections >= --score-thr as rectangles;
+    labelme's loader's checks hold, and prepare_coco.py (labelme, and CVAT from the same detections)
+    gives the predicted boxes again."""
+    from types import SimpleNamespace
+
+    from sna_det.data.prepare.cvat import convert_cvat
+    from sna_det.data.prepare.labelme import convert_labelme
+    from sna_det.data.prepare.prelabels import write_prelabels
+
+    config, weights, folder = tiny
+    inputs = [folder / f"demo_{i}.png" for i in range(4)]
+    thr = 0.204  # random weights score 0.20-0.21: about half are kept
+    run_predict("--config-file", config, "--input", *inputs, "--format", "labelme", "--score-thr", thr,
+                "--output", tmp_path / "p", *SMALL, "MODEL.WEIGHTS", weights)  # fmt: skip
+    coco = json.loads((tmp_path / "p" / "predictions.json").read_text())
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    expected = {}
+    for image in coco["images"]:
+        kept = [a for a in coco["annotations"] if a["image_id"] == image["id"] and a["score"] >= thr]
+        expected[Path(image["file_name"]).name] = sorted((names[a["category_id"]], *a["bbox"]) for a in kept)
+    assert 0 < sum(map(len, expected.values())) < len(coco["annotations"])  # the threshold kept some, not all
+    for image_file in inputs:  # what labelme.LabelFile.load needs: keys, shapes, the image at imagePath
+        data = json.loads((tmp_path / "p" / "labelme" / f"{image_file.stem}.json").read_text())
+        assert {"version", "flags", "shapes", "imagePath", "imageData", "imageHeight", "imageWidth"} <= set(data)
+        assert all(set(s) == LABELME_SHAPE_KEYS and s["shape_type"] == "rectangle" for s in data["shapes"])
+        assert all(s["flags"] == {"predicted": True} and s["description"].startswith("score ") for s in data["shapes"])
+        with Image.open(tmp_path / "p" / "labelme" / data["imagePath"]) as image:
+            assert image.size == (data["imageWidth"], data["imageHeight"]) == (96, 80)
+
+    def boxes_back(out: Path) -> dict:
+        found = {}
+        for split in ("train", "val"):
+            back = json.loads((out / "annotations" / f"{split}.json").read_text())
+            back_names = {c["id"]: c["name"] for c in back["categories"]}
+            for image in back["images"]:
+                rows = [a for a in back["annotations"] if a["image_id"] == image["id"]]
+                found[Path(image["file_name"]).name] = sorted((back_names[a["category_id"]], *a["bbox"]) for a in rows)
+        return found
+
+    def assert_same(found: dict, atol: float, expected=expected) -> None:
+        assert found.keys() == expected.keys()
+        for name, rows in expected.items():
+            assert [r[0] for r in found[name]] == [r[0] for r in rows]
+            np.testing.assert_allclose([r[1:] for r in found[name]], [r[1:] for r in rows], atol=atol)
+
+    convert_labelme(tmp_path / "p" / "labelme", tmp_path / "back")
+    assert_same(boxes_back(tmp_path / "back"), atol=1e-3)
+    # CVAT: the XML to import, from the same detections; its export layout (images/) converts back
+    ids = sorted(names)
+    predictions = []
+    for image in coco["images"]:
+        rows = [a for a in coco["annotations"] if a["image_id"] == image["id"]]
+        boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in rows)]).reshape(-1, 4)
+        scores, classes = np.array([a["score"] for a in rows]), np.array([ids.index(a["category_id"]) for a in rows])
+        predictions.append(SimpleNamespace(file_name=image["file_name"], width=image["width"], height=image["height"],
+                                           boxes=boxes, scores=scores, classes=classes))  # fmt: skip
+    write_prelabels("cvat", tmp_path / "cvat", predictions, [names[i] for i in ids], thr)
+    (tmp_path / "cvat" / "images").mkdir()
+    for image_file in inputs:
+        (tmp_path / "cvat" / "images" / image_file.name).write_bytes(image_file.read_bytes())
+    convert_cvat(tmp_path / "cvat", tmp_path / "cvat_back")
+    two_decimals = lambda v: float(f"{v:.2f}")  # noqa: E731  (the XML's corners)
+    corners = {n: [(c, *map(two_decimals, (x, y, x + w, y + h))) for c, x, y, w, h in r] for n, r in expected.items()}
+    in_xml = {n: sorted((c, x0, y0, x1 - x0, y1 - y0) for c, x0, y0, x1, y1 in rows) for n, rows in corners.items()}
+    assert_same(boxes_back(tmp_path / "cvat_back"), atol=1e-9, expected=in_xml)

@@ -199,3 +199,56 @@ def write_via(root: Path, objects: Dict[str, List[PhotoObject]], polygons: bool)
             "file_attributes": {},
         }
         (root / split / "via_region_data.json").write_text(json.dumps({f"{image.name}{size}": entry}))
+
+
+def write_cvat(root: Path, objects: Dict[str, List[PhotoObject]], polygons: bool) -> None:
+    """CVAT for images 1.1: ``annotations.xml`` (the task's labels in ``<meta>``, each image with its
+    ``subset``) and ``images/``, as CVAT exports a task with its images."""
+    names = class_names(objects)
+    labels = "".join(f"<label><name>{n}</name><type>any</type><attributes/></label>" for n in names)
+    body = []
+    for split, image_id in IMAGES.items():
+        write_photo(root / "images" / f"{image_id}.jpg", image_id)
+        shapes = []
+        for o in objects[image_id]:
+            if polygons:
+                points = ";".join(f"{x!r},{y!r}" for x, y in np.reshape(o.polygon, (-1, 2)).tolist())
+                shapes.append(f'<polygon label="{o.name}" occluded="0" source="manual" points="{points}" z_order="0"/>')
+            else:
+                x, y, w, h = o.coco_box()
+                shapes.append(
+                    f'<box label="{o.name}" occluded="0" source="manual" xtl="{x}" ytl="{y}" xbr="{x + w}" '
+                    f'ybr="{y + h}" z_order="0"></box>'
+                )
+        subset = "Train" if split == "train" else "Validation"
+        body.append(
+            f'<image id="{len(body)}" name="{image_id}.jpg" subset="{subset}" width="{WIDTH}" height="{HEIGHT}">'
+            + "".join(shapes)
+            + "</image>"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "annotations.xml").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<annotations><version>1.1</version><meta><task><name>room</name>'
+        f"<labels>{labels}</labels></task></meta>" + "".join(body) + "</annotations>"
+    )
+
+
+def write_roboflow_coco(root: Path, objects: Dict[str, List[PhotoObject]], polygons: bool) -> None:
+    """Roboflow's COCO export: ``train/``, ``valid/`` each with its images and ``_annotations.coco.json``;
+    category 0 is the dataset's parent (Roboflow's), the classes are 1..N with it as supercategory, and
+    category ids are given in reverse name order, so a converter must remap them."""
+    names = class_names(objects)
+    categories = [{"id": 0, "name": "room-objects", "supercategory": "none"}]
+    categories += [{"id": len(names) - k, "name": n, "supercategory": "room-objects"} for k, n in enumerate(names)]
+    ids = {c["name"]: c["id"] for c in categories}
+    for split, image_id in IMAGES.items():
+        folder = root / ("train" if split == "train" else "valid")
+        write_photo(folder / f"{image_id}.jpg", image_id)
+        annotations = []
+        for k, o in enumerate(objects[image_id]):
+            segmentation = [o.polygon] if polygons else []  # Roboflow's box exports: an empty list
+            annotations.append({"id": k, "image_id": 0, "category_id": ids[o.name], "bbox": o.coco_box(),
+                                "area": float(o.mask.sum()), "iscrowd": 0, "segmentation": segmentation})  # fmt: skip
+        image = {"id": 0, "license": 1, "file_name": f"{image_id}.jpg", "height": HEIGHT, "width": WIDTH}
+        coco = {"info": {}, "licenses": [], "categories": categories, "images": [image], "annotations": annotations}
+        (folder / "_annotations.coco.json").write_text(json.dumps(coco))

@@ -1,11 +1,19 @@
-"""labelme JSON (one file beside each image) to COCO JSON: rectangles as boxes, polygons as masks.
+"""labelme JSON (one file beside each image) to COCO JSON, each shape as drawn, as ``labelme2coco`` does.
 
 A labelme folder holds images and, beside each, the JSON labelme saves: ``shapes`` (each with
-``label``, ``shape_type`` ``rectangle`` or ``polygon`` (missing: polygon, as older labelme wrote),
-``points`` ``[[x, y], ...]`` in pixels, ``group_id``), ``imagePath`` (relative to the JSON),
-``imageWidth`` and ``imageHeight`` (checked against the image). Shapes of one label with the same
-``group_id`` are one object (their polygons unioned, a rectangle among them as its four corners), as
-labelme's own ``labelme2coco`` does. Other shape types (circle, line, point, ...) skip the image.
+``label``, ``shape_type``, ``points`` ``[[x, y], ...]`` in pixels, ``group_id``), ``imagePath``
+(relative to the JSON; Windows separators and another machine's absolute path resolve beside the
+JSON), ``imageWidth`` and ``imageHeight`` (checked against the image), ``imageData`` (the image
+embedded; written out into the output folder's ``embedded_images/`` when no image file is there).
+
+- ``rectangle`` -> a box; ``polygon`` (missing ``shape_type``: polygon, as older labelme wrote) -> its
+  points as drawn; ``circle`` (centre, a point on it) -> the polygon ``labelme2coco`` makes of it;
+- shapes of one label with the same ``group_id`` are one object: a list of polygons (a rectangle among
+  them as its four corners), its box their extent, as ``labelme2coco`` writes it; a shape without area
+  in such a group is skipped (counted);
+- ``__ignore__`` shapes are ignore regions (``iscrowd: 1``, for every class), never a class;
+  ``_background_`` shapes are no class; ``line``, ``linestrip`` and ``point`` shapes have no inside:
+  those are skipped, counted in the split's notes by reason; other shape types skip the image.
 
 Splits: ``train/`` and ``val/`` folders of such files, else ``train.txt`` and ``val.txt`` in the root
 (one JSON a line, with or without ``.json``), else every ``*.json`` of the root, a share drawn for val.
@@ -13,29 +21,38 @@ Splits: ``train/`` and ``val/`` folders of such files, else ``train.txt`` and ``
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import os
-from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from pathlib import Path, PurePosixPath
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from .coco_conversion import (
+import numpy as np
+
+from ...utils.atomic_write import atomic_write_bytes
+from .annotated import (
+    ALL_CLASSES,
     IMAGE_SUFFIXES,
     AnnotatedImage,
     AnnotatedObject,
     ConversionInputError,
-    SplitJob,
-    convert_splits,
     finite_number,
     image_size,
-    read_class_file,
+    read_json,
     read_text,
-    split_by_fraction,
 )
+from .coco_writer import Layout, layout_converter
+from .splits import SPLITS
 
-__all__ = ["LabelmeReader", "convert_labelme", "read_labelme_json"]
+__all__ = ["LabelmeReader", "convert_labelme", "labelme_layout", "read_labelme_json"]
 
-SPLITS = ("train", "val")
-SHAPE_TYPES = ("rectangle", "polygon")
+SHAPE_TYPES = ("rectangle", "polygon", "circle")
+SKIPPED_SHAPE_TYPES = ("line", "linestrip", "point")
+"""Shapes without an inside: skipped, counted in the split's notes."""
+IGNORE, BACKGROUND = "__ignore__", "_background_"
+"""labelme's labels of ignore regions (``iscrowd: 1``, every class) and of no class (skipped, counted)."""
 
 
 def read_labelme_json(path: str | os.PathLike) -> dict:
@@ -43,10 +60,7 @@ def read_labelme_json(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConversionInputError(path, "missing annotation", "annotation file does not exist")
-    try:
-        data = json.loads(read_text(path, "malformed JSON"))
-    except json.JSONDecodeError as error:
-        raise ConversionInputError(path, "malformed JSON", f"not JSON ({error})") from None
+    data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise ConversionInputError(path, "malformed annotation", "has no shapes list (not a labelme file)")
     return data
@@ -63,60 +77,108 @@ def _points(shape: dict, path: Path, where: str) -> List[Tuple[float, float]]:
 
 
 def _image_file(json_file: Path, data: dict) -> Path:
-    """``imagePath`` (relative to the JSON, Windows separators too), else the JSON's name with an image suffix."""
+    """``imagePath`` (relative to the JSON, Windows separators too; an absolute one of another machine:
+    its file name beside the JSON), else the JSON's name with an image suffix."""
     image_path = data.get("imagePath")
-    candidates = (
-        [json_file.parent / image_path.replace("\\", "/")] if isinstance(image_path, str) and image_path else []
-    )
+    candidates = []
+    if isinstance(image_path, str) and image_path:
+        posix = image_path.replace("\\", "/")
+        candidates += [json_file.parent / posix, json_file.parent / PurePosixPath(posix).name]
     candidates += [json_file.with_suffix(s) for s in IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES)]
     return next((c for c in candidates if c.is_file()), candidates[0])
 
 
+def _circle_polygon(points: List[Tuple[float, float]]) -> List[Tuple[float, float]]:
+    """labelme's circle (centre, a point on it) as ``labelme2coco`` writes it: N >= 12 points with a gap
+    of at most one pixel between the arc and each side (N = pi / arccos(1 - 1/r))."""
+    (x1, y1), (x2, y2) = points
+    r = float(np.linalg.norm([x2 - x1, y2 - y1]))
+    n = max(int(np.pi / np.arccos(1 - 1 / r)), 12) if r >= 1 else 12
+    angles = 2 * np.pi / n * np.arange(n)
+    return list(zip((x1 + r * np.sin(angles)).tolist(), (y1 + r * np.cos(angles)).tolist()))
+
+
+def _has_area(points: List[Tuple[float, float]]) -> bool:
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    return max(xs) > min(xs) and max(ys) > min(ys)
+
+
 class LabelmeReader:
-    """labelme files by path (``Reader`` of ``coco_conversion``)."""
+    """labelme files by path (``annotated.Reader``); images only embedded in a JSON (``imageData``)
+    are written into ``embedded_dir``."""
+
+    def __init__(self, embedded_dir: Optional[Path] = None):
+        self.embedded_dir = embedded_dir
+
+    def _image_file(self, json_file: Path, data: dict) -> Path:
+        image_file = _image_file(json_file, data)
+        if image_file.is_file() or not isinstance(data.get("imageData"), str) or self.embedded_dir is None:
+            return image_file
+        try:
+            image_bytes = base64.b64decode(data["imageData"], validate=True)
+        except (ValueError, binascii.Error) as error:
+            raise ConversionInputError(json_file, "bad image", f"imageData is not base64 ({error})") from None
+        suffix = PurePosixPath(str(data.get("imagePath") or "").replace("\\", "/")).suffix.lower()
+        target = self.embedded_dir / f"{json_file.stem}-{hashlib.sha1(image_bytes).hexdigest()[:8]}{suffix or '.png'}"
+        if not target.is_file() or target.read_bytes() != image_bytes:
+            atomic_write_bytes(target, image_bytes)
+        return target
 
     def read(self, item: str) -> AnnotatedImage:
         json_file = Path(item)
         data = read_labelme_json(json_file)
-        image_file = _image_file(json_file, data)
+        image_file = self._image_file(json_file, data)
         width, height = image_size(image_file)
         declared = data.get("imageWidth"), data.get("imageHeight")
         if declared != (None, None) and declared != (width, height):
             detail = f"imageWidth x imageHeight is {declared[0]}x{declared[1]}, {image_file.name} is {width}x{height}"
             raise ConversionInputError(json_file, "image size mismatch", detail)
         groups: Dict[tuple, Tuple[str, List[Tuple[str, List[Tuple[float, float]], str]]]] = {}
+        notes: List[str] = []
         for i, shape in enumerate(data["shapes"], start=1):
             where = f"shape {i}"
             if not isinstance(shape, dict) or not isinstance(shape.get("label"), str) or not shape["label"].strip():
                 raise ConversionInputError(json_file, "malformed annotation", f"{where} has no label")
-            kind = shape.get("shape_type") or "polygon"
+            name, kind = shape["label"].strip(), shape.get("shape_type") or "polygon"
+            if kind in SKIPPED_SHAPE_TYPES or name == BACKGROUND:
+                notes.append(f"shapes skipped: {name if name == BACKGROUND else kind}")
+                continue
             if kind not in SHAPE_TYPES:
-                detail = f"{where} ({shape['label']}) is a {kind!r}; rectangle and polygon shapes are read"
+                detail = f"{where} ({name}) is a {kind!r}; rectangle, polygon and circle shapes are read"
                 raise ConversionInputError(json_file, "unsupported shape", detail)
             points = _points(shape, json_file, where)
-            if (kind == "rectangle" and len(points) not in (2, 4)) or (kind == "polygon" and len(points) < 3):
-                detail = f"{where} ({shape['label']}) is a {kind} of {len(points)} points"
+            wanted = {"rectangle": (2, 4), "circle": (2,)}.get(kind)
+            if (wanted and len(points) not in wanted) or (kind == "polygon" and len(points) < 3):
+                detail = f"{where} ({name}) is a {kind} of {len(points)} points"
                 raise ConversionInputError(json_file, "malformed annotation", detail)
-            name, group = shape["label"].strip(), shape.get("group_id")
+            if kind == "circle":
+                points = _circle_polygon(points)
+            group = shape.get("group_id")
             key = (name, json.dumps(group)) if group is not None else (i,)  # a group: one object
             groups.setdefault(key, (name, []))[1].append((kind, points, where))
         objects = []
         for name, shapes in groups.values():
+            if len(shapes) > 1:  # a shape without area adds no pixel to its group, only a wrong extent
+                flat = [s for s in shapes if not _has_area(s[1])]
+                notes += ["shapes skipped: no area (in a group)"] * len(flat)
+                shapes = [s for s in shapes if _has_area(s[1])] or shapes[:1]
+            ignore = name == IGNORE
+            name = ALL_CLASSES if ignore else name
             where = ", ".join(w for _, _, w in shapes)
             if len(shapes) == 1 and shapes[0][0] == "rectangle":
                 xs, ys = [x for x, _ in shapes[0][1]], [y for _, y in shapes[0][1]]
                 box = (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
-                objects.append(AnnotatedObject(name, box=box, where=where))
+                objects.append(AnnotatedObject(name, box=box, ignore=ignore, where=where))
                 continue
             polygons = []
             for kind, points, _ in shapes:
-                if kind == "rectangle":
+                if kind == "rectangle":  # its corners, in labelme2coco's order
                     x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
                     y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
                     points = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
                 polygons.append(tuple(v for point in points for v in point))
-            objects.append(AnnotatedObject(name, polygons=tuple(polygons), where=where))
-        return AnnotatedImage(image_file, width, height, tuple(objects), json_file)
+            objects.append(AnnotatedObject(name, polygons=tuple(polygons), ignore=ignore, where=where))
+        return AnnotatedImage(image_file, width, height, tuple(objects), json_file, notes=tuple(notes))
 
     def count_objects(self, item: str) -> int:
         try:
@@ -134,8 +196,7 @@ def _labels(json_files: Sequence[str]) -> Tuple[str, ...]:
         except ConversionInputError:
             continue
         found.update(s["label"].strip() for s in shapes if isinstance(s, dict) and isinstance(s.get("label"), str))
-    found.discard("")
-    return tuple(sorted(found))
+    return tuple(sorted(found - {"", IGNORE, BACKGROUND}))
 
 
 def _list_file(root: Path, list_file: Path) -> List[str]:
@@ -144,49 +205,25 @@ def _list_file(root: Path, list_file: Path) -> List[str]:
     return list(dict.fromkeys(str(root / (n if n.endswith(".json") else f"{n}.json")) for n in names))
 
 
-def convert_labelme(
-    root: str | os.PathLike,
-    output_dir: str | os.PathLike,
-    *,
-    classes: str = "auto",
-    val_fraction: Optional[float] = None,
-    seed: int = 0,
-    strict: bool = False,
-    rebuild: bool = False,
-    log: Optional[Callable[[str], None]] = None,
-    progress: bool = False,
-) -> dict:
-    """Convert a labelme folder into ``output_dir/annotations/{train,val}.json`` (+ an ``images`` link
-    to the images' common folder, ``summary.json``); returns the summary.
-
-    Splits as the module says; ``val_fraction`` (default 0.2 without folders or lists) draws val from
-    every JSON, with ``seed``. ``classes``: ``"auto"`` (the labels found, sorted) or a file.
-    """
-    root, output_dir = Path(root), Path(output_dir)
-    if not root.is_dir():
-        raise ConversionInputError(root, "missing folder", "is not a folder (--root: images with labelme JSONs)")
+def labelme_layout(root: Path, output_dir: Path) -> Layout:
+    """Splits as the module says; images only embedded are written into ``output_dir/embedded_images``."""
+    pool = None
     if all((root / split).is_dir() for split in SPLITS):
-        items = {split: sorted(str(p) for p in (root / split).glob("*.json")) for split in SPLITS}
+        declared = {split: sorted(str(p) for p in (root / split).glob("*.json")) for split in SPLITS}
         origin = "train/, val/"
     elif all((root / f"{split}.txt").is_file() for split in SPLITS):
-        items = {split: _list_file(root, root / f"{split}.txt") for split in SPLITS}
+        declared = {split: _list_file(root, root / f"{split}.txt") for split in SPLITS}
         origin = "train.txt, val.txt"
     else:
-        items = {"train": sorted(str(p) for p in root.glob("*.json")), "val": []}
-        origin = "*.json"
-        if not items["train"]:
+        declared, pool, origin = None, sorted(str(p) for p in root.glob("*.json")), "*.json"
+        if not pool:
             raise ConversionInputError(root, "no annotations", "holds no .json file (nor train/, val/ folders)")
-        val_fraction = 0.2 if val_fraction is None else val_fraction
-    if val_fraction is not None:
-        items = split_by_fraction(items["train"] + items["val"], val_fraction, seed)
-        origin = f"{origin}, val fraction {val_fraction}, seed {seed}"
-    names = read_class_file(classes) if classes != "auto" else _labels(items["train"] + items["val"])
-    if not names:
-        raise ConversionInputError(root, "no classes", "no shape with a label in any JSON")
-    reader = LabelmeReader()
-    jobs = [SplitJob(split, items[split], reader, f"{root.name} {split} (labelme, {origin})") for split in SPLITS]
-    settings = {"format": "labelme", "classes": list(names), "splits": origin}
-    return convert_splits(
-        output_dir, jobs, names, settings, fmt="labelme", root=root, strict=strict, rebuild=rebuild, log=log,
-        progress=progress,
-    )  # fmt: skip
+    reader = LabelmeReader(embedded_dir=output_dir / "embedded_images")
+    found = lambda items: _labels([i for split in items.values() for i in split])  # noqa: E731
+    return Layout(reader, declared, origin, found, pool=pool)
+
+
+convert_labelme = layout_converter("labelme", "labelme", "images with labelme JSONs", labelme_layout)
+"""``convert_labelme(root, output_dir, *, classes="auto", val_fraction=None, seed=0, strict, rebuild, log,
+progress) -> summary``: splits as the module says (``val_fraction`` default 0.2 without folders or
+lists); ``classes`` ``"auto"`` (the labels found, sorted) or a file."""

@@ -13,27 +13,24 @@ a checkbox dict with one value ticked), and a region without it skips the image.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-from .coco_conversion import (
+from .annotated import (
     AnnotatedImage,
     AnnotatedObject,
     ConversionInputError,
-    SplitJob,
-    convert_splits,
     finite_number,
     image_size,
     read_class_file,
-    read_text,
-    split_by_fraction,
+    read_json,
 )
+from .coco_writer import SplitJob, convert_splits
+from .splits import SPLITS, choose_splits
 
 __all__ = ["ViaReader", "convert_via", "read_via_json", "via_json_file"]
 
-SPLITS = ("train", "val")
 VIA_JSON = "via_region_data.json"
 
 
@@ -49,10 +46,7 @@ def read_via_json(path: str | os.PathLike) -> Dict[str, dict]:
     """The entries of a VIA export ``{key: {"filename", "regions", ...}}``; ``ConversionInputError`` if the
     file is not one (the whole split cannot be read)."""
     path = Path(path)
-    try:
-        data = json.loads(read_text(path, "malformed VIA JSON"))
-    except json.JSONDecodeError as error:
-        raise ConversionInputError(path, "malformed VIA JSON", f"not JSON ({error})") from None
+    data = read_json(path, "malformed VIA JSON")
     if isinstance(data, dict) and isinstance(data.get("_via_img_metadata"), dict):  # a VIA project file
         data = data["_via_img_metadata"]
     if not isinstance(data, dict) or not all(isinstance(e, dict) for e in data.values()):
@@ -62,7 +56,7 @@ def read_via_json(path: str | os.PathLike) -> Dict[str, dict]:
 
 
 class ViaReader:
-    """VIA entries by ``"<folder>/<key>"`` (``Reader`` of ``coco_conversion``)."""
+    """VIA entries by ``"<folder>/<key>"`` (``annotated.Reader``)."""
 
     def __init__(self, root: Path, files: Dict[str, Path], class_attribute: Optional[str], class_name: str):
         self.root, self.files = root, files
@@ -182,19 +176,17 @@ def convert_via(
         raise ConversionInputError(root, "missing folder", "is not a folder (--root: train/ and val/ VIA folders)")
     files = {split: via_json_file(root / split) for split in SPLITS}
     if all(files.values()):
-        origin = "train/, val/"
+        origin, declared = "train/, val/", True
     elif via_json_file(root) is not None:
-        files, origin = {".": via_json_file(root)}, via_json_file(root).name
-        val_fraction = 0.2 if val_fraction is None else val_fraction
+        files, origin, declared = {".": via_json_file(root)}, via_json_file(root).name, False
     else:
         missing = next(root / split / VIA_JSON for split, f in files.items() if f is None)
         raise ConversionInputError(missing, "missing VIA JSON", "does not exist (train/ and val/, each with its JSON)")
     name = class_name or root.resolve().name or "object"
     reader = ViaReader(root, files, class_attribute, name)
-    items = {folder: reader.items(folder) for folder in files}
-    if val_fraction is not None:
-        items = split_by_fraction([i for folder in files for i in items[folder]], val_fraction, seed)
-        origin = f"{origin}, val fraction {val_fraction}, seed {seed}"
+    pool = [item for folder in files for item in reader.items(folder)]
+    found = {folder: reader.items(folder) for folder in files} if declared else None
+    items, origin = choose_splits(found, origin, val_fraction=val_fraction, seed=seed, pool=pool)
     if class_attribute is not None and classes != "auto":
         names = read_class_file(classes)
     else:

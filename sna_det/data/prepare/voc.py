@@ -18,7 +18,7 @@ For each split:
   ignores and detectron2 leaves out of training, as VOC's protocol does; ``keep`` writes them as
   ordinary objects; ``drop`` leaves them out. Each keeps ``"difficult": 1``.
 
-The writing, counting and checks every format shares are ``coco_conversion``'s (``VocReader`` is
+The writing, counting and checks every format shares are ``coco_writer``'s (``VocReader`` is
 VOC's reader). Bad input is named (file, field) and, by default, the image is left out whole and
 counted, so no image enters a split with some of its objects missing; ``strict=True`` raises at the
 first. An instance whose ``SegmentationClass`` pixels say another class than its XML is reported
@@ -43,16 +43,9 @@ from PIL import Image
 
 from ..classes import VOC_2012_COCO_SPLITS, VOC_CLASSES
 from ..images import PICTURE_SUFFIXES as IMAGE_SUFFIXES
-from .coco_conversion import (
-    AnnotatedImage,
-    AnnotatedObject,
-    ConversionInputError,
-    SplitJob,
-    convert_splits,
-    image_size,
-    read_class_file,
-    split_by_fraction,
-)
+from .annotated import AnnotatedImage, AnnotatedObject, ConversionInputError, image_size, read_class_file
+from .coco_writer import DIFFICULT_POLICIES, SplitJob, convert_splits
+from .splits import SPLITS, check_val_fraction, choose_splits
 
 __all__ = [
     "DIFFICULT_POLICIES",
@@ -68,8 +61,7 @@ __all__ = [
     "voc_box_to_coco",
 ]
 
-DIFFICULT_POLICIES = ("ignore", "keep", "drop")
-SEGMENTATION_SPLITS = ("train", "val")
+SEGMENTATION_SPLITS = SPLITS
 DETECTION_SPLITS = ("train", "val", "trainval")
 VOID = 255
 
@@ -233,7 +225,7 @@ def _instance_masks(
 
 
 class VocReader:
-    """A VOC-format folder's images by id (``Reader`` of ``coco_conversion``): boxes from the XML, masks
+    """A VOC-format folder's images by id (``annotated.Reader``): boxes from the XML, masks
     from ``SegmentationObject`` when ``with_masks``."""
 
     def __init__(self, voc_root: str | os.PathLike, classes: Sequence[str], with_masks: bool):
@@ -384,11 +376,8 @@ def convert_voc_coco(
     """
     voc_root, output_dir = Path(voc_root), Path(output_dir)
     _check_voc_root(voc_root, "is --voc-root a VOC-format folder with Annotations/ and JPEGImages/?")
-    if val_fraction is not None and not 0.0 < val_fraction < 1.0:
-        raise ValueError(
-            f"--val-fraction {val_fraction} is not in (0, 1): 0 leaves val (which the configs test on) empty, "
-            "1 leaves train empty"
-        )
+    if val_fraction is not None:  # before anything is read
+        check_val_fraction(val_fraction)
     masks_present = (voc_root / "SegmentationObject").is_dir()
     lists = [
         sets
@@ -397,15 +386,15 @@ def convert_voc_coco(
     ]
     if lists and val_fraction is None:
         sets = lists[0]
-        ids = {split: read_split_ids(voc_root / "ImageSets" / sets / f"{split}.txt") for split in SEGMENTATION_SPLITS}
-        with_masks, origin = masks_present and sets == "Segmentation", f"ImageSets/{sets}"
-    else:
+        declared = {split: read_split_ids(voc_root / "ImageSets" / sets / f"{split}.txt") for split in SPLITS}
+        ids, origin = choose_splits(declared, f"ImageSets/{sets}", val_fraction=None, seed=seed)
+        with_masks = masks_present and sets == "Segmentation"
+    else:  # a fraction pools every XML, even where lists exist
         all_ids = sorted(p.stem for p in (voc_root / "Annotations").glob("*.xml"))
         if not all_ids:
             raise VocInputError(voc_root / "Annotations", "no annotations", "holds no .xml file")
-        fraction = 0.2 if val_fraction is None else val_fraction
-        ids = split_by_fraction(all_ids, fraction, seed)
-        with_masks, origin = masks_present, f"Annotations, val fraction {fraction}, seed {seed}"
+        ids, origin = choose_splits(None, "Annotations", val_fraction=val_fraction, seed=seed, pool=all_ids)
+        with_masks = masks_present
     names = read_classes(voc_root, classes, ids["train"] + ids["val"])
     reader = VocReader(voc_root, names, with_masks)
     jobs = [SplitJob(split, ids[split], reader, f"{voc_root.name} {split} ({origin})") for split in SEGMENTATION_SPLITS]

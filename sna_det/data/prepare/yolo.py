@@ -22,23 +22,20 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from .coco_conversion import (
+from .annotated import (
     IMAGE_SUFFIXES,
     AnnotatedImage,
     AnnotatedObject,
     ConversionInputError,
-    SplitJob,
-    convert_splits,
     finite_number,
     image_size,
     read_class_file,
     read_text,
-    split_by_fraction,
 )
+from .coco_writer import SplitJob, convert_splits
+from .splits import SPLITS, choose_splits
 
 __all__ = ["YoloReader", "convert_yolo", "label_file", "parse_label_file", "read_data_yaml", "yolo_images"]
-
-SPLITS = ("train", "val")
 
 
 def label_file(image_file: str | os.PathLike) -> Path:
@@ -79,7 +76,7 @@ def parse_label_file(path: str | os.PathLike, num_classes: int) -> List[Tuple[in
 
 
 class YoloReader:
-    """YOLO images by path (``Reader`` of ``coco_conversion``): label lines de-normalised by the image's size."""
+    """YOLO images by path (``annotated.Reader``): label lines de-normalised by the image's size."""
 
     def __init__(self, names: Sequence[str]):
         self.names = tuple(names)
@@ -204,10 +201,8 @@ def convert_yolo(
         raise ConversionInputError(
             yaml_file, "missing split", f"names {sorted(splits)} only (add val:, or --val-fraction)"
         )
-    items: Dict[str, List[str]] = {split: [str(p) for p in splits.get(split, [])] for split in SPLITS}
-    if val_fraction is not None:
-        items = split_by_fraction(items["train"] + items["val"], val_fraction, seed)
-        origin = f"{origin}, pooled, val fraction {val_fraction}, seed {seed}"
+    declared: Dict[str, List[str]] = {split: [str(p) for p in splits.get(split, [])] for split in SPLITS}
+    items, origin = choose_splits(declared, origin, val_fraction=val_fraction, seed=seed)
     if classes != "auto":
         names = read_class_file(classes)
     elif names is None:
