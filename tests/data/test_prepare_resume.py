@@ -88,9 +88,9 @@ def test_interrupted_run_resumes_to_the_clean_runs_bytes(vinbigdata, clean, tmp_
 def test_other_settings_are_refused_unless_rebuild(vinbigdata, tmp_path):
     out = tmp_path / "out"
     prepare_vindr_cxr(vinbigdata, out, SMALL)
-    other = PrepareOptions(max_size=32, val_fraction=0.25, fusion="wbf")
+    other = PrepareOptions(max_size=32, val_fraction=0.25, fusion="none")
     with pytest.raises(
-        PreparedFolderError, match=r"other settings \(fusion 'per-finding' -> 'wbf', max_size 40 -> 32\)"
+        PreparedFolderError, match=r"other settings \(fusion 'wbf' -> 'none', max_size 40 -> 32\)"
     ):
         prepare_vindr_cxr(vinbigdata, out, other)
     rebuilt = prepare_vindr_cxr(vinbigdata, out, PrepareOptions(**{**vars(other), "rebuild": True}))

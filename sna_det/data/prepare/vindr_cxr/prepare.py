@@ -47,7 +47,7 @@ from ....utils import atomic_write_bytes, atomic_write_json
 from ....utils.tables import format_class_table
 from ....utils.worker_pool import worker_pool
 from ...dicom import dicom_size, is_dicom_path
-from ..output_folder import PreparedFolderError, input_identity, open_prepared_folder
+from ..output_folder import PreparedFolderError, finish_prepared_folder, input_identity, open_prepared_folder
 from .annotations import (
     AnnotationTable,
     FindingBox,
@@ -57,9 +57,16 @@ from .annotations import (
     read_original_sizes,
     sorted_by_reader,
 )
-from .fusion import FUSIONS, fuse_boxes
+from .fusion import COUNTING_ONLY, FUSIONS, FusionCounts, cluster_boxes, fuse_boxes
 from .images import render_png, resized_size
-from .problems import BOX_OUTSIDE_IMAGE, UNKNOWN_IMAGE_ID, UNREADABLE_IMAGE, InputProblems, VinDrInputError
+from .problems import (
+    BOX_OUTSIDE_IMAGE,
+    NO_VALID_BOX,
+    UNKNOWN_IMAGE_ID,
+    UNREADABLE_IMAGE,
+    InputProblems,
+    VinDrInputError,
+)
 from .split import stratified_split
 from .split_file import assign_split_file, read_split_file
 
@@ -74,10 +81,11 @@ MAX_SHOWN = 3
 class PrepareOptions:
     """What ``prepare_vindr_cxr`` does; the defaults are the paper's setting."""
 
-    fusion: str = "per-finding"
-    """One of ``fusion.FUSIONS``: how several readers' boxes of a finding on an image are combined."""
-    iou_thr: float = 0.5
-    """IoU threshold of ``wbf`` and ``nms``."""
+    fusion: str = "wbf"
+    """One of ``fusion.FUSIONS``: how several readers' boxes of a finding on an image are combined
+    (one reader's boxes never are); ``per-finding``, Table 4's counting, only with ``stats_only``."""
+    iou_thr: float = 0.4
+    """IoU threshold of ``wbf`` and ``nms`` (0.4: the VinBigData challenge's)."""
     max_size: int = 1024
     """Long side of the written PNGs at most this many pixels (0: the original size)."""
     upscale: bool = False
@@ -101,6 +109,8 @@ class PrepareOptions:
     """A progress bar (tqdm: images/s, ETA) on stderr while converting."""
     split_file: Optional[str] = None
     """JSON ``{split name: [image ids]}`` replacing the stratified split (``split_file.py``)."""
+    readers: Optional[Tuple[str, ...]] = None
+    """Keep only these readers' rows (rad_id: boxes and "No finding"); None: every reader's."""
 
 
 RUN_OPTIONS = ("strict", "workers", "rebuild", "progress")
@@ -236,8 +246,11 @@ def _outside(box: FindingBox, width: int, height: int) -> bool:
     return x0 < 0 or y0 < 0 or x1 > width or y1 > height
 
 
-def _coco_annotations(boxes: List[FindingBox], classes, options: PrepareOptions, scale: Tuple[float, float]):
-    """Fused boxes of one image as COCO annotation dicts (without ids), in class order."""
+def _coco_annotations(
+    boxes: List[FindingBox], classes, options: PrepareOptions, scale: Tuple[float, float], counts: FusionCounts
+):
+    """Fused boxes of one image as COCO annotation dicts (without ids), in class order; the clusters
+    of the fusion added to ``counts``."""
     by_class = defaultdict(list)
     for box in boxes:
         by_class[box.class_name].append(box)
@@ -246,8 +259,11 @@ def _coco_annotations(boxes: List[FindingBox], classes, options: PrepareOptions,
     for category_id, name in enumerate(classes, start=1):
         if name not in by_class:
             continue
-        raw = np.array([b.box for b in sorted_by_reader(by_class[name])])
-        for x0, y0, x1, y1 in fuse_boxes(raw, options.fusion, options.iou_thr).tolist():
+        ordered = sorted_by_reader(by_class[name])
+        raw, readers = np.array([b.box for b in ordered]), [b.rad_id for b in ordered]
+        clusters = cluster_boxes(raw, options.fusion, options.iou_thr, readers)
+        counts.add(clusters, readers)
+        for x0, y0, x1, y1 in fuse_boxes(raw, options.fusion, clusters=clusters).tolist():
             w, h = (x1 - x0) * sx, (y1 - y0) * sy
             annotations.append(
                 {"category_id": category_id, "bbox": [x0 * sx, y0 * sy, w, h], "area": w * h, "iscrowd": 0}
@@ -259,6 +275,13 @@ def check_options(options: PrepareOptions) -> None:
     """ValueError naming the first option out of range (before anything is read)."""
     if options.fusion not in FUSIONS:
         raise ValueError(f"--fusion {options.fusion!r} is not one of {FUSIONS}")
+    if options.fusion in COUNTING_ONLY and not options.stats_only:
+        raise ValueError(
+            f"--fusion {options.fusion} counts one box per (image, finding), the paper's Table 4, merging one "
+            "reader's separate boxes too: it is for --stats-only; convert with wbf (the default) or none"
+        )
+    if options.readers is not None and (not options.readers or not all(r and r == r.strip() for r in options.readers)):
+        raise ValueError(f"--readers {','.join(options.readers)!r} is not a comma-separated list of rad_ids")
     if not 0.0 < options.iou_thr <= 1.0:
         raise ValueError(f"--iou-thr {options.iou_thr} is not in (0, 1]")
     if options.max_size < 0:
@@ -310,14 +333,23 @@ def prepare_vindr_cxr(
             "the configs would have nothing to test on; give a fraction in (0, 1)"
         )
     problems = InputProblems(options.strict)
-    table = read_annotations(source.csv_files, problems, options.all_labels)
+    table = read_annotations(source.csv_files, problems, options.all_labels, options.readers)
     read = {
         "csv_rows": table.rows,
         "finding_rows": len(table.boxes),
         "no_finding_rows": table.no_finding_rows,
         "other_label_rows": sum(table.dropped_labels.values()),
         "images": len(table.image_split),
+        "rows_of_other_readers": table.other_reader_rows,
+        "images_without_selected_reader": table.images_without_selected_reader,
     }
+    ids_read = list(table.image_split)
+    # An image whose every finding row was skipped is not an image without findings: left out.
+    with_box = {b.image_id for b in table.boxes}
+    no_valid = {i for i in table.image_split if table.finding_rows_of[i] and i not in with_box}
+    for image_id in sorted(no_valid, key=ids_read.index):
+        _skip_no_valid_box(problems, table, image_id, Counter())
+    _drop_images(table, no_valid)
 
     # Image ids without an image file (checked when the folder is there; always when converting).
     sizes = read_original_sizes(source.sizes_csv) if source.sizes_csv else None
@@ -334,7 +366,6 @@ def prepare_vindr_cxr(
                 problems.skip(UNKNOWN_IMAGE_ID, table.image_where[image_id], f"image_id {image_id}: {detail}")
                 unknown.add(image_id)
         image_file.update({i: index[i] for i, s in table.image_split.items() if s == split and i in index})
-    ids_read = list(table.image_split)
     _drop_images(table, unknown)
     unlabelled = {} if options.stats_only else _unlabelled_images(source, table)
     for ids in unlabelled.values():
@@ -346,7 +377,7 @@ def prepare_vindr_cxr(
     if output_dir is not None:
         inputs = source_identity(vindr_root, source, options, list(image_file.values()))
         settings = prepare_settings(options, source, inputs)
-        folder = open_prepared_folder(output_dir, settings, OUTPUTS, rebuild=options.rebuild)
+        folder = open_prepared_folder(output_dir, settings, OUTPUTS, rebuild=options.rebuild, aside=True)
 
     # Splits, then the images (read, checked, converted; those an earlier run finished are kept).
     boxes_of: Dict[str, List[FindingBox]] = defaultdict(list)
@@ -372,7 +403,7 @@ def prepare_vindr_cxr(
     geometry: Dict[str, Tuple[int, int, int, int]] = {}  # original w, h; written w, h
     converted = damaged = 0
     if not options.stats_only:
-        out = Path(output_dir)
+        out = folder.path  # a rebuild writes aside, swapped in at the end
         target = {i: out / "images" / f"{i}.png" for i in image_ids}
         if folder.resumed:  # an earlier run's PNG is kept once verified
             done = [i for i in image_ids if target[i].is_file()]
@@ -410,7 +441,7 @@ def prepare_vindr_cxr(
     # Boxes: checked against the image, fused, scaled; COCO per split; the summary.
     coco = {s: {"images": [], "annotations": []} for s in split_names}
     summary = {s: dict.fromkeys(table.classes, 0) for s in split_names}
-    kept_rows, images_kept, negatives_kept = 0, Counter(), Counter()
+    kept_rows, images_kept, negatives_kept, fusion_counts = 0, Counter(), Counter(), FusionCounts()
     for image_id in image_ids:
         split = split_of[image_id]
         boxes, scale = boxes_of[image_id], (1.0, 1.0)
@@ -422,6 +453,9 @@ def prepare_vindr_cxr(
                     problems.skip(BOX_OUTSIDE_IMAGE, box.where, f"box {box.box} vs image {width}x{height}")
                 else:
                     inside.append(box)
+            if boxes and not inside:
+                _skip_no_valid_box(problems, table, image_id, Counter({BOX_OUTSIDE_IMAGE: len(boxes)}))
+                continue
             boxes, scale = inside, (new_width / width, new_height / height)
         kept_rows += len(boxes)
         image_number = len(coco[split]["images"]) + 1
@@ -436,7 +470,7 @@ def prepare_vindr_cxr(
                     "dicom_height": height,
                 }
             )
-        for annotation in _coco_annotations(boxes, table.classes, options, scale):
+        for annotation in _coco_annotations(boxes, table.classes, options, scale, fusion_counts):
             annotation.update(id=len(coco[split]["annotations"]) + 1, image_id=image_number)
             coco[split]["annotations"].append(annotation)
             summary[split][table.classes[annotation["category_id"] - 1]] += 1
@@ -459,6 +493,7 @@ def prepare_vindr_cxr(
         "other_labels_dropped": dict(sorted(table.dropped_labels.items())),
         "finding_rows_of_skipped_images": lost_rows,
         "no_finding_images_dropped": negatives_dropped,
+        "fusion": {"method": options.fusion, "iou_thr": options.iou_thr, **fusion_counts.as_dict()},
         "split_file": None
         if from_file is None
         else {
@@ -486,7 +521,7 @@ def prepare_vindr_cxr(
     )
     if output_dir is None:
         return result
-    out = Path(output_dir)
+    out = folder.path
     atomic_write_json(out / "prepare_report.json", report)
     if not options.stats_only and not images_kept:
         raise VinDrInputError(
@@ -502,7 +537,20 @@ def prepare_vindr_cxr(
         for split in present:
             data = {"images": coco[split]["images"], "annotations": coco[split]["annotations"]}
             atomic_write_json(out / "annotations" / f"{split}.json", {**data, "categories": categories}, indent=None)
+    finish_prepared_folder(folder, OUTPUTS)
     return result
+
+
+def _skip_no_valid_box(problems: InputProblems, table: AnnotationTable, image_id: str, more: Counter) -> None:
+    """``NO_VALID_BOX`` for an image whose every finding row was skipped: its CSV reasons plus ``more``."""
+    reasons = table.rows_skipped_of.get(image_id, Counter()) + more
+    problems.skip(
+        NO_VALID_BOX,
+        table.image_where[image_id],
+        f"image_id {image_id}: all its {table.finding_rows_of[image_id]:,} finding rows were skipped ("
+        + ", ".join(f"{why} {n:,}" for why, n in sorted(reasons.items()))
+        + "), so the image is left out instead of kept as one without findings",
+    )
 
 
 def _check_no_split_empty(
@@ -554,6 +602,24 @@ def format_prepare_summary(result: PrepareResult) -> str:
         + ", ".join(f"{reason} {count:,}" for reason, count in report["skipped"].items())
         + f"; finding rows of skipped images {report['finding_rows_of_skipped_images']:,}",
     ]
+    if options.get("readers"):
+        lines.append(
+            f"readers {','.join(options['readers'])} only: {read['rows_of_other_readers']:,} rows of other readers "
+            f"left out, {read['images_without_selected_reader']:,} images without a row of these readers left out"
+        )
+    fusion = report["fusion"]
+    lines.append(
+        f"fusion {fusion['method']}"
+        + (f" (IoU > {fusion['iou_thr']:g})" if fusion["method"] in ("wbf", "nms") else "")
+        + f": {fusion['boxes']:,} boxes -> {fusion['clusters']:,} clusters (by readers in a cluster: "
+        + ", ".join(f"{k}: {v:,}" for k, v in fusion["clusters_by_readers"].items())
+        + ")"
+        + (
+            f"; {fusion['one_reader_boxes_merged']:,} boxes merged with another box of their reader"
+            if fusion["one_reader_boxes_merged"]
+            else ""
+        )
+    )
     if report.get("split_file"):
         given = report["split_file"]
         lines.append(
