@@ -298,6 +298,43 @@ def test_unknown_layout_and_missing_column_are_named(tmp_path):
 
 # --- bad input --------------------------------------------------------------------------------------
 
+ALL_ROWS_BAD = [  # images whose every finding row fails a check: left out, never negatives
+    ("img2", "Cardiomegaly", "R1", (float("nan"), 1, 2, 3)),  # img2's rows: a NaN box, an inverted box,
+    ("img2", "Nodule/Mass", "R2", (30, 30, 20, 40)),  # a label outside the 14 classes
+    ("img2", "Rib fracture", "R3", (1, 2, 3, 4)),
+    ("img2", "No finding", "R4", None),  # another reader's "No finding" does not make it a normal either
+    ("img3", "Cardiomegaly", "R1", (60, 40, 90, 60)),  # img3's only box lies outside the 80x64 image
+    ("img4", "Cardiomegaly", "R1", (20, 30, 60, 50)),  # img4: one good box, one bad: the good one is kept
+    ("img4", "Nodule/Mass", "R1", (30, 30, 20, 40)),
+    ("img5", "No finding", "R1", None),  # img5: a normal
+    ("img6", "Aortic enlargement", "R2", (40, 10, 56, 26)),  # more train images, so that val is not all
+    ("img7", "Aortic enlargement", "R2", (40, 10, 56, 26)),
+]
+
+
+def test_an_image_whose_every_finding_row_is_skipped_is_left_out(tmp_path):
+    root = write_vinbigdata(
+        tmp_path / "vindr", rows=ALL_ROWS_BAD, images=["img2", "img3", "img4", "img5", "img6", "img7"]
+    )
+    result = prepare_vindr_cxr(root, tmp_path / "out", PrepareOptions(max_size=0, val_fraction=0.25))
+    report = result.report
+    assert report["skipped"]["no valid box"] == 2
+    details = {i["where"]: i["detail"] for i in report["skipped_items"] if i["reason"] == "no valid box"}
+    assert details == {
+        f"{root / 'train.csv'}, row 2": "image_id img2: all its 3 finding rows were skipped (NaN box 1, inverted box 1, "
+        "other label 1), so the image is left out instead of kept as one without findings",
+        f"{root / 'train.csv'}, row 6": "image_id img3: all its 1 finding rows were skipped (box outside the image 1), "
+        "so the image is left out instead of kept as one without findings",
+    }
+    kept = sorted(i["file_name"] for split in ("train", "val") for i in coco(tmp_path / "out", split)["images"])
+    assert kept == ["img4.png", "img5.png", "img6.png", "img7.png"]
+    assert boxes_of(tmp_path / "out", "img4") == {"Cardiomegaly": [[20.0, 30.0, 40.0, 20.0]]}
+    assert boxes_of(tmp_path / "out", "img5") == {}  # the only image without boxes: read as normal
+    assert sum(report["kept"]["images_without_boxes"].values()) == 1
+    stats = prepare_vindr_cxr(root, None, PrepareOptions(stats_only=True)).report  # no image sizes: img3 kept
+    assert stats["skipped"]["no valid box"] == 1
+
+
 BAD_ROWS = [  # appended to ROWS: CSV rows 25-29 (the header is row 1)
     ("img1", "Cardiomegaly", "R6", (float("nan"), 28, 62, 52)),  # NaN box
     ("img2", "Nodule/Mass", "R6", (30, 30, 20, 40)),  # inverted box
