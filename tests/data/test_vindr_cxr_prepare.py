@@ -321,8 +321,8 @@ def test_an_image_whose_every_finding_row_is_skipped_is_left_out(tmp_path):
     assert report["skipped"]["no valid box"] == 2
     details = {i["where"]: i["detail"] for i in report["skipped_items"] if i["reason"] == "no valid box"}
     assert details == {
-        f"{root / 'train.csv'}, row 2": "image_id img2: all its 3 finding rows were skipped (NaN box 1, inverted box 1, "
-        "other label 1), so the image is left out instead of kept as one without findings",
+        f"{root / 'train.csv'}, row 2": "image_id img2: all its 3 finding rows were skipped (NaN box 1, "
+        "inverted box 1, other label 1), so the image is left out instead of kept as one without findings",
         f"{root / 'train.csv'}, row 6": "image_id img3: all its 1 finding rows were skipped (box outside the image 1), "
         "so the image is left out instead of kept as one without findings",
     }
