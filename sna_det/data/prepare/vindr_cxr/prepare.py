@@ -20,7 +20,9 @@ finished and a re-run with the same settings keeps it once it decodes whole at t
 (one damaged by something else is converted again, and counted) and removes a killed run's
 temporary files (its own only), giving the same bytes as an uninterrupted run; the annotation
 JSONs, which the readiness check of training looks for, are written last. Other settings into the
-same folder are refused unless ``rebuild``; the settings include the inputs (the resolved root, a
+same folder are refused unless ``rebuild``, which builds aside and swaps the new dataset in at the
+end (``output_folder.open_prepared_folder(aside=True)``), so a failed rebuild leaves the earlier one;
+the settings include the inputs (the resolved root, a
 hash of the CSVs, of the split file and of the image list: ``prepared_folder.input_identity``), so
 another root with the same image ids is refused, not mixed in. A run that keeps no image, or leaves
 a split the configs train or test on empty, fails (its report still lists every skipped file).
