@@ -198,7 +198,10 @@ def open_prepared_folder(
     if rebuild and aside and ((path / SETTINGS_FILE).exists() or _outputs(path, outputs)):
         staging = path / REBUILD_FOLDER
         staged = staging / SETTINGS_FILE
-        same = staged.is_file() and _read_settings(staged) == json.loads(json.dumps(settings))
+        try:  # a stopped rebuild with the same settings is continued; anything else there starts over
+            same = staged.is_file() and _read_settings(staged) == json.loads(json.dumps(settings))
+        except PreparedFolderError:
+            same = False
         folder = open_prepared_folder(staging, settings, outputs, rebuild=not same)
         folder.final, folder.rebuilt = path, len(_outputs(path, outputs))
         return folder
