@@ -102,6 +102,8 @@ if __name__ == "__main__":
     from sna_det.utils.cli import run_tool
 
     where = f"{arguments.output_dir} is not complete" if arguments.output_dir else "stopped"
+    if arguments.output_dir and arguments.rebuild:  # the rebuild is made aside: the earlier dataset is intact
+        where = f"the rebuild of {arguments.output_dir} is not finished (what was there is unchanged)"
     interrupted = f"interrupted: {where}; run the same command again to continue"
     run_tool(
         main, arguments, input_errors=(ValueError, OSError), interrupted=interrupted
