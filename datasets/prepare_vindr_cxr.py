@@ -2,7 +2,8 @@
 """Prepare VinDr-CXR (VinBigData or PhysioNet release) as COCO JSONs + 8-bit PNGs for sna-det.
 
     python datasets/prepare_vindr_cxr.py --vindr-root <download> --output-dir datasets/vindr_cxr
-    python datasets/prepare_vindr_cxr.py --vindr-root <download> --stats-only --fusion wbf
+    python datasets/prepare_vindr_cxr.py --vindr-root <download> --stats-only --fusion per-finding
+    python datasets/prepare_vindr_cxr.py --vindr-root <download> --output-dir <out> --readers R8,R9,R10
     python datasets/prepare_vindr_cxr.py --vindr-root <download> --stats-only \
         --split-file datasets/splits/vindr_cxr_sfsattention.json
     python datasets/prepare_vindr_cxr.py --vindr-root <csv folder> --image-dir <pngs> --sizes-csv <sizes.csv> ...
@@ -28,9 +29,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--fusion",
         metavar="FUSION",
-        help="readers' boxes of a finding on an image: per-finding (default), wbf, nms or none",
+        help="readers' boxes of a finding on an image: wbf (default), nms, none, or per-finding "
+        "(one box per image and finding: Table 4's counts; --stats-only)",
     )
-    parser.add_argument("--iou-thr", type=float, help="IoU threshold of wbf and nms")
+    parser.add_argument("--iou-thr", type=float, help="IoU threshold of wbf and nms (default 0.4)")
+    parser.add_argument(
+        "--readers", metavar="R8,R9,R10", help="keep only these readers' rows (rad_id: boxes and 'No finding')"
+    )
     parser.add_argument("--max-size", type=int, help="long side of the PNGs at most (0: original size; default 1024)")
     parser.add_argument("--upscale", action="store_true", help="also enlarge images smaller than --max-size")
     parser.add_argument(
@@ -93,6 +98,7 @@ def main(args: argparse.Namespace) -> int:
         rebuild=args.rebuild,
         progress=True,
         split_file=args.split_file,
+        readers=None if args.readers is None else tuple(r.strip() for r in args.readers.split(",")),
     )
     result = prepare_vindr_cxr(args.vindr_root, args.output_dir, options, args.image_dir, args.sizes_csv)
     if result.resumed or result.stale_removed or result.damaged:
@@ -115,6 +121,8 @@ if __name__ == "__main__":
     from sna_det.utils.cli import run_tool
 
     where = f"{arguments.output_dir} is not complete" if arguments.output_dir else "stopped"
+    if arguments.output_dir and arguments.rebuild:  # the rebuild is made aside: the earlier dataset is intact
+        where = f"the rebuild of {arguments.output_dir} is not finished (what was there is unchanged)"
     interrupted = f"interrupted: {where}; run the same command again to continue"
     run_tool(
         main, arguments, input_errors=(ValueError, OSError), interrupted=interrupted

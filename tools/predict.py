@@ -66,7 +66,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model", metavar="FILE", help="an exported model.ts (or model.onnx) instead of MODEL.WEIGHTS")
     parser.add_argument("--batch-size", type=int, default=4, help="images per forward pass (default 4)")
     parser.add_argument(
-        "--format", choices=("coco", "vinbigdata", "labelme", "cvat", "dicom-sr", "dicom-gsps", "dicom"), default="coco",
+        "--format",
+        choices=("coco", "vinbigdata", "labelme", "cvat", "dicom-sr", "dicom-gsps", "dicom"),
+        default="coco",
         help="vinbigdata: submission.csv too; labelme, cvat: pre-labels for the labelling tool too; "
         "dicom-sr / dicom-gsps / dicom (both): DIR/dicom/ (docs/pacs.md)",
     )
@@ -74,7 +76,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--low", type=float, help="with --normal-probs: below it (1 - normal) the row is 'No finding'")
     parser.add_argument("--high", type=float, help="with --normal-probs: below it (1 - normal) 'No finding' is added")
     parser.add_argument("--draw", action="store_true", help="also draw the detections: DIR/draw/<name>.png")
-    parser.add_argument("--score-thr", type=float, default=0.5, help="--draw, labelme, cvat, dicom formats: detections kept (>=)")
+    parser.add_argument("--score-thr", type=float, default=0.5, help="--draw, labelme, cvat, dicom: detections kept (>=)")
     parser.add_argument("--max-size", type=int, default=1024, help="DICOMs: long side, as prepare_vindr_cxr.py's")
     parser.add_argument("--upscale", action="store_true", help="DICOMs: enlarge small ones to --max-size, as there")
     parser.add_argument("--tta", action="store_true", help="test-time augmentation: TEST.AUG's sizes and flip")

@@ -116,7 +116,7 @@ OPTIONS = st.builds(
     max_size=st.sampled_from([0, 40]),
     stats_only=st.sampled_from([False, False, False, True]),
     val_fraction=st.sampled_from([0.0, 0.25]),
-)
+).filter(lambda o: o.fusion != "per-finding" or o.stats_only)  # per-finding counts only: refused otherwise
 
 
 def assert_complete_output(out: Path, result, options: PrepareOptions) -> None:
@@ -129,7 +129,9 @@ def assert_complete_output(out: Path, result, options: PrepareOptions) -> None:
     lost = report["finding_rows_of_skipped_images"]
     assert read["finding_rows"] == kept["finding_rows"] + skipped["box outside the image"] + lost
     images_out = sum(kept["images"].values()) + report["no_finding_images_dropped"]
-    assert read["images"] == images_out + skipped["unknown image id"] + skipped["unreadable image"]
+    assert read["images"] == (
+        images_out + skipped["unknown image id"] + skipped["unreadable image"] + skipped["no valid box"]
+    )
     assert json.loads((out / "prepare_report.json").read_text()) == report
     assert json.loads((out / "summary.json").read_text()) == result.summary
     for split, counts in result.summary.items():

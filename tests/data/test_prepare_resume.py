@@ -83,10 +83,8 @@ def test_interrupted_run_resumes_to_the_clean_runs_bytes(vinbigdata, clean, tmp_
 def test_other_settings_are_refused_unless_rebuild(vinbigdata, tmp_path):
     out = tmp_path / "out"
     prepare_vindr_cxr(vinbigdata, out, SMALL)
-    other = PrepareOptions(max_size=32, val_fraction=0.25, fusion="wbf")
-    with pytest.raises(
-        PreparedFolderError, match=r"other settings \(fusion 'per-finding' -> 'wbf', max_size 40 -> 32\)"
-    ):
+    other = PrepareOptions(max_size=32, val_fraction=0.25, fusion="none")
+    with pytest.raises(PreparedFolderError, match=r"other settings \(fusion 'wbf' -> 'none', max_size 40 -> 32\)"):
         prepare_vindr_cxr(vinbigdata, out, other)
     rebuilt = prepare_vindr_cxr(vinbigdata, out, PrepareOptions(**{**vars(other), "rebuild": True}))
     assert rebuilt.resumed == 0 and rebuilt.converted == len(IMAGES)
@@ -95,6 +93,36 @@ def test_other_settings_are_refused_unless_rebuild(vinbigdata, tmp_path):
     assert files_of(out) == files_of(fresh)
     # workers and strict change how a run goes, not what it writes: not refused
     prepare_vindr_cxr(vinbigdata, fresh, PrepareOptions(**{**vars(other), "workers": 2, "strict": True}))
+
+
+def test_a_rebuild_that_fails_midway_leaves_the_earlier_dataset(vinbigdata, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    prepare_vindr_cxr(vinbigdata, out, SMALL)
+    earlier = files_of(out)
+    other = PrepareOptions(max_size=32, val_fraction=0.25, fusion="none", rebuild=True)
+    write, calls = prepare_module.atomic_write_bytes, []
+
+    def disk_full_at_the_third_png(target, data):
+        calls.append(target)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return write(target, data)
+
+    monkeypatch.setattr(prepare_module, "atomic_write_bytes", disk_full_at_the_third_png)
+    with pytest.raises(PreparedFolderError, match="No space left on device"):
+        prepare_vindr_cxr(vinbigdata, out, other)
+    assert {k: v for k, v in files_of(out).items() if not k.startswith(".rebuild")} == earlier
+    assert len(list((out / ".rebuild" / "images").glob("*.png"))) == 2  # the two PNGs the rebuild finished
+    register_vindr_cxr_datasets(out)  # the earlier dataset is still complete and registered as before
+    check_datasets_ready(("vindr_cxr_train", "vindr_cxr_val"))
+    register_vindr_cxr_datasets(None)
+    monkeypatch.undo()
+    # the same rebuild again: continues aside (2 PNGs kept), then swaps in what a fresh run writes
+    rebuilt = prepare_vindr_cxr(vinbigdata, out, other)
+    assert (rebuilt.resumed, rebuilt.converted) == (2, len(IMAGES) - 2)
+    fresh = tmp_path / "fresh"
+    prepare_vindr_cxr(vinbigdata, fresh, PrepareOptions(**{**vars(other), "rebuild": False}))
+    assert files_of(out) == files_of(fresh) and not (out / ".rebuild").exists()
 
 
 def test_a_folder_with_prepared_files_but_no_settings_is_refused(vinbigdata, tmp_path):

@@ -39,6 +39,8 @@ SMALL = PrepareOptions(max_size=40, val_fraction=0.25)  # 80x64 DICOMs -> 40x32 
 
 # (image, finding) pairs of vindr_cxr_synthetic.ROWS, counted by hand
 PAIRS = {"Aortic enlargement": 6, "Cardiomegaly": 4, "Nodule/Mass": 3, "Pleural effusion": 2}
+# wbf (the default): as PAIRS, but img1's two nodules (R4, R5) do not overlap and stay two boxes
+WBF_COUNTS = {"Aortic enlargement": 6, "Cardiomegaly": 4, "Nodule/Mass": 4, "Pleural effusion": 2}
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +80,9 @@ def summed(summary: dict) -> dict:
 # --- the prepared folder ---------------------------------------------------------------------------
 
 
-def test_per_finding_gives_one_box_per_image_and_finding(prepared):
+def test_default_wbf_gives_one_box_per_cluster(prepared):
     out, result = prepared
-    assert summed(result.summary) == PAIRS
+    assert summed(result.summary) == WBF_COUNTS
     assert json.loads((out / "summary.json").read_text()) == result.summary
     assert set(result.summary) == {"train", "val"}
     for counts in result.summary.values():
@@ -94,8 +96,8 @@ def test_fused_box_is_the_readers_mean_rescaled_to_the_png(prepared):
     out, _ = prepared
     # img0, Aortic enlargement: (40, 10, 56, 26) and (42, 12, 58, 28) -> mean (41, 11, 57, 27) -> x 1/2
     assert boxes_of(out, "img0")["Aortic enlargement"] == [[20.5, 5.5, 8.0, 8.0]]
-    # img1, Nodule/Mass: (10, 10, 20, 20) and (60, 40, 70, 50) -> mean (35, 25, 45, 35) -> x 1/2
-    assert boxes_of(out, "img1")["Nodule/Mass"] == [[17.5, 12.5, 5.0, 5.0]]
+    # img1, Nodule/Mass: (10, 10, 20, 20) and (60, 40, 70, 50) do not overlap: two boxes, x 1/2
+    assert boxes_of(out, "img1")["Nodule/Mass"] == [[5.0, 5.0, 5.0, 5.0], [30.0, 20.0, 5.0, 5.0]]
     assert boxes_of(out, "img1")["Cardiomegaly"] == [[9.0, 14.0, 22.0, 12.0]]  # one reader: (18, 28, 62, 52) / 2
 
 
@@ -140,6 +142,7 @@ def test_printed_summary_has_table_4_layout(prepared):
 @pytest.mark.parametrize(
     "fusion, expected",
     [
+        ("per-finding", PAIRS),
         ("none", {"Aortic enlargement": 7, "Cardiomegaly": 4, "Nodule/Mass": 4, "Pleural effusion": 3}),
         # img0's aortic boxes overlap by IoU 196/316 = 0.62, img2's effusions by 396/500 = 0.79: merged;
         # img1's two nodules do not overlap: kept apart
@@ -169,6 +172,30 @@ def test_fuse_boxes_by_hand():
     np.testing.assert_allclose(fuse_boxes(np.array([a, b, far]), "none"), [a, b, far])
     with pytest.raises(ValueError, match="fusion"):
         fuse_boxes(np.array([a]), "union")
+    # a and b drawn by one reader: never one box, whatever their overlap; far (another reader) unchanged
+    for method in ("wbf", "nms"):
+        np.testing.assert_allclose(fuse_boxes(np.array([a, b, far]), method, 0.5, ["R1", "R1", "R2"]), [a, b, far])
+    # R1's second box c cannot join R1's a (IoU 0.82): its own cluster; R2's b joins the cluster it
+    # overlaps most, c's (IoU 90.25 / 109.75 = 0.82 against 81 / 119 = 0.68 with a)
+    c = [0.5, 0.5, 10.5, 10.5]
+    fused = fuse_boxes(np.array([a, c, b]), "wbf", 0.5, ["R1", "R1", "R2"])
+    np.testing.assert_allclose(fused, [a, [0.75, 0.75, 10.75, 10.75]])
+
+
+def test_per_finding_only_counts(vinbigdata, tmp_path):
+    with pytest.raises(ValueError, match="per-finding counts one box per .*--stats-only"):
+        prepare_vindr_cxr(vinbigdata, tmp_path / "out", PrepareOptions(fusion="per-finding"))
+    assert not (tmp_path / "out").exists()
+    report = prepare_vindr_cxr(vinbigdata, None, PrepareOptions(fusion="per-finding", stats_only=True)).report
+    # 18 boxes in 15 (image, finding) pairs; img1's two nodules are R4's and R5's, no reader has two boxes
+    assert report["fusion"] == {
+        "method": "per-finding",
+        "iou_thr": 0.4,
+        "boxes": 18,
+        "clusters": 15,
+        "clusters_by_readers": {"1": 12, "2": 3},
+        "one_reader_boxes_merged": 0,
+    }
 
 
 def test_nms_and_wbf_boxes_in_the_prepared_json(vinbigdata, tmp_path):
@@ -221,7 +248,8 @@ def test_physionet_layout_uses_the_official_test_split_and_drops_local_labels(tm
     assert result.report["other_labels_dropped"] == {"Rib fracture": 2}
     assert {f: c for f, c in result.summary["test"].items() if c} == {"Aortic enlargement": 1}
     test_images = sorted(i["file_name"] for i in coco(tmp_path / "out", "test")["images"])
-    assert test_images == ["t0.png", "t1.png", "t2.png"]  # t1 keeps no box: a negative
+    assert test_images == ["t0.png", "t2.png"]  # t1's only box is a local label: left out, not a negative
+    assert result.report["skipped"]["no valid box"] == 1
     assert set(result.summary) == {"train", "test"}  # val fraction 0: allowed with a test split
     assert summed({"train": result.summary["train"]}) == {
         "Aortic enlargement": 1,
@@ -248,7 +276,7 @@ def test_pre_converted_pngs_with_a_sizes_csv(vinbigdata, tmp_path):
         writer.writerow(["image_id", "dim0", "dim1"])
         writer.writerows([[i, HEIGHT, WIDTH] for i in IMAGES])
     result = prepare_vindr_cxr(vinbigdata, tmp_path / "out", PrepareOptions(max_size=20), pngs, tmp_path / "meta.csv")
-    assert summed(result.summary) == PAIRS
+    assert summed(result.summary) == WBF_COUNTS
     # original (41, 11, 57, 27) x 20/80 (PNG 20x16 from an 80x64 DICOM)
     assert boxes_of(tmp_path / "out", "img0")["Aortic enlargement"] == [[10.25, 2.75, 4.0, 4.0]]
     with Image.open(tmp_path / "out" / "images" / "img0.png") as png:
@@ -264,6 +292,43 @@ def test_unknown_layout_and_missing_column_are_named(tmp_path):
 
 
 # --- bad input --------------------------------------------------------------------------------------
+
+ALL_ROWS_BAD = [  # images whose every finding row fails a check: left out, never negatives
+    ("img2", "Cardiomegaly", "R1", (float("nan"), 1, 2, 3)),  # img2's rows: a NaN box, an inverted box,
+    ("img2", "Nodule/Mass", "R2", (30, 30, 20, 40)),  # a label outside the 14 classes
+    ("img2", "Rib fracture", "R3", (1, 2, 3, 4)),
+    ("img2", "No finding", "R4", None),  # another reader's "No finding" does not make it a normal either
+    ("img3", "Cardiomegaly", "R1", (60, 40, 90, 60)),  # img3's only box lies outside the 80x64 image
+    ("img4", "Cardiomegaly", "R1", (20, 30, 60, 50)),  # img4: one good box, one bad: the good one is kept
+    ("img4", "Nodule/Mass", "R1", (30, 30, 20, 40)),
+    ("img5", "No finding", "R1", None),  # img5: a normal
+    ("img6", "Aortic enlargement", "R2", (40, 10, 56, 26)),  # more train images, so that val is not all
+    ("img7", "Aortic enlargement", "R2", (40, 10, 56, 26)),
+]
+
+
+def test_an_image_whose_every_finding_row_is_skipped_is_left_out(tmp_path):
+    root = write_vinbigdata(
+        tmp_path / "vindr", rows=ALL_ROWS_BAD, images=["img2", "img3", "img4", "img5", "img6", "img7"]
+    )
+    result = prepare_vindr_cxr(root, tmp_path / "out", PrepareOptions(max_size=0, val_fraction=0.25))
+    report = result.report
+    assert report["skipped"]["no valid box"] == 2
+    details = {i["where"]: i["detail"] for i in report["skipped_items"] if i["reason"] == "no valid box"}
+    assert details == {
+        f"{root / 'train.csv'}, row 2": "image_id img2: all its 3 finding rows were skipped (NaN box 1, "
+        "inverted box 1, other label 1), so the image is left out instead of kept as one without findings",
+        f"{root / 'train.csv'}, row 6": "image_id img3: all its 1 finding rows were skipped (box outside the image 1), "
+        "so the image is left out instead of kept as one without findings",
+    }
+    kept = sorted(i["file_name"] for split in ("train", "val") for i in coco(tmp_path / "out", split)["images"])
+    assert kept == ["img4.png", "img5.png", "img6.png", "img7.png"]
+    assert boxes_of(tmp_path / "out", "img4") == {"Cardiomegaly": [[20.0, 30.0, 40.0, 20.0]]}
+    assert boxes_of(tmp_path / "out", "img5") == {}  # the only image without boxes: read as normal
+    assert sum(report["kept"]["images_without_boxes"].values()) == 1
+    stats = prepare_vindr_cxr(root, None, PrepareOptions(stats_only=True)).report  # no image sizes: img3 kept
+    assert stats["skipped"]["no valid box"] == 1
+
 
 BAD_ROWS = [  # appended to ROWS: CSV rows 25-29 (the header is row 1)
     ("img1", "Cardiomegaly", "R6", (float("nan"), 28, 62, 52)),  # NaN box
@@ -283,8 +348,8 @@ def bad_copy(tmp_path_factory):
 
 def test_bad_input_is_named_counted_and_skipped(bad_copy, tmp_path):
     result = prepare_vindr_cxr(bad_copy, tmp_path, SMALL)
-    assert result.report["skipped"] == dict.fromkeys(PROBLEMS, 1)
-    assert summed(result.summary) == PAIRS  # the good rows are unaffected
+    assert result.report["skipped"] == {**dict.fromkeys(PROBLEMS, 1), "no valid box": 0}
+    assert summed(result.summary) == WBF_COUNTS  # the good rows are unaffected
     examples = {}
     for item in result.report["skipped_items"]:
         examples.setdefault(item["reason"], []).append(f"{item['where']}: {item['detail']}")

@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ __all__ = [
     "PreparedFolder",
     "PreparedFolderError",
     "check_writable_folder",
+    "finish_prepared_folder",
     "hash_files",
     "hash_names",
     "input_identity",
@@ -48,6 +50,8 @@ __all__ = [
 ]
 
 SETTINGS_FILE = "prepare_settings.json"
+REBUILD_FOLDER = ".rebuild"
+"""Below the output folder: where ``rebuild`` with ``aside`` builds, until ``finish_prepared_folder``."""
 ATOMIC_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
 """Name of a temporary file of ``sna_det.utils.atomic_write`` (``tempfile.mkstemp(prefix=".<name>.",
 suffix=".tmp")``: 8 characters of ``[a-z0-9_]`` between) for the target ``<name>``."""
@@ -65,7 +69,9 @@ class PreparedFolder:
     stale_removed: int
     """Temporary files of a killed run removed."""
     rebuilt: int
-    """Outputs of an earlier run with other settings removed (``rebuild``)."""
+    """Outputs of an earlier run with other settings removed (``rebuild``; with ``aside``: to be replaced)."""
+    final: Path | None = None
+    """With ``aside``: the folder that ``finish_prepared_folder`` moves the outputs of ``path`` into."""
 
 
 def check_writable_folder(path: str | os.PathLike) -> Path:
@@ -175,14 +181,30 @@ def open_prepared_folder(
     outputs: Sequence[str],
     *,
     rebuild: bool = False,
+    aside: bool = False,
 ) -> PreparedFolder:
     """Make ``path`` ready for a preparer with these JSON-able ``settings`` (module docstring).
 
     ``outputs``: glob patterns (relative to ``path``) of what the preparer writes, annotation files
     first; removed when rebuilding. Raises ``PreparedFolderError`` for an unusable folder, or other
     settings than the earlier run's without ``rebuild``.
+
+    ``rebuild`` with ``aside``, where an earlier run wrote: the earlier outputs stay untouched; the
+    preparer writes into the returned ``path``, ``REBUILD_FOLDER`` below ``path`` (resumed when a
+    stopped rebuild with the same settings left it there), and ``finish_prepared_folder`` swaps its
+    outputs in at the end, so a rebuild that fails leaves the earlier dataset as it was.
     """
     path = check_writable_folder(path)
+    if rebuild and aside and ((path / SETTINGS_FILE).exists() or _outputs(path, outputs)):
+        staging = path / REBUILD_FOLDER
+        staged = staging / SETTINGS_FILE
+        try:  # a stopped rebuild with the same settings is continued; anything else there starts over
+            same = staged.is_file() and _read_settings(staged) == json.loads(json.dumps(settings))
+        except PreparedFolderError:
+            same = False
+        folder = open_prepared_folder(staging, settings, outputs, rebuild=not same)
+        folder.final, folder.rebuilt = path, len(_outputs(path, outputs))
+        return folder
     settings = json.loads(json.dumps(settings))  # as it reads back (tuples -> lists)
     settings_file = path / SETTINGS_FILE
     old = None
@@ -209,3 +231,21 @@ def open_prepared_folder(
     if not resumed:
         atomic_write_json(settings_file, settings)
     return PreparedFolder(path=path, resumed=resumed, stale_removed=len(stale), rebuilt=rebuilt)
+
+
+def finish_prepared_folder(folder: PreparedFolder, outputs: Sequence[str]) -> None:
+    """Swap a rebuild made aside (``open_prepared_folder(..., aside=True)``) into its folder: the earlier
+    outputs removed (annotation files first), the new ones moved in (annotation files last) with
+    the settings, the rebuild folder removed. Nothing to do for a folder opened otherwise."""
+    if folder.final is None:
+        return
+    final, staging = folder.final, folder.path
+    for output in _outputs(final, outputs):  # annotation files first: the folder never looks complete meanwhile
+        output.unlink()
+    for output in reversed(_outputs(staging, outputs)):  # annotation files last
+        target = final / output.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(output, target)
+    os.replace(staging / SETTINGS_FILE, final / SETTINGS_FILE)
+    shutil.rmtree(staging)
+    folder.path, folder.final = final, None

@@ -2,7 +2,7 @@
 
 from ...dicom import DicomReadError, read_dicom_uint8, stretch_to_uint8
 from .annotations import AnnotationTable, FindingBox, VinDrSource, find_source, read_annotations
-from .fusion import FUSIONS, fuse_boxes
+from .fusion import FUSIONS, FusionCounts, cluster_boxes, fuse_boxes
 from .images import convert_image, resized_size
 from .prepare import PrepareOptions, PrepareResult, format_prepare_summary, prepare_vindr_cxr
 from .problems import PROBLEMS, InputProblems, VinDrInputError
@@ -14,11 +14,13 @@ __all__ = [
     "AnnotationTable",
     "DicomReadError",
     "FindingBox",
+    "FusionCounts",
     "InputProblems",
     "PrepareOptions",
     "PrepareResult",
     "VinDrInputError",
     "VinDrSource",
+    "cluster_boxes",
     "convert_image",
     "find_source",
     "format_prepare_summary",

@@ -122,6 +122,14 @@ class AnnotationTable:
     no_finding_rows: int = 0
     dropped_labels: Counter = field(default_factory=Counter)
     """label -> rows of labels outside ``classes`` (dropped)."""
+    finding_rows_of: Counter = field(default_factory=Counter)
+    """image_id -> its rows other than "No finding" (any label, valid or not)."""
+    rows_skipped_of: Dict[str, Counter] = field(default_factory=dict)
+    """image_id -> {why: rows} of its finding rows left out (bad box, other label)."""
+    other_reader_rows: int = 0
+    """Rows of readers outside ``readers`` (left out before any check)."""
+    images_without_selected_reader: int = 0
+    """Images whose every row is another reader's (left out)."""
 
 
 def _normalise(label: str) -> str:
@@ -150,15 +158,25 @@ def _open_rows(path: Path):
             raise VinDrInputError(f"{path}, near row {reader.line_num + 1}: not UTF-8 CSV ({error})") from None
 
 
-def read_annotations(csv_files: Dict[str, Path], problems: InputProblems, all_labels: bool = False) -> AnnotationTable:
+def read_annotations(
+    csv_files: Dict[str, Path],
+    problems: InputProblems,
+    all_labels: bool = False,
+    readers: Optional[Sequence[str]] = None,
+) -> AnnotationTable:
     """Read the CSVs of each source split into boxes of the paper's 14 classes (``all_labels``: every label).
 
     Bad rows (NaN or inverted boxes) go to ``problems``; labels outside the classes are counted in
     ``dropped_labels``. With ``all_labels`` the classes are the 14, then the other labels sorted.
+    ``readers``: keep only the rows (boxes and "No finding") of these rad_ids; an image without any
+    of their rows is left out (``images_without_selected_reader``); a reader without a row is an error.
     """
     canonical = {_normalise(name): name for name in VINDR_CXR_CLASSES}
     extra: Dict[str, str] = {}
     table = AnnotationTable(classes=VINDR_CXR_CLASSES)
+    selected = None if readers is None else set(readers)
+    split_of: Dict[str, str] = {}  # every image of the CSVs, selected reader or not
+    found_readers: set = set()
     for split, path in csv_files.items():
         for line, row in _open_rows(path):
             table.rows += 1
@@ -166,32 +184,52 @@ def read_annotations(csv_files: Dict[str, Path], problems: InputProblems, all_la
             image_id = (row["image_id"] or "").strip()
             if not image_id:
                 raise VinDrInputError(f"{where}: field image_id is empty")
-            if table.image_split.setdefault(image_id, split) != split:
-                raise VinDrInputError(
-                    f"{where}: image_id {image_id} is also in the {table.image_split[image_id]} annotations"
-                )
+            if split_of.setdefault(image_id, split) != split:
+                raise VinDrInputError(f"{where}: image_id {image_id} is also in the {split_of[image_id]} annotations")
+            rad_id = (row.get("rad_id") or "").strip()
+            if selected is not None:
+                if "rad_id" not in row:
+                    raise VinDrInputError(f"{path}: no column rad_id, which --readers selects by")
+                found_readers.add(rad_id)
+                if rad_id not in selected:
+                    table.other_reader_rows += 1
+                    continue
+            table.image_split.setdefault(image_id, split)
             table.image_where.setdefault(image_id, where)
             label = _normalise(row["class_name"] or "")
             if label == _normalise(NO_FINDING):
                 table.no_finding_rows += 1
                 continue
+            table.finding_rows_of[image_id] += 1
             name = canonical.get(label)
             if name is None:
                 if not all_labels:
                     table.dropped_labels[(row["class_name"] or "").strip()] += 1
+                    table.rows_skipped_of.setdefault(image_id, Counter())["other label"] += 1
                     continue
                 name = extra.setdefault(label, (row["class_name"] or "").strip())
             box = _parse_box(row)
             if box is None:
                 values = ", ".join(f"{k}={row[k]!r}" for k in BOX_FIELDS)
                 problems.skip(NAN_BOX, where, f"fields x_min,y_min,x_max,y_max must be numbers: {values}")
+                table.rows_skipped_of.setdefault(image_id, Counter())[NAN_BOX] += 1
                 continue
             x0, y0, x1, y1 = box
             if x1 <= x0 or y1 <= y0:
                 problems.skip(INVERTED_BOX, where, f"fields x_max <= x_min or y_max <= y_min: {box}")
+                table.rows_skipped_of.setdefault(image_id, Counter())[INVERTED_BOX] += 1
                 continue
-            rad_id = (row.get("rad_id") or "").strip()
             table.boxes.append(FindingBox(image_id, name, rad_id, box, where))
+    if selected is not None:
+        absent = sorted(selected - found_readers)
+        if absent:
+            files = ", ".join(map(str, csv_files.values()))
+            raise VinDrInputError(
+                f"{files}: field rad_id: --readers {','.join(absent)} has no row (readers there: "
+                + ", ".join(sorted(found_readers, key=lambda r: (len(r), r))[:20])
+                + ")"
+            )
+        table.images_without_selected_reader = len(split_of) - len(table.image_split)
     if extra:
         table.classes = VINDR_CXR_CLASSES + tuple(sorted(extra.values(), key=_normalise))
     return table

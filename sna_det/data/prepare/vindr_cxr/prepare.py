@@ -3,7 +3,8 @@
 Output, below ``output_dir`` (every file written atomically):
 
 - ``images/<image_id>.png``: 8-bit grayscale, long side ``max_size`` (``images.py``, ``dicom.py``);
-- ``annotations/{train,val,test}.json``: COCO, boxes in the PNGs' pixels, category id = class index + 1;
+- ``annotations/{train,val,test}.json``: COCO from the shared writer (``coco_writer.convert_split``,
+  via ``coco_output.py``), boxes in the PNGs' pixels, category id = class index + 1;
   every ``images`` entry also gives ``dicom_width`` / ``dicom_height``, the original image's size that
   the CSVs' boxes refer to, so a box maps back to the DICOM by ``dicom_width / width`` (x) and
   ``dicom_height / height`` (y);
@@ -20,7 +21,9 @@ finished and a re-run with the same settings keeps it once it decodes whole at t
 (one damaged by something else is converted again, and counted) and removes a killed run's
 temporary files (its own only), giving the same bytes as an uninterrupted run; the annotation
 JSONs, which the readiness check of training looks for, are written last. Other settings into the
-same folder are refused unless ``rebuild``; the settings include the inputs (the resolved root, a
+same folder are refused unless ``rebuild``, which builds aside and swaps the new dataset in at the
+end (``output_folder.open_prepared_folder(aside=True)``), so a failed rebuild leaves the earlier one;
+the settings include the inputs (the resolved root, a
 hash of the CSVs, of the split file and of the image list: ``output_folder.input_identity``), so
 another root with the same image ids is refused, not mixed in. A run that keeps no image, or leaves
 a split the configs train or test on empty, fails (its report still lists every skipped file).
@@ -35,20 +38,19 @@ when there is a test split to test on). With ``split_file``, the splits are the 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
 from ....utils import atomic_write_bytes, atomic_write_json
-from ....utils.tables import format_class_table
 from ....utils.worker_pool import worker_pool
 from ...dicom import dicom_size, is_dicom_path
 from ...images import Intensity
-from ..output_folder import PreparedFolderError, input_identity, open_prepared_folder
+from ..annotated import AnnotatedImage
+from ..output_folder import PreparedFolderError, finish_prepared_folder, input_identity, open_prepared_folder
 from .annotations import (
     AnnotationTable,
     FindingBox,
@@ -56,71 +58,26 @@ from .annotations import (
     find_source,
     read_annotations,
     read_original_sizes,
-    sorted_by_reader,
 )
-from .fusion import FUSIONS, fuse_boxes
+from .coco_output import coco_split, fused_objects
+from .fusion import FusionCounts
 from .images import render_png, resized_size
-from .problems import BOX_OUTSIDE_IMAGE, UNKNOWN_IMAGE_ID, UNREADABLE_IMAGE, InputProblems, VinDrInputError
+from .options import DEFAULT_OPTIONS, RUN_OPTIONS, PrepareOptions, check_options, prepare_settings
+from .problems import (
+    BOX_OUTSIDE_IMAGE,
+    NO_VALID_BOX,
+    UNKNOWN_IMAGE_ID,
+    UNREADABLE_IMAGE,
+    InputProblems,
+    VinDrInputError,
+)
+from .report import PrepareResult, check_no_split_empty, format_prepare_summary
 from .split import stratified_split
 from .split_file import assign_split_file, read_split_file
 
 __all__ = ["PrepareOptions", "PrepareResult", "format_prepare_summary", "prepare_vindr_cxr"]
 
 SPLITS = ("train", "val", "test")
-MAX_SHOWN = 3
-"""Skipped files or rows printed per reason (all of them are in ``prepare_report.json``)."""
-
-
-@dataclass(frozen=True)
-class PrepareOptions:
-    """What ``prepare_vindr_cxr`` does; the defaults are the paper's setting."""
-
-    fusion: str = "per-finding"
-    """One of ``fusion.FUSIONS``: how several readers' boxes of a finding on an image are combined."""
-    iou_thr: float = 0.5
-    """IoU threshold of ``wbf`` and ``nms``."""
-    max_size: int = 1024
-    """Long side of the written PNGs at most this many pixels (0: the original size)."""
-    upscale: bool = False
-    """Enlarge images whose long side is below ``max_size`` to it (by default they keep their size)."""
-    intensity: Intensity = Intensity()
-    """How a DICOM becomes 8 bits (``sna_det.data.images.Intensity``; recorded unless the default)."""
-    val_fraction: float = 0.2
-    """Share of the training annotations' images in val, in [0, 1); 0 only with a test split (PhysioNet)."""
-    seed: int = 0
-    all_labels: bool = False
-    """Keep every label of the CSVs (PhysioNet's local labels), not only the paper's 14 findings."""
-    drop_no_finding: bool = False
-    """Leave out images without any kept box (by default they stay, as negatives)."""
-    stats_only: bool = False
-    """Read the CSVs only: no image is read or written; boxes are not checked against image sizes."""
-    strict: bool = False
-    """Stop at the first bad input (``problems.PROBLEMS``) instead of skipping and counting it."""
-    workers: int = 1
-    """Processes converting images."""
-    rebuild: bool = False
-    """Start over: remove what an earlier run wrote (a folder prepared with other settings is refused otherwise)."""
-    progress: bool = False
-    """A progress bar (tqdm: images/s, ETA) on stderr while converting."""
-    split_file: Optional[str] = None
-    """JSON ``{split name: [image ids]}`` replacing the stratified split (``split_file.py``)."""
-
-
-RUN_OPTIONS = ("strict", "workers", "rebuild", "progress")
-"""Options that change how a run goes, not what it writes: left out of the recorded settings."""
-
-
-def prepare_settings(options: PrepareOptions, source: VinDrSource, inputs: Optional[dict] = None) -> dict:
-    """What the prepared folder's contents depend on: the options but ``RUN_OPTIONS``, the source kind,
-    and ``inputs`` (``source_identity``)."""
-    settings = {k: v for k, v in asdict(options).items() if k not in RUN_OPTIONS}
-    if options.intensity == Intensity():  # the file's own window: folders prepared before it was a choice
-        del settings["intensity"]
-    settings["source"] = source.layout + (" (pre-converted images)" if source.sizes_csv else "")
-    if source.unlabelled_dirs:
-        settings["source"] += " + unlabelled " + ", ".join(source.unlabelled_dirs)
-    settings.update(inputs or {})
-    return settings
 
 
 def source_identity(
@@ -137,22 +94,6 @@ def source_identity(
     if source.sizes_csv is not None:
         identity["image_dir"] = str(next(iter(source.image_dirs.values())).resolve())
     return identity
-
-
-@dataclass
-class PrepareResult:
-    summary: Dict[str, Dict[str, int]]
-    """{split: {class_name: box_count}}, as saved in ``summary.json``."""
-    report: dict
-    """As saved in ``prepare_report.json``."""
-    converted: int = 0
-    """Images decoded and written by this run."""
-    resumed: int = 0
-    """Images an earlier run with the same settings had finished (verified and kept, not converted again)."""
-    damaged: int = 0
-    """PNGs of an earlier run that did not decode whole at their size (converted again; in ``converted``)."""
-    stale_removed: int = 0
-    """Temporary files of a killed run removed."""
 
 
 def _index_images(source: VinDrSource, split: str, required: bool) -> Optional[Dict[str, Path]]:
@@ -241,39 +182,6 @@ def _outside(box: FindingBox, width: int, height: int) -> bool:
     return x0 < 0 or y0 < 0 or x1 > width or y1 > height
 
 
-def _coco_annotations(boxes: List[FindingBox], classes, options: PrepareOptions, scale: Tuple[float, float]):
-    """Fused boxes of one image as COCO annotation dicts (without ids), in class order."""
-    by_class = defaultdict(list)
-    for box in boxes:
-        by_class[box.class_name].append(box)
-    sx, sy = scale
-    annotations = []
-    for category_id, name in enumerate(classes, start=1):
-        if name not in by_class:
-            continue
-        raw = np.array([b.box for b in sorted_by_reader(by_class[name])])
-        for x0, y0, x1, y1 in fuse_boxes(raw, options.fusion, options.iou_thr).tolist():
-            w, h = (x1 - x0) * sx, (y1 - y0) * sy
-            annotations.append(
-                {"category_id": category_id, "bbox": [x0 * sx, y0 * sy, w, h], "area": w * h, "iscrowd": 0}
-            )
-    return annotations
-
-
-def check_options(options: PrepareOptions) -> None:
-    """ValueError naming the first option out of range (before anything is read)."""
-    if options.fusion not in FUSIONS:
-        raise ValueError(f"--fusion {options.fusion!r} is not one of {FUSIONS}")
-    if not 0.0 < options.iou_thr <= 1.0:
-        raise ValueError(f"--iou-thr {options.iou_thr} is not in (0, 1]")
-    if options.max_size < 0:
-        raise ValueError(f"--max-size {options.max_size} is negative (0 keeps the original size)")
-    if not 0.0 <= options.val_fraction < 1.0:
-        raise ValueError(f"--val-fraction {options.val_fraction} is not in [0, 1) (1 would leave train empty)")
-    if options.workers < 1:
-        raise ValueError(f"--workers {options.workers} is not at least 1")
-
-
 def assign_splits(
     table: AnnotationTable, boxes_of: Dict[str, List[FindingBox]], options: PrepareOptions
 ) -> Dict[str, str]:
@@ -292,7 +200,7 @@ OUTPUTS = ("annotations/*.json", "summary.json", "prepare_report.json", "images/
 def prepare_vindr_cxr(
     vindr_root: str | Path,
     output_dir: str | Path | None,
-    options: PrepareOptions = PrepareOptions(),
+    options: PrepareOptions = DEFAULT_OPTIONS,
     image_dir: str | Path | None = None,
     sizes_csv: str | Path | None = None,
 ) -> PrepareResult:
@@ -315,14 +223,23 @@ def prepare_vindr_cxr(
             "the configs would have nothing to test on; give a fraction in (0, 1)"
         )
     problems = InputProblems(options.strict)
-    table = read_annotations(source.csv_files, problems, options.all_labels)
+    table = read_annotations(source.csv_files, problems, options.all_labels, options.readers)
     read = {
         "csv_rows": table.rows,
         "finding_rows": len(table.boxes),
         "no_finding_rows": table.no_finding_rows,
         "other_label_rows": sum(table.dropped_labels.values()),
         "images": len(table.image_split),
+        "rows_of_other_readers": table.other_reader_rows,
+        "images_without_selected_reader": table.images_without_selected_reader,
     }
+    ids_read = list(table.image_split)
+    # An image whose every finding row was skipped is not an image without findings: left out.
+    with_box = {b.image_id for b in table.boxes}
+    no_valid = {i for i in table.image_split if table.finding_rows_of[i] and i not in with_box}
+    for image_id in sorted(no_valid, key=ids_read.index):
+        _skip_no_valid_box(problems, table, image_id, Counter())
+    _drop_images(table, no_valid)
 
     # Image ids without an image file (checked when the folder is there; always when converting).
     sizes = read_original_sizes(source.sizes_csv) if source.sizes_csv else None
@@ -339,7 +256,6 @@ def prepare_vindr_cxr(
                 problems.skip(UNKNOWN_IMAGE_ID, table.image_where[image_id], f"image_id {image_id}: {detail}")
                 unknown.add(image_id)
         image_file.update({i: index[i] for i, s in table.image_split.items() if s == split and i in index})
-    ids_read = list(table.image_split)
     _drop_images(table, unknown)
     unlabelled = {} if options.stats_only else _unlabelled_images(source, table)
     for ids in unlabelled.values():
@@ -351,7 +267,7 @@ def prepare_vindr_cxr(
     if output_dir is not None:
         inputs = source_identity(vindr_root, source, options, list(image_file.values()))
         settings = prepare_settings(options, source, inputs)
-        folder = open_prepared_folder(output_dir, settings, OUTPUTS, rebuild=options.rebuild)
+        folder = open_prepared_folder(output_dir, settings, OUTPUTS, rebuild=options.rebuild, aside=True)
 
     # Splits, then the images (read, checked, converted; those an earlier run finished are kept).
     boxes_of: Dict[str, List[FindingBox]] = defaultdict(list)
@@ -377,7 +293,7 @@ def prepare_vindr_cxr(
     geometry: Dict[str, Tuple[int, int, int, int]] = {}  # original w, h; written w, h
     converted = damaged = 0
     if not options.stats_only:
-        out = Path(output_dir)
+        out = folder.path  # a rebuild writes aside, swapped in at the end
         target = {i: out / "images" / f"{i}.png" for i in image_ids}
         if folder.resumed:  # an earlier run's PNG is kept once verified
             done = [i for i in image_ids if target[i].is_file()]
@@ -413,9 +329,9 @@ def prepare_vindr_cxr(
     )
 
     # Boxes: checked against the image, fused, scaled; COCO per split; the summary.
-    coco = {s: {"images": [], "annotations": []} for s in split_names}
+    records: Dict[str, Dict[str, AnnotatedImage]] = {s: {} for s in split_names}
     summary = {s: dict.fromkeys(table.classes, 0) for s in split_names}
-    kept_rows, images_kept, negatives_kept = 0, Counter(), Counter()
+    kept_rows, images_kept, negatives_kept, fusion_counts = 0, Counter(), Counter(), FusionCounts()
     for image_id in image_ids:
         split = split_of[image_id]
         boxes, scale = boxes_of[image_id], (1.0, 1.0)
@@ -427,24 +343,19 @@ def prepare_vindr_cxr(
                     problems.skip(BOX_OUTSIDE_IMAGE, box.where, f"box {box.box} vs image {width}x{height}")
                 else:
                     inside.append(box)
+            if boxes and not inside:
+                _skip_no_valid_box(problems, table, image_id, Counter({BOX_OUTSIDE_IMAGE: len(boxes)}))
+                continue
             boxes, scale = inside, (new_width / width, new_height / height)
         kept_rows += len(boxes)
-        image_number = len(coco[split]["images"]) + 1
+        objects = fused_objects(boxes, table.classes, options.fusion, options.iou_thr, scale, fusion_counts)
+        for obj in objects:
+            summary[split][obj.name] += 1
         if image_id in geometry:
-            coco[split]["images"].append(
-                {
-                    "id": image_number,
-                    "file_name": f"{image_id}.png",
-                    "width": new_width,
-                    "height": new_height,
-                    "dicom_width": width,
-                    "dicom_height": height,
-                }
-            )
-        for annotation in _coco_annotations(boxes, table.classes, options, scale):
-            annotation.update(id=len(coco[split]["annotations"]) + 1, image_id=image_number)
-            coco[split]["annotations"].append(annotation)
-            summary[split][table.classes[annotation["category_id"] - 1]] += 1
+            labelled = image_id in table.image_split  # else an unlabelled split's image: no CSV
+            where = source.csv_files[table.image_split[image_id]] if labelled else image_file[image_id]
+            png = out / "images" / f"{image_id}.png"
+            records[split][image_id] = AnnotatedImage(png, new_width, new_height, tuple(objects), source=where)
         images_kept[split] += 1
         negatives_kept[split] += not boxes
     problems.count_read(read["images"] + sum(read["unlabelled_images"].values()))
@@ -464,6 +375,7 @@ def prepare_vindr_cxr(
         "other_labels_dropped": dict(sorted(table.dropped_labels.items())),
         "finding_rows_of_skipped_images": lost_rows,
         "no_finding_images_dropped": negatives_dropped,
+        "fusion": {"method": options.fusion, "iou_thr": options.iou_thr, **fusion_counts.as_dict()},
         "split_file": None
         if from_file is None
         else {
@@ -491,7 +403,7 @@ def prepare_vindr_cxr(
     )
     if output_dir is None:
         return result
-    out = Path(output_dir)
+    out = folder.path
     atomic_write_json(out / "prepare_report.json", report)
     if not options.stats_only and not images_kept:
         raise VinDrInputError(
@@ -500,100 +412,23 @@ def prepare_vindr_cxr(
             + f"); every skipped file with its reason is in {out / 'prepare_report.json'}"
         )
     if not options.stats_only:
-        _check_no_split_empty(out, split_names, from_file is not None, source, options, assigned, images_kept)
+        check_no_split_empty(out, split_names, from_file is not None, source, options, assigned, images_kept)
     atomic_write_json(out / "summary.json", summary)
     if not options.stats_only:  # last: a folder with annotations is complete
-        categories = [{"id": i, "name": n, "supercategory": "finding"} for i, n in enumerate(table.classes, 1)]
         for split in present:
-            data = {"images": coco[split]["images"], "annotations": coco[split]["annotations"]}
-            atomic_write_json(out / "annotations" / f"{split}.json", {**data, "categories": categories}, indent=None)
+            data = coco_split(records[split], table.classes, geometry, problems, f"VinDr-CXR {split}")
+            atomic_write_json(out / "annotations" / f"{split}.json", data, indent=None)
+    finish_prepared_folder(folder, OUTPUTS)
     return result
 
 
-def _check_no_split_empty(
-    out: Path,
-    split_names: Sequence[str],
-    from_file: bool,
-    source: VinDrSource,
-    options: PrepareOptions,
-    assigned: Counter,
-    kept: Counter,
-) -> None:
-    """``VinDrInputError`` naming the first split the configs train or test on that ends empty: every
-    split of a split file; else train, val (``val_fraction`` > 0) and test (official test annotations)."""
-    if from_file:
-        needed = list(split_names)
-    else:
-        needed = ["train", *(["val"] if options.val_fraction > 0 else [])]
-        needed += ["test"] if "test" in source.csv_files else []
-    for split in needed:
-        if kept[split]:
-            continue
-        if assigned[split]:
-            why = f"all its {assigned[split]:,} images were skipped"
-        elif from_file:
-            why = f"none of the split file's ids for it is an image of the annotations ({options.split_file})"
-        elif split == "val":
-            trained = assigned["train"] + assigned["val"]
-            why = f"--val-fraction {options.val_fraction} of {trained:,} training images sends none to it"
-        else:
-            why = "no image of the annotations went to it"
-        raise VinDrInputError(
-            f"{out}: split {split} is empty ({why}); training or testing on it would fail, so no annotations "
-            f"were written; every skipped file with its reason is in {out / 'prepare_report.json'}"
-        )
-
-
-def format_prepare_summary(result: PrepareResult) -> str:
-    """The printed summary: what was read, skipped (by reason) and kept, then Table 4's count columns."""
-    report, read, kept = result.report, result.report["read"], result.report["kept"]
-    options = report["options"]
-    lines = [
-        f"VinDr-CXR, {report['layout']} layout, fusion {options['fusion']}"
-        + (" (stats only: images not read)" if options["stats_only"] else f", PNG long side {options['max_size']}"),
-        f"read: {read['csv_rows']:,} CSV rows = {read['finding_rows']:,} finding boxes read"
-        f" + {read['no_finding_rows']:,} 'No finding' + {read['other_label_rows']:,} other labels (dropped)"
-        f" + rows skipped below; {read['images']:,} images"
-        + "".join(f" + {n:,} unlabelled ({split})" for split, n in read.get("unlabelled_images", {}).items()),
-        "skipped: "
-        + ", ".join(f"{reason} {count:,}" for reason, count in report["skipped"].items())
-        + f"; finding rows of skipped images {report['finding_rows_of_skipped_images']:,}",
-    ]
-    if report.get("split_file"):
-        given = report["split_file"]
-        lines.append(
-            f"split file {given['file']}: "
-            + ", ".join(f"{name} {n:,} ids" for name, n in given["ids_per_split"].items())
-            + f"; images in no list (left out): {given['images_in_no_list']:,}"
-            + f" ({given['finding_rows_of_images_in_no_list']:,} finding rows); ids not in the annotations: "
-            + ", ".join(f"{name} {n:,}" for name, n in given["unknown_ids"].items())
-        )
-        named = [i for ids in given["unknown_id_list"].values() for i in ids]
-        if named:
-            lines.append("  not in the annotations: " + ", ".join(named[:5]) + (", ..." if len(named) > 5 else ""))
-    if report["no_finding_images_dropped"]:
-        lines.append(f"dropped (--drop-no-finding): {report['no_finding_images_dropped']:,} images without boxes")
-    shown = Counter()
-    for item in report["skipped_items"]:
-        shown[item["reason"]] += 1
-        if shown[item["reason"]] <= MAX_SHOWN:
-            lines.append(f"  e.g. {item['where']}: {item['reason']}: {item['detail']}")
-    if sum(shown.values()) > sum(min(n, MAX_SHOWN) for n in shown.values()):
-        lines.append("  (every skipped file and row: skipped_items in prepare_report.json)")
-    lines.append(
-        f"kept: {kept['finding_rows']:,} finding boxes -> "
-        + ", ".join(
-            f"{s} {kept['images'][s]:,} images (unlabelled)"
-            if s in read.get("unlabelled_images", {})
-            else f"{s} {kept['images'][s]:,} images ({kept['images_without_boxes'][s]:,} without boxes), "
-            f"{kept['boxes'][s]:,} boxes"
-            for s in kept["images"]
-        )
+def _skip_no_valid_box(problems: InputProblems, table: AnnotationTable, image_id: str, more: Counter) -> None:
+    """``NO_VALID_BOX`` for an image whose every finding row was skipped: its CSV reasons plus ``more``."""
+    reasons = table.rows_skipped_of.get(image_id, Counter()) + more
+    problems.skip(
+        NO_VALID_BOX,
+        table.image_where[image_id],
+        f"image_id {image_id}: all its {table.finding_rows_of[image_id]:,} finding rows were skipped ("
+        + ", ".join(f"{why} {n:,}" for why, n in sorted(reasons.items()))
+        + "), so the image is left out instead of kept as one without findings",
     )
-    if report["other_labels_dropped"]:
-        lines.append(
-            "other labels dropped: " + ", ".join(f"{k} {v:,}" for k, v in report["other_labels_dropped"].items())
-        )
-    totals = {split: sum(counts.values()) for split, counts in result.summary.items()}
-    lines += ["", format_class_table(report["classes"], result.summary, totals)]
-    return "\n".join(lines)

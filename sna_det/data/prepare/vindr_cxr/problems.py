@@ -7,6 +7,7 @@ from ....utils.skip_report import SkipReport
 __all__ = [
     "BOX_OUTSIDE_IMAGE",
     "INVERTED_BOX",
+    "NO_VALID_BOX",
     "NAN_BOX",
     "PROBLEMS",
     "UNKNOWN_IMAGE_ID",
@@ -26,7 +27,11 @@ INVERTED_BOX = "inverted box"
 BOX_OUTSIDE_IMAGE = "box outside the image"
 """A coordinate below 0 or beyond the image's width/height (original pixels): the row is skipped."""
 
-PROBLEMS = (UNREADABLE_IMAGE, UNKNOWN_IMAGE_ID, NAN_BOX, INVERTED_BOX, BOX_OUTSIDE_IMAGE)
+NO_VALID_BOX = "no valid box"
+"""An image with finding rows that were all skipped (the reasons above, or a label outside the classes):
+the image is left out, never kept as an image without findings."""
+
+PROBLEMS = (UNREADABLE_IMAGE, UNKNOWN_IMAGE_ID, NAN_BOX, INVERTED_BOX, BOX_OUTSIDE_IMAGE, NO_VALID_BOX)
 
 
 class VinDrInputError(ValueError):
