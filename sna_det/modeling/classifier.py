@@ -114,7 +114,8 @@ class ImageClassifier(nn.Module):
 
     def targets(self, batched_inputs: List[dict]) -> Tensor:
         """(B, K) multi-hot labels from each input's ``instances.gt_classes``."""
-        rows = [multi_hot(x["instances"].gt_classes.tolist(), self.num_classes, self.no_finding) for x in batched_inputs]
+        classes = [x["instances"].gt_classes.tolist() for x in batched_inputs]
+        rows = [multi_hot(c, self.num_classes, self.no_finding) for c in classes]
         return torch.stack(rows).to(self.device)
 
     def forward(self, batched_inputs: List[dict]):
