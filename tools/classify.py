@@ -42,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from sna_det.data.datasets import DatasetNotPreparedError, check_datasets_ready
+    from sna_det.data.datasets import DatasetNotPreparedError
     from sna_det.engine import UnsafeCheckpointError, setup_cfg
     from sna_det.engine.classifier import (
         CLASSIFIER_ARCHITECTURE,
@@ -51,8 +51,7 @@ def main(args: argparse.Namespace) -> int:
         output_names,
         write_probability_files,
     )
-    from sna_det.engine.image_inputs import find_image_files
-    from sna_det.engine.predictor import dataset_inputs, file_inputs
+    from sna_det.engine.predictor import command_line_inputs
     from sna_det.utils.cli import CommandError, check_writable_dir
 
     try:
@@ -62,11 +61,7 @@ def main(args: argparse.Namespace) -> int:
                 f"{args.config_file}: MODEL.META_ARCHITECTURE is {cfg.MODEL.META_ARCHITECTURE!r}, not "
                 f"{CLASSIFIER_ARCHITECTURE!r} (for a detector: tools/predict.py)"
             )
-        if args.dataset:
-            check_datasets_ready([args.dataset])
-            inputs = dataset_inputs(args.dataset)
-        else:
-            inputs = file_inputs(find_image_files(args.input))
+        inputs = command_line_inputs(args.dataset, args.input)
         names = output_names(cfg, args.dataset)
         output = check_writable_dir(args.output)
         bar = tqdm(total=len(inputs), unit="image", desc="classifying", file=sys.stderr, smoothing=0.1)

@@ -43,6 +43,7 @@ __all__ = [
     "PredictionInput",
     "Predictor",
     "class_names",
+    "command_line_inputs",
     "dataset_inputs",
     "file_inputs",
     "load_weights",
@@ -177,6 +178,18 @@ def dataset_inputs(name: str) -> List[PredictionInput]:
         PredictionInput(r["file_name"], r["image_id"], r, dicom_sizes.get(r["image_id"], (r["width"], r["height"])))
         for r in records
     ]
+
+
+def command_line_inputs(dataset: Optional[str], paths: Sequence[str] = ()) -> List[PredictionInput]:
+    """A command's ``--dataset NAME`` (checked ready: ``DatasetNotPreparedError``) or else its ``--input``
+    files, folders and globs (``find_image_files``: ValueError naming one that gives no image)."""
+    from ..data.datasets import check_datasets_ready
+    from .image_inputs import find_image_files
+
+    if dataset:
+        check_datasets_ready([dataset])
+        return dataset_inputs(dataset)
+    return file_inputs(find_image_files(paths))
 
 
 class _ReadInputs(torch.utils.data.Dataset):

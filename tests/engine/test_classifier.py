@@ -233,3 +233,16 @@ def test_a_detector_config_is_refused_in_one_line(capsys):
     assert run_main("tools/train_classifier.py", "--config-file", detector) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "GeneralizedRCNN" in err[0] and "tools/train_net.py" in err[0]
+
+
+def test_a_killed_and_resumed_training_is_the_uninterrupted_one(trained, tmp_path):
+    """One iteration, then --resume to the second: the fixture's 2-iteration weights, tensor for tensor."""
+    *_, opts, output = trained
+    argv = ["--config-file", CONFIG, *opts, "SEED", "3", "OUTPUT_DIR", tmp_path]
+    assert run_main("tools/train_classifier.py", *argv, "SOLVER.MAX_ITER", "1") == 0
+    assert run_main("tools/train_classifier.py", "--resume", *argv, "SOLVER.MAX_ITER", "2") == 0
+    resumed = torch.load(tmp_path / "model_final.pth", weights_only=True)
+    straight = torch.load(output / "model_final.pth", weights_only=True)
+    assert resumed["iteration"] == straight["iteration"] == 1
+    assert resumed["model"].keys() == straight["model"].keys()
+    assert all(torch.equal(resumed["model"][k], v) for k, v in straight["model"].items())
