@@ -25,6 +25,8 @@ from detectron2.config import CfgNode, configurable
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
 from torch import Tensor, nn
 
+from ..config import ConfigError
+
 __all__ = ["ImageClassifier", "classifier_class_names", "multi_hot"]
 
 
@@ -75,7 +77,13 @@ class ImageClassifier(nn.Module):
         self.num_classes = num_classes
         self.no_finding = no_finding
         self.input_size = int(input_size)
-        channels = backbone.output_shape()[in_feature].channels
+        shapes = backbone.output_shape()
+        if in_feature not in shapes:
+            raise ConfigError(
+                f"MODEL.CLASSIFIER.IN_FEATURE {in_feature!r} is not an output of the backbone, which returns "
+                f"{list(shapes)} (MODEL.DENSENET.OUT_FEATURES / MODEL.RESNETS.OUT_FEATURES)"
+            )
+        channels = shapes[in_feature].channels
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(channels, num_classes + int(no_finding))
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)

@@ -228,11 +228,16 @@ def test_classifier_configs_name_their_attention_and_a_step_trains_on_the_labels
     assert torch.allclose(losses["loss_cls"], torch.nn.BCEWithLogitsLoss()(logits, target), atol=1e-5)
 
 
-def test_a_detector_config_is_refused_in_one_line(capsys):
+def test_a_detector_config_or_a_missing_feature_is_refused_in_one_line(trained, capsys, tmp_path):
     detector = ROOT / "configs" / "VinDr-CXR" / "faster_rcnn_R_18_FPN.yaml"
     assert run_main("tools/train_classifier.py", "--config-file", detector) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "GeneralizedRCNN" in err[0] and "tools/train_net.py" in err[0]
+    argv = ["--config-file", CONFIG, *trained[2], "MODEL.CLASSIFIER.IN_FEATURE", "res4", "OUTPUT_DIR", tmp_path / "run"]
+    assert run_main("tools/train_classifier.py", *argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "MODEL.CLASSIFIER.IN_FEATURE 'res4'" in err[0] and "['res5']" in err[0]
+    assert not any((tmp_path / "run").iterdir())  # refused before anything is written there
 
 
 def test_a_killed_and_resumed_training_is_the_uninterrupted_one(trained, tmp_path):
