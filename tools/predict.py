@@ -75,8 +75,9 @@ def main(args) -> int:
     from detectron2.data.catalog import Metadata
     from tqdm import tqdm
 
-    from sna_det.data.datasets import DatasetNotPreparedError
+    from sna_det.data.datasets import DatasetNotPreparedError, check_datasets_ready
     from sna_det.engine import UnsafeCheckpointError, setup_cfg
+    from sna_det.engine.image_inputs import find_image_files
     from sna_det.engine.prediction_files import (
         check_vinbigdata_classes,
         coco_predictions,
@@ -86,7 +87,7 @@ def main(args) -> int:
         write_predictions_json,
         write_submission,
     )
-    from sna_det.engine.predictor import Predictor, class_names, command_line_inputs, predict
+    from sna_det.engine.predictor import Predictor, class_names, dataset_inputs, file_inputs, predict
     from sna_det.evaluation.vinbigdata import read_normal_probabilities
     from sna_det.utils.cli import CommandError, check_writable_dir
 
@@ -97,7 +98,11 @@ def main(args) -> int:
         )
     try:
         cfg = setup_cfg(args.config_file, args.opts)
-        inputs = command_line_inputs(args.dataset, args.input)
+        if args.dataset:
+            check_datasets_ready([args.dataset])
+            inputs = dataset_inputs(args.dataset)
+        else:
+            inputs = file_inputs(find_image_files(args.input))
         names = class_names(cfg, args.dataset)
         if args.format == "vinbigdata":
             check_vinbigdata_classes(names)
