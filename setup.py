@@ -49,6 +49,7 @@ extras = {
         "pytest-timeout",
         "hypothesis>=6",
         "pydicom-data",
+        "scikit-learn",
         "imgviz>=1.7",
         "onnx",
         "onnxruntime",

@@ -134,6 +134,11 @@ def add_sna_config(cfg: CN) -> None:
     _C.INPUT.INTENSITY.CLAHE = False
     _C.INPUT.INTENSITY.CLAHE_CLIP = 2.0
     _C.INPUT.INTENSITY.CLAHE_TILES = 8
+    # The image classifier (MODEL.META_ARCHITECTURE "ImageClassifier", sna_det/modeling/classifier.py;
+    # tools/train_classifier.py, docs/classification.md): MODEL.BACKBONE's output IN_FEATURE, averaged over
+    # space, then one linear layer with MODEL.ROI_HEADS.NUM_CLASSES outputs, plus "No finding" (1 for an
+    # image without boxes) when NO_FINDING; images resized to INPUT_SIZE x INPUT_SIZE (224 in the paper).
+    _C.MODEL.CLASSIFIER = CN({"IN_FEATURE": "dense4", "NO_FINDING": False, "INPUT_SIZE": 224, "DROPOUT": 0.0})
 
     # Dataset folders; "" keeps the default root (datasets/README.md). tools/train_net.py registers the
     # dataset names again below a folder given here.

@@ -15,6 +15,18 @@ ids (for tools/evaluate_detections.py); without, a predictions file with the fir
 file's images and categories. A predictions file's images are matched by file_name, its categories
 by name. With --gt it prints per-class AP at --eval-iou (sna_det/evaluation/detection_ap.py) of every
 input and of the fusion; --metrics-output saves them as JSON.
+
+VinBigData submissions (--dt a.csv b.csv: image_id,PredictionString, boxes in DICOM pixels, e.g. of
+tools/predict.py --format vinbigdata) fuse into a submission (--output fused.csv):
+
+    python tools/ensemble_detections.py --dt sna/submission.csv r18/submission.csv \
+        --sizes datasets/vindr_cxr/annotations/challenge_test.json --output fused.csv
+
+Boxes are normalised by the DICOM sizes the prepared dataset records (--sizes, default --gt: its
+dicom_width / dicom_height), the findings fused by WBF as above, and "No finding" handled as the
+challenge's 2nd-place solution did: one "14 p 0 0 1 1" per image, p the weighted mean of the inputs'
+"No finding" scores (sna_det/evaluation/ensemble.py, fuse_submissions). With --gt every input and
+the fusion are scored by the challenge's metric (tools/evaluate_detections.py --metric vinbigdata).
 """
 
 import argparse
@@ -24,14 +36,17 @@ CONF_TYPES = ("avg", "max", "box_and_model_avg", "absent_model_aware_avg")  # sn
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dt", nargs="+", required=True, metavar="FILE", help="COCO results or predictions.json")
+    parser.add_argument(
+        "--dt", nargs="+", required=True, metavar="FILE", help="COCO results, predictions.json or submission.csv files"
+    )
     parser.add_argument("--weights", nargs="+", type=float, help="one weight per --dt file (default: all 1)")
     parser.add_argument("--iou-thr", type=float, default=0.55, help="boxes of a class with IoU above this are fused")
     parser.add_argument("--skip-box-thr", type=float, default=0.0, help="leave out boxes scored below this")
     parser.add_argument("--conf-type", choices=CONF_TYPES, default="avg", help="how a fused box is scored (WBF)")
     parser.add_argument("--gt", help="COCO ground truth: image sizes, and per-class AP of every input and the fusion")
     parser.add_argument("--eval-iou", type=float, default=0.4, help="IoU threshold of the AP printed with --gt")
-    parser.add_argument("--output", required=True, help="the fused detections (JSON)")
+    parser.add_argument("--sizes", metavar="JSON", help="submissions: the prepared COCO JSON (DICOM sizes)")
+    parser.add_argument("--output", required=True, help="the fused detections (JSON; a .csv for submissions)")
     parser.add_argument("--metrics-output", help="with --gt: JSON of every input's and the fusion's AP")
     args = parser.parse_args(argv)
     if len(args.dt) < 2:
@@ -47,6 +62,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--weights {' '.join(map(str, args.weights))}: each a finite number >= 0, not all 0")
     if args.metrics_output and not args.gt:
         parser.error("--metrics-output needs --gt")
+    args.submissions = all(path.lower().endswith(".csv") for path in args.dt)
+    if args.submissions and not (args.sizes or args.gt):
+        parser.error("submission.csv inputs need --sizes (or --gt): the prepared COCO JSON with the DICOM sizes")
+    if args.submissions != args.output.lower().endswith(".csv") or (args.sizes and not args.submissions):
+        parser.error("submission.csv inputs (all --dt *.csv) go with --output *.csv and --sizes; others with JSON")
     return args
 
 
@@ -58,7 +78,52 @@ def labels(paths) -> list:
     return [f"{i + 1}:{n}" if names.count(n) > 1 else n for i, n in enumerate(names)]
 
 
+def fuse_submissions(args) -> int:
+    """submission.csv inputs: fused into --output (a submission), each input and the fusion scored with --gt."""
+    from sna_det.evaluation import format_class_table
+    from sna_det.evaluation.ensemble import fuse_submissions
+    from sna_det.evaluation.vinbigdata import (
+        VINBIGDATA_CLASSES,
+        prediction_string,
+        read_submission,
+        vinbigdata_ground_truth,
+        vinbigdata_image_sizes,
+        vinbigdata_score,
+        write_submission,
+    )
+    from sna_det.utils import atomic_write_json
+    from sna_det.utils.cli import CommandError
+
+    try:
+        inputs = [read_submission(path) for path in args.dt]
+        sizes = vinbigdata_image_sizes(args.sizes or args.gt)
+        fused = fuse_submissions(
+            inputs, sizes, names=args.dt, weights=args.weights, iou_thr=args.iou_thr,
+            skip_box_thr=args.skip_box_thr, conf_type=args.conf_type,
+        )  # fmt: skip
+        write_submission(args.output, {image_id: prediction_string(d) for image_id, d in fused.items()})
+        truth = vinbigdata_ground_truth(args.gt) if args.gt else None
+    except (OSError, ValueError, KeyError) as error:
+        raise CommandError(str(error.args[0] if isinstance(error, KeyError) else error)) from None
+    boxes = sum(c != 14 for detections in fused.values() for c, _, _ in detections)
+    print(f"{len(inputs)} submissions of {len(fused):,} images fused: {boxes:,} finding boxes, in {args.output}")
+    if truth is None:
+        return 0
+    scored = [*inputs, read_submission(args.output)]  # the fusion as the written file scores
+    results = {name: vinbigdata_score(truth, s, args.eval_iou) for name, s in zip([*labels(args.dt), "fused"], scored)}
+    columns = {name: r["per_class"] for name, r in results.items()}
+    print(f"\nAP@{args.eval_iou:g} (VOC2010 all-point, %; the VinBigData metric) per class:")
+    print(format_class_table(list(VINBIGDATA_CLASSES), columns, {n: r["mean"] for n, r in results.items()},
+                             total_label="Total (mean)"))  # fmt: skip
+    if args.metrics_output:
+        atomic_write_json(args.metrics_output, {"iou": args.eval_iou, "inputs": results})
+        print(f"metrics written to {args.metrics_output}")
+    return 0
+
+
 def main(args) -> int:
+    if args.submissions:
+        return fuse_submissions(args)
     from sna_det.evaluation import evaluate_detections, format_class_table, load_coco_gt
     from sna_det.evaluation.ensemble import align_detections, fuse_detections, read_detection_file, reference_from_gt
     from sna_det.utils import atomic_write_json

@@ -76,7 +76,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--low", type=float, help="with --normal-probs: below it (1 - normal) the row is 'No finding'")
     parser.add_argument("--high", type=float, help="with --normal-probs: below it (1 - normal) 'No finding' is added")
     parser.add_argument("--draw", action="store_true", help="also draw the detections: DIR/draw/<name>.png")
-    parser.add_argument("--score-thr", type=float, default=0.5, help="--draw, labelme, cvat, dicom: detections kept (>=)")
+    parser.add_argument("--score-thr", type=float, default=0.5, help="--draw, labelme, cvat, dicom: kept (>=)")
     parser.add_argument("--max-size", type=int, default=1024, help="DICOMs: long side, as prepare_vindr_cxr.py's")
     parser.add_argument("--upscale", action="store_true", help="DICOMs: enlarge small ones to --max-size, as there")
     parser.add_argument("--tta", action="store_true", help="test-time augmentation: TEST.AUG's sizes and flip")

@@ -62,8 +62,11 @@ def main(cfg, args):
     from detectron2.utils import comm
 
     from sna_det.data.datasets import register_datasets_from_config
-    from sna_det.engine import SafeCheckpointer, Trainer, enable_cpu_ddp
+    from sna_det.engine import SafeCheckpointer, enable_cpu_ddp
+    from sna_det.engine.classifier import trainer_class
     from sna_det.utils.metrics_json import trim_metrics_for_resume
+
+    Trainer = trainer_class(cfg)  # the image classifier's (tools/train_classifier.py) or the detectors'
 
     register_datasets_from_config(cfg)  # again: a process started by launch has only the built-in registrations
     default_setup(cfg, args)

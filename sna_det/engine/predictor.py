@@ -45,6 +45,7 @@ __all__ = [
     "PredictionInput",
     "Predictor",
     "class_names",
+    "command_line_inputs",
     "dataset_inputs",
     "file_inputs",
     "predict",
@@ -203,6 +204,18 @@ def dataset_inputs(name: str) -> List[PredictionInput]:
 
 UNREADABLE = "unreadable image"
 """The reason ``predict`` counts an image it cannot read under."""
+
+
+def command_line_inputs(dataset: Optional[str], paths: Sequence[str] = ()) -> List[PredictionInput]:
+    """A command's ``--dataset NAME`` (checked ready: ``DatasetNotPreparedError``) or else its ``--input``
+    files, folders and globs (``find_image_files``: ValueError naming one that gives no image)."""
+    from ..data.datasets import check_datasets_ready
+    from ..data.images import find_image_files
+
+    if dataset:
+        check_datasets_ready([dataset])
+        return dataset_inputs(dataset)
+    return file_inputs(find_image_files(paths))
 
 
 class _ReadInputs(torch.utils.data.Dataset):

@@ -11,6 +11,10 @@ categories by name. Boxes are normalised by the image's width and height (WBF wo
 clipped to the image, fused per image and class with ``ensemble_boxes.weighted_boxes_fusion``, and
 mapped back to pixels. Detections of an unknown image or category, and boxes of zero area, are left
 out and counted (``ENSEMBLE_SKIPPED_REASONS``).
+
+VinBigData submissions (``submission.csv``, boxes in DICOM pixels) are fused by ``fuse_submissions``:
+the same WBF on the findings, normalised by the DICOM sizes a prepared dataset records, and the
+"No finding" entries averaged per image as the challenge's 2nd-place solution did.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ __all__ = [
     "align_detections",
     "Reference",
     "fuse_detections",
+    "fuse_submissions",
     "read_detection_file",
     "reference_from_gt",
 ]
@@ -277,3 +282,67 @@ def fuse_detections(
                 }
             )
     return fused
+
+
+def fuse_submissions(
+    submissions: Sequence[Dict[str, List[tuple]]],
+    image_sizes: Dict[str, Tuple[float, float]],
+    *,
+    names: Optional[Sequence[str]] = None,
+    weights: Optional[Sequence[float]] = None,
+    iou_thr: float = 0.55,
+    skip_box_thr: float = 0.0,
+    conf_type: str = "avg",
+) -> Dict[str, List[tuple]]:
+    """Several VinBigData submissions (``vinbigdata.read_submission``: {image_id: [(class 0-14, score,
+    (x_min, y_min, x_max, y_max) in DICOM pixels)]}) fused into one, per image.
+
+    The findings (classes 0-13) are fused by ``fuse_detections`` (WBF on boxes normalised by
+    ``image_sizes``, {image_id: (DICOM width, DICOM height)}, the sizes a prepared dataset records).
+    "No finding" (class 14, box ``0 0 1 1``) is not a box to fuse: as the VinBigData 2nd-place solution
+    did, each image gets one ``14 p 0 0 1 1`` entry whose ``p`` is the weighted mean of the
+    submissions' class-14 scores (0 for a submission without one), appended after the fused boxes;
+    an image where every submission says ``14 1 0 0 1 1`` stays so. Every submission must have the
+    same images, all in ``image_sizes`` (ValueError naming the file and an image otherwise).
+    Returns {image_id: detections} in the first submission's order, boxes by score.
+    """
+    from .vinbigdata import NO_FINDING_BOX, NO_FINDING_ID
+
+    names = list(names or [f"submission {i + 1}" for i in range(len(submissions))])
+    if weights is not None and len(weights) != len(submissions):
+        raise ValueError(f"{len(weights)} weights for {len(submissions)} inputs: give one weight per input")
+    first = list(submissions[0])
+    for name, rows in zip(names, submissions):
+        for image_id in first:
+            if image_id not in rows:
+                raise ValueError(f"{name}: no row for image_id {image_id} of {names[0]}: one test set's submissions")
+        extra = next((i for i in rows if i not in submissions[0]), None)
+        if extra is not None:
+            raise ValueError(f"{name}: image_id {extra} has no row in {names[0]}: give one test set's submissions")
+    unknown = next((i for i in first if i not in image_sizes), None)
+    if unknown is not None:
+        raise ValueError(f"image_id {unknown}: not among the images whose sizes are given (--gt / --sizes)")
+    results = [
+        [
+            {"image_id": image_id, "category_id": c, "bbox": [x0, y0, x1 - x0, y1 - y0], "score": s}
+            for image_id, detections in rows.items()
+            for c, s, (x0, y0, x1, y1) in detections
+            if c != NO_FINDING_ID and x1 > x0 and y1 > y0
+        ]
+        for rows in submissions
+    ]
+    fused = fuse_detections(
+        results, image_sizes, weights=weights, iou_thr=iou_thr, skip_box_thr=skip_box_thr, conf_type=conf_type
+    )
+    boxes: Dict[str, List[tuple]] = {image_id: [] for image_id in first}
+    for d in fused:
+        x, y, w, h = d["bbox"]
+        boxes[d["image_id"]].append((int(d["category_id"]), d["score"], (x, y, x + w, y + h)))
+    w = np.ones(len(submissions)) if weights is None else np.asarray(weights, np.float64)
+    out: Dict[str, List[tuple]] = {}
+    for image_id in first:
+        normal = [max((s for c, s, _ in rows[image_id] if c == NO_FINDING_ID), default=0.0) for rows in submissions]
+        p = float(np.dot(w, normal) / w.sum())
+        found = sorted(boxes[image_id], key=lambda t: -t[1])
+        out[image_id] = [*found, (NO_FINDING_ID, p, NO_FINDING_BOX)] if p > 0 else found  # none: "14 1 0 0 1 1"
+    return out

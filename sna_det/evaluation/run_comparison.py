@@ -8,7 +8,8 @@ A run is an ``OUTPUT_DIR`` of ``tools/train_net.py``. Its metrics come from
 ``inference/results.json`` (written after every evaluation: ``{dataset: {task: {metric: value}}}``),
 else from the last evaluation record of detectron2's ``metrics.json`` (keys ``<task>/<metric>``).
 Tasks are detectron2's: ``bbox`` and ``segm`` (COCOEvaluator: AP, AP50, AP75, APs, APm, APl and
-``AP-<class>``) and ``per_class_ap@<iou>`` (the VinDr-CXR evaluator: AP and ``AP-<class>``).
+``AP-<class>``) and ``per_class_ap@<iou>`` (the VinDr-CXR evaluator: AP and ``AP-<class>``), and the
+image classifier's ``auroc`` (``AUROC`` and ``AUROC-<class>``, in %: the paper's Fig. 5 as a table).
 """
 
 from __future__ import annotations
@@ -84,9 +85,9 @@ def load_run_metrics(output_dir: str | Path, dataset: Optional[str] = None) -> R
 
 
 def _is_evaluation_key(key: str) -> bool:
-    """``bbox/AP``, ``segm/AP-cat``, ``per_class_ap@0.4/AP``: yes; ``total_loss``, ``sna/...``: no."""
+    """``bbox/AP``, ``segm/AP-cat``, ``per_class_ap@0.4/AP``, ``auroc/AUROC``: yes; ``total_loss``, ``sna/...``: no."""
     task = key.split("/", 1)[0] if "/" in key else ""
-    return task in ("bbox", "segm", "keypoints") or task.startswith("per_class_ap@")
+    return task in ("bbox", "segm", "keypoints", "auroc") or task.startswith("per_class_ap@")
 
 
 def _columns(runs: Sequence[RunMetrics]) -> List[tuple]:

@@ -51,6 +51,7 @@ __all__ = [
     "read_normal_probabilities",
     "read_submission",
     "vinbigdata_ground_truth",
+    "vinbigdata_image_sizes",
     "vinbigdata_of_detections",
     "vinbigdata_score",
     "write_submission",
@@ -179,6 +180,16 @@ def _dicom_scale(image: dict) -> Tuple[float, float]:
     return image.get("dicom_width", image["width"]) / image["width"], image.get(
         "dicom_height", image["height"]
     ) / image["height"]
+
+
+def vinbigdata_image_sizes(gt: str | Path | dict) -> Dict[str, Tuple[int, int]]:
+    """{image_id (file name's stem): (DICOM width, DICOM height)} of a prepared COCO JSON (file or dict):
+    ``dicom_width`` / ``dicom_height`` of each image entry, else its ``width`` / ``height``."""
+    data = json.loads(Path(gt).read_bytes()) if isinstance(gt, (str, Path)) else gt
+    return {
+        _image_id(i["file_name"]): (int(i.get("dicom_width", i["width"])), int(i.get("dicom_height", i["height"])))
+        for i in data["images"]
+    }
 
 
 def vinbigdata_ground_truth(gt: str | Path | dict) -> Dict[str, Dict[int, np.ndarray]]:

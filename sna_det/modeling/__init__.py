@@ -6,5 +6,6 @@ from ..config import add_sna_config, validate_config
 from ..layers.attention_factory import create_attention
 from .backbone import *  # noqa: F401,F403  (registers the backbones)
 from .backbone import __all__ as _backbone_all
+from .classifier import ImageClassifier
 
-__all__ = ["add_sna_config", "create_attention", "validate_config", *_backbone_all]
+__all__ = ["ImageClassifier", "add_sna_config", "create_attention", "validate_config", *_backbone_all]

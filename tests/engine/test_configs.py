@@ -16,7 +16,8 @@ from sna_det import SpectralNormAttention
 from sna_det.layers import SpectralNormAttentionAuthorsCode
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-CONFIGS = sorted(CONFIG_DIR.rglob("*.yaml"))
+CONFIGS = sorted(p for p in CONFIG_DIR.rglob("*.yaml") if "classification" not in p.parts)
+"""The detectors' configs (the classifiers', configs/VinDr-CXR/classification: tests/engine/test_classifier.py)."""
 TIMM_NAMES = {"se": "se", "eca": "eca", "nonlocal": "nl", "cbam": "cbam", "gc": "gc"}  # type -> get_attn name
 ATTENTION_CLASSES = {
     "sna": SpectralNormAttention,
