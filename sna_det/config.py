@@ -284,9 +284,14 @@ def validate_config(cfg: CN) -> None:
     from .solver import OPTIMIZERS
 
     attention = cfg.MODEL.ATTENTION
+    # The image classifier resizes in the model (MODEL.CLASSIFIER.INPUT_SIZE): MIN_SIZE_TRAIN (0,) is its
+    # "no resizing by the mapper", as MIN_SIZE_TEST 0 is detectron2's.
+    unresized = cfg.MODEL.META_ARCHITECTURE == "ImageClassifier" and tuple(cfg.INPUT.MIN_SIZE_TRAIN) == (0,)
     for key, spec in config_values().items():
-        check_value(key, reduce(getattr, key.split("."), cfg), spec)
-    check_sizes("INPUT.MIN_SIZE_TRAIN", cfg.INPUT.MIN_SIZE_TRAIN, "INPUT.MAX_SIZE_TRAIN", cfg.INPUT.MAX_SIZE_TRAIN)
+        if not (unresized and key == "INPUT.MIN_SIZE_TRAIN"):
+            check_value(key, reduce(getattr, key.split("."), cfg), spec)
+    if not unresized:
+        check_sizes("INPUT.MIN_SIZE_TRAIN", cfg.INPUT.MIN_SIZE_TRAIN, "INPUT.MAX_SIZE_TRAIN", cfg.INPUT.MAX_SIZE_TRAIN)
     check_sizes("INPUT.MIN_SIZE_TEST", cfg.INPUT.MIN_SIZE_TEST, "INPUT.MAX_SIZE_TEST", cfg.INPUT.MAX_SIZE_TEST)
     _allowed("SOLVER.OPTIMIZER", cfg.SOLVER.OPTIMIZER.upper(), OPTIMIZERS)
     if cfg.TEST.AUG.ENABLED:  # before a training whose last evaluation would fail

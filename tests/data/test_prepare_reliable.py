@@ -292,7 +292,9 @@ def test_voc_ctrl_c_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(voc, "convert_voc_coco", interrupted)
-    assert run_main("datasets/prepare_voc_coco.py", "--voc-root", tmp_path, "--output-dir", tmp_path / "out") == 130
+    (tmp_path / "voc").mkdir()  # the output outside the input (a folder inside it is refused)
+    voc_root, out = tmp_path / "voc", tmp_path / "out"
+    assert run_main("datasets/prepare_voc_coco.py", "--voc-root", voc_root, "--output-dir", out) == 130
     err = capsys.readouterr().err
     assert err.strip() == f"interrupted: {tmp_path / 'out'} is not complete; run the same command again to continue"
 

@@ -182,11 +182,15 @@ def test_a_classifier_with_sna_loads_the_plain_classifiers_weights_strictly(trai
         assert not torch.allclose(model.eval()(image)[0]["probabilities"], sna.eval()(image)[0]["probabilities"])
 
 
-def test_compare_runs_puts_the_auroc_of_runs_side_by_side(trained, capsys):
+def test_compare_runs_puts_the_auroc_of_runs_side_by_side(trained, capsys, tmp_path):
+    import shutil
+
     *_, output = trained
     saved = json.loads((output / "auroc_vindr_cxr_val.json").read_text())
+    # one run given twice is refused: a copy of it is a second run
+    second = shutil.copytree(output, tmp_path / "second", ignore=shutil.ignore_patterns("*.pth"))
     assert load_script("tools/compare_runs.py").main(load_script("tools/compare_runs.py").parse_args(
-        [str(output), str(output), "--names", "D121", "SNA"])) == 0  # fmt: skip
+        [str(output), str(second), "--names", "D121", "SNA"])) == 0  # fmt: skip
     table = capsys.readouterr().out
     assert "auroc, AUROC per class" in table
     for name, value in saved["per_class"].items():

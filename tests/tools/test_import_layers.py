@@ -18,8 +18,8 @@ LAYOUT = ROOT / "docs" / "layout.md"
 PACKAGE = ROOT / "sna_det"
 
 KNOWN_UP_EDGES = {
-    # engine/predictor.py builds its model with sna_det.export.build_eager_model; the one inference-model
-    # builder (engine.build_inference_model, another branch) removes this edge.
+    # engine/predictor.py runs an exported model.ts / model.onnx (export.load_exported) and checks its
+    # recorded identity (export.check_model_identity); moving those into engine removes this edge.
     ("sna_det.engine.predictor", "sna_det.export"),
 }
 """(importer, imported) pairs allowed to run up a layer for now; the test fails when one of them is gone."""

@@ -37,6 +37,7 @@ when there is a test split to test on). With ``split_file``, the splits are the 
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from dataclasses import asdict
 from pathlib import Path
@@ -367,7 +368,7 @@ def prepare_vindr_cxr(
     report = {
         "layout": source.layout + (" (pre-converted images)" if sizes is not None else ""),
         "vindr_root": str(vindr_root),
-        "options": {k: v for k, v in asdict(options).items() if k not in RUN_OPTIONS},
+        "options": json.loads(json.dumps({k: v for k, v in asdict(options).items() if k not in RUN_OPTIONS})),
         "classes": list(table.classes),
         "read": read,
         "skipped": problems.counts,
