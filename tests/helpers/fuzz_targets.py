@@ -391,6 +391,14 @@ def _tool_cases(f: ToolFiles, out: Path) -> Dict[str, List[Callable]]:
             lambda d: ["--config-file", f.config, "--num-gpus", "x"],
             lambda d: ["--config-file", f.config, "DATASETS.TRAIN", "('sna_demo_trian',)", "OUTPUT_DIR", out / "t"],
         ],
+        "tools/train_classifier.py": [
+            lambda d: no_config,
+            lambda d: ["--config-file", f.config, "OUTPUT_DIR", out / "c"],  # a detector's config
+        ],
+        "tools/classify.py": [
+            lambda d: [*no_config, "--input", f.images, "--output", out / "c"],
+            lambda d: ["--config-file", f.config, "--input", f.images, "--output", out / "c"],  # a detector's
+        ],
         "tools/browse_dataset.py": [
             lambda d: [*no_config, "--output", out / "b"],
             lambda d: ["--config-file", f.config, "--dataset", "no_such_dataset", "--output", out / "b"],
