@@ -116,16 +116,24 @@ def image_size(image_file: str | os.PathLike) -> Tuple[int, int]:
         raise ConversionInputError(image_file, "bad image", f"unreadable image ({error})") from None
 
 
-def finite_number(value: object, path: str | os.PathLike, where: str) -> float:
-    """``value`` (a JSON or text number) as a finite float; ``ConversionInputError`` naming ``where`` if not."""
+NUMBER_REASONS = ("malformed annotation", "not a number")
+"""``finite_number``'s reasons for a value that is not a number, and for one that is not finite."""
+
+
+def finite_number(
+    value: object, path: str | os.PathLike, where: str, reasons: Tuple[str, str] = NUMBER_REASONS
+) -> float:
+    """``value`` (a JSON or text number) as a finite float; ``ConversionInputError`` naming ``where`` if not,
+    with ``reasons`` (not a number, not finite)."""
+    not_number, not_finite = reasons
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ConversionInputError(path, "malformed annotation", f"{where} is {value!r}, not a number")
+        raise ConversionInputError(path, not_number, f"{where} is {value!r}, not a number")
     try:
         number = float(value)
     except ValueError:
-        raise ConversionInputError(path, "malformed annotation", f"{where} is {value!r}, not a number") from None
+        raise ConversionInputError(path, not_number, f"{where} is {value!r}, not a number") from None
     if not math.isfinite(number):
-        raise ConversionInputError(path, "not a number", f"{where} is {value!r}")
+        raise ConversionInputError(path, not_finite, f"{where} is {value!r}")
     return number
 
 

@@ -19,14 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from .annotated import (
-    AnnotatedImage,
-    AnnotatedObject,
-    ConversionInputError,
-    finite_number,
-    image_size,
-    read_json,
-)
+from .annotated import AnnotatedImage, AnnotatedObject, ConversionInputError, finite_number, image_size, read_json
 from .coco_writer import Layout, layout_converter
 from .masks import decode_segmentation
 

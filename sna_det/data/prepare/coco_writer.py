@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -362,26 +362,37 @@ class Layout:
     """What a format finds in its ``--root``: the reader, the splits the layout declares (None: none, a
     share of ``pool`` is drawn) and the class names found (``--classes auto``)."""
 
-    reader: Reader
+    reader: Optional[Reader]
+    """None where ``reader_for`` makes it from the class names."""
     declared: Optional[Dict[str, List[str]]]
     origin: str
     """Where the items come from (``"train/, val/"``), recorded in the settings."""
     class_names: Callable[[Dict[str, List[str]]], Tuple[str, ...]]
-    """The names found in these splits' items (sorted, or the layout's own order)."""
+    """The names found in these splits' items (sorted, or the layout's own order); may raise
+    ``ConversionInputError`` saying where names were looked for."""
     pool: Optional[Sequence[str]] = None
     fixed_splits: Optional[Dict[str, List[str]]] = None
     """Splits written as they are, never drawn from (Roboflow's ``test/``)."""
+    reader_for: Optional[Callable[[Tuple[str, ...]], Reader]] = None
+    """The reader of the chosen class names, for a format whose labels are class indices (YOLO)."""
+    missing_split: Optional[Tuple[Path, str]] = None
+    """(file, why) where the layout declares only some splits: refused unless ``val_fraction`` draws them."""
+    settings: Dict[str, object] = field(default_factory=dict)
+    """The format's own options, recorded with the output (VIA's ``class_attribute``)."""
 
 
-def layout_converter(fmt: str, label: str, root_hint: str, read_layout: Callable[[Path, Path], Layout]) -> Callable:
-    """A format's converter from its ``read_layout(root, output_dir) -> Layout``::
+def layout_converter(
+    fmt: str, label: str, root_hint: str, read_layout: Callable[..., Layout], options: Sequence[str] = ()
+) -> Callable[..., dict]:
+    """A format's converter from its ``read_layout(root, output_dir, **options) -> Layout``::
 
         convert(root, output_dir, *, classes="auto", val_fraction=None, seed=0,
-                strict=False, rebuild=False, log=None, progress=False) -> summary
+                strict=False, rebuild=False, log=None, progress=False, **options) -> summary
 
     The same for every format: splits by ``splits.choose_splits``, ``classes`` ``"auto"`` (the layout's
     names) or a file (one a line), then ``convert_splits`` into ``output_dir/annotations/<split>.json``
-    (+ an ``images`` link to the images' common folder, ``summary.json``)."""
+    (+ an ``images`` link to the images' common folder, ``summary.json``). ``options``: the keyword
+    arguments of the format's own that ``read_layout`` takes (YOLO's ``data_yaml``)."""
 
     def convert(
         root: str | os.PathLike,
@@ -394,11 +405,18 @@ def layout_converter(fmt: str, label: str, root_hint: str, read_layout: Callable
         rebuild: bool = False,
         log: Optional[Callable[[str], None]] = None,
         progress: bool = False,
+        **format_options: object,
     ) -> dict:
+        unknown = sorted(set(format_options) - set(options))
+        if unknown:
+            raise TypeError(f"convert_{fmt}() got unexpected keyword arguments {unknown} (it takes {list(options)})")
         root, output_dir = Path(root), Path(output_dir)
         if not root.is_dir():
             raise ConversionInputError(root, "missing folder", f"is not a folder (--root: {root_hint})")
-        layout = read_layout(root, output_dir)
+        layout = read_layout(root, output_dir, **format_options)
+        if layout.missing_split is not None and val_fraction is None:
+            where, why = layout.missing_split
+            raise ConversionInputError(where, "missing split", why)
         items, origin = choose_splits(
             layout.declared, layout.origin, val_fraction=val_fraction, seed=seed, pool=layout.pool
         )
@@ -406,10 +424,9 @@ def layout_converter(fmt: str, label: str, root_hint: str, read_layout: Callable
         names = read_class_file(classes) if classes != "auto" else layout.class_names(items)
         if not names:
             raise ConversionInputError(root, "no classes", f"no labelled object in {layout.origin}")
-        jobs = [
-            SplitJob(split, i, layout.reader, f"{root.name} {split} ({label}, {origin})") for split, i in items.items()
-        ]
-        settings = {"format": fmt, "classes": list(names), "splits": origin}
+        reader = layout.reader if layout.reader_for is None else layout.reader_for(names)
+        jobs = [SplitJob(split, i, reader, f"{root.name} {split} ({label}, {origin})") for split, i in items.items()]
+        settings = {"format": fmt, "classes": list(names), "splits": origin, **layout.settings}
         return convert_splits(
             output_dir, jobs, names, settings, fmt=fmt, root=root, strict=strict, rebuild=rebuild, log=log,
             progress=progress,

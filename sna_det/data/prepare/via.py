@@ -15,21 +15,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from .annotated import (
-    AnnotatedImage,
-    AnnotatedObject,
-    ConversionInputError,
-    finite_number,
-    image_size,
-    read_class_file,
-    read_json,
-)
-from .coco_writer import SplitJob, convert_splits
-from .splits import SPLITS, choose_splits
+from .annotated import AnnotatedImage, AnnotatedObject, ConversionInputError, finite_number, image_size, read_json
+from .coco_writer import Layout, layout_converter
+from .splits import SPLITS
 
-__all__ = ["ViaReader", "convert_via", "read_via_json", "via_json_file"]
+__all__ = ["ViaReader", "convert_via", "read_via_json", "via_json_file", "via_layout"]
 
 VIA_JSON = "via_region_data.json"
 
@@ -149,31 +141,13 @@ class ViaReader:
         return tuple(sorted(found))
 
 
-def convert_via(
-    root: str | os.PathLike,
-    output_dir: str | os.PathLike,
-    *,
-    classes: str = "auto",
-    class_attribute: Optional[str] = None,
-    class_name: Optional[str] = None,
-    val_fraction: Optional[float] = None,
-    seed: int = 0,
-    strict: bool = False,
-    rebuild: bool = False,
-    log: Optional[Callable[[str], None]] = None,
-    progress: bool = False,
-) -> dict:
-    """Convert a VIA folder into ``output_dir/annotations/{train,val}.json`` (+ an ``images`` link to the
-    images' common folder, ``summary.json``); returns the summary.
+def via_layout(
+    root: Path, output_dir: Path, *, class_attribute: Optional[str] = None, class_name: Optional[str] = None
+) -> Layout:
+    """``train/`` and ``val/`` with a VIA JSON each, else the root's one JSON (split by a drawn share).
 
-    ``class_name``: the one class without ``class_attribute`` (default: the root folder's name).
-    ``classes`` (with ``class_attribute``): ``"auto"`` (the values found, sorted) or a file.
-    ``val_fraction``: pool the entries and draw this share for val with ``seed`` (default 0.2 for a
-    root without ``train/``, ``val/``).
-    """
-    root, output_dir = Path(root), Path(output_dir)
-    if not root.is_dir():
-        raise ConversionInputError(root, "missing folder", "is not a folder (--root: train/ and val/ VIA folders)")
+    ``class_name``: the one class without ``class_attribute`` (default: the root folder's name); with
+    it, the classes are the values found (sorted)."""
     files = {split: via_json_file(root / split) for split in SPLITS}
     if all(files.values()):
         origin, declared = "train/, val/", True
@@ -182,20 +156,24 @@ def convert_via(
     else:
         missing = next(root / split / VIA_JSON for split, f in files.items() if f is None)
         raise ConversionInputError(missing, "missing VIA JSON", "does not exist (train/ and val/, each with its JSON)")
-    name = class_name or root.resolve().name or "object"
-    reader = ViaReader(root, files, class_attribute, name)
+    reader = ViaReader(root, files, class_attribute, class_name or root.resolve().name or "object")
+
+    def class_names(_: Dict[str, List[str]]) -> Tuple[str, ...]:
+        names = reader.class_names()
+        if not names:
+            raise ConversionInputError(root, "no classes", f"no region with the attribute {class_attribute!r}")
+        return names
+
     pool = [item for folder in files for item in reader.items(folder)]
     found = {folder: reader.items(folder) for folder in files} if declared else None
-    items, origin = choose_splits(found, origin, val_fraction=val_fraction, seed=seed, pool=pool)
-    if class_attribute is not None and classes != "auto":
-        names = read_class_file(classes)
-    else:
-        names = reader.class_names()
-    if not names:
-        raise ConversionInputError(root, "no classes", f"no region with the attribute {class_attribute!r}")
-    jobs = [SplitJob(split, items[split], reader, f"{root.name} {split} (VIA, {origin})") for split in SPLITS]
-    settings = {"format": "via", "classes": list(names), "splits": origin, "class_attribute": class_attribute}
-    return convert_splits(
-        output_dir, jobs, names, settings, fmt="via", root=root, strict=strict, rebuild=rebuild, log=log,
-        progress=progress,
-    )  # fmt: skip
+    settings = {"class_attribute": class_attribute}
+    return Layout(reader, found, origin, class_names, pool=pool, settings=settings)
+
+
+convert_via = layout_converter(
+    "via", "VIA", "train/ and val/ VIA folders", via_layout, options=("class_attribute", "class_name")
+)
+"""``convert_via(root, output_dir, *, classes="auto", class_attribute=None, class_name=None,
+val_fraction=None, seed=0, strict, rebuild, log, progress) -> summary``: ``classes`` (with
+``class_attribute``) ``"auto"`` or a file; ``val_fraction``: pool the entries and draw this share for
+val with ``seed`` (default 0.2 for a root without ``train/``, ``val/``)."""

@@ -43,7 +43,7 @@ from PIL import Image
 
 from ..classes import VOC_2012_COCO_SPLITS, VOC_CLASSES
 from ..images import PICTURE_SUFFIXES as IMAGE_SUFFIXES
-from .annotated import AnnotatedImage, AnnotatedObject, ConversionInputError, image_size, read_class_file
+from .annotated import AnnotatedImage, AnnotatedObject, ConversionInputError, finite_number, image_size, read_class_file
 from .coco_writer import DIFFICULT_POLICIES, SplitJob, convert_splits
 from .splits import SPLITS, check_val_fraction, choose_splits
 
@@ -95,13 +95,7 @@ def _field(element: ET.Element, path: str, xml_file: Path, where: str = "") -> s
 
 def _number(element: ET.Element, path: str, xml_file: Path, where: str = "") -> float:
     text = _field(element, path, xml_file, where)
-    try:
-        value = float(text)
-    except ValueError:
-        raise VocInputError(xml_file, "malformed XML", f"field {where}{path} is {text!r}, not a number") from None
-    if not np.isfinite(value):
-        raise VocInputError(xml_file, "malformed XML", f"field {where}{path} is {text!r}")
-    return value
+    return finite_number(text, xml_file, f"field {where}{path}", ("malformed XML", "malformed XML"))
 
 
 def parse_voc_xml(xml_file: str | os.PathLike, classes: Sequence[str] = VOC_CLASSES) -> VocAnnotation:

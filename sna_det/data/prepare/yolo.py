@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
@@ -32,8 +32,8 @@ from .annotated import (
     read_class_file,
     read_text,
 )
-from .coco_writer import SplitJob, convert_splits
-from .splits import SPLITS, choose_splits
+from .coco_writer import Layout, layout_converter
+from .splits import SPLITS
 
 __all__ = ["YoloReader", "convert_yolo", "label_file", "parse_label_file", "read_data_yaml", "yolo_images"]
 
@@ -162,29 +162,9 @@ def read_data_yaml(yaml_file: str | os.PathLike, root: str | os.PathLike) -> Tup
     return names, splits
 
 
-def convert_yolo(
-    root: str | os.PathLike,
-    output_dir: str | os.PathLike,
-    *,
-    classes: str = "auto",
-    data_yaml: Optional[str | os.PathLike] = None,
-    val_fraction: Optional[float] = None,
-    seed: int = 0,
-    strict: bool = False,
-    rebuild: bool = False,
-    log: Optional[Callable[[str], None]] = None,
-    progress: bool = False,
-) -> dict:
-    """Convert a YOLO folder into ``output_dir/annotations/{train,val}.json`` (+ an ``images`` link to the
-    images' common folder, ``summary.json``); returns the summary.
-
-    ``classes``: ``"auto"`` (``data.yaml``'s names, else ``classes.txt``) or a file, one name a line, in
-    index order. ``data_yaml``: default ``root/data.yaml`` when it exists. ``val_fraction``: pool the
-    splits' images and draw this share for val with ``seed``.
-    """
-    root, output_dir = Path(root), Path(output_dir)
-    if not root.is_dir():
-        raise ConversionInputError(root, "missing folder", "is not a folder (--root: the YOLO export)")
+def yolo_layout(root: Path, output_dir: Path, *, data_yaml: Optional[str | os.PathLike] = None) -> Layout:
+    """Splits from ``data_yaml`` (default ``root/data.yaml`` when it exists), else ``images/{train,val}``;
+    class names from its ``names:``, else ``classes.txt`` (in index order)."""
     yaml_file = Path(data_yaml) if data_yaml is not None else root / "data.yaml"
     if data_yaml is not None and not yaml_file.is_file():
         raise ConversionInputError(yaml_file, "missing data.yaml", "is not a file")
@@ -197,23 +177,24 @@ def convert_yolo(
                 hint = f"no {yaml_file.name} with train:/val:, and no images/train, images/val folders"
                 raise ConversionInputError(folder, "missing split", f"folder does not exist ({hint})")
         splits, origin = {split: _image_list(folder) for split, folder in folders.items()}, "images/{train,val}"
-    if set(splits) != set(SPLITS) and val_fraction is None:
-        raise ConversionInputError(
-            yaml_file, "missing split", f"names {sorted(splits)} only (add val:, or --val-fraction)"
-        )
+    missing = None
+    if set(splits) != set(SPLITS):
+        missing = (yaml_file, f"names {sorted(splits)} only (add val:, or --val-fraction)")
     declared: Dict[str, List[str]] = {split: [str(p) for p in splits.get(split, [])] for split in SPLITS}
-    items, origin = choose_splits(declared, origin, val_fraction=val_fraction, seed=seed)
-    if classes != "auto":
-        names = read_class_file(classes)
-    elif names is None:
+
+    def class_names(_: Dict[str, List[str]]) -> Tuple[str, ...]:
+        if names is not None:
+            return names
         if not (root / "classes.txt").is_file():
             detail = "no class names: data.yaml with names:, classes.txt, or --classes FILE"
             raise ConversionInputError(root / "classes.txt", "missing class list", detail)
-        names = read_class_file(root / "classes.txt")
-    reader = YoloReader(names)
-    jobs = [SplitJob(split, items[split], reader, f"{root.name} {split} (YOLO, {origin})") for split in SPLITS]
-    settings = {"format": "yolo", "classes": list(names), "splits": origin}
-    return convert_splits(
-        output_dir, jobs, names, settings, fmt="yolo", root=root, strict=strict, rebuild=rebuild, log=log,
-        progress=progress,
-    )  # fmt: skip
+        return read_class_file(root / "classes.txt")
+
+    return Layout(None, declared, origin, class_names, reader_for=YoloReader, missing_split=missing)
+
+
+convert_yolo = layout_converter("yolo", "YOLO", "the YOLO export", yolo_layout, options=("data_yaml",))
+"""``convert_yolo(root, output_dir, *, classes="auto", data_yaml=None, val_fraction=None, seed=0, strict,
+rebuild, log, progress) -> summary``: ``classes`` ``"auto"`` (``data.yaml``'s names, else
+``classes.txt``) or a file, one name a line, in index order; ``val_fraction``: pool the splits' images
+and draw this share for val with ``seed``."""
