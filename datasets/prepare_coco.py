@@ -102,8 +102,13 @@ def interrupted(args: argparse.Namespace) -> str:
     return f"interrupted: {args.output_dir} is not complete; run the same command again to continue"
 
 
+def run_options(args: argparse.Namespace) -> dict:
+    """``run_tool``'s keywords for this script and its presets: which errors are one line, what Ctrl-C says."""
+    return {"input_errors": INPUT_ERRORS, "interrupted": interrupted(args)}
+
+
 if __name__ == "__main__":
     arguments = parse_args()
     from sna_det.utils.cli import run_tool
 
-    run_tool(convert, arguments, input_errors=INPUT_ERRORS, interrupted=interrupted(arguments))
+    run_tool(convert, arguments, **run_options(arguments))

@@ -17,14 +17,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its sibling, as `python datasets/...` finds it
 import prepare_coco  # noqa: E402
 
-
-def main(argv=None) -> int:
-    return prepare_coco.main(argv, preset="voc", description=__doc__)
-
-
 if __name__ == "__main__":
     arguments = prepare_coco.parse_args(preset="voc", description=__doc__)
     from sna_det.utils.cli import run_tool
 
-    run_tool(prepare_coco.convert, arguments, input_errors=prepare_coco.INPUT_ERRORS,
-             interrupted=prepare_coco.interrupted(arguments))  # fmt: skip
+    run_tool(prepare_coco.convert, arguments, **prepare_coco.run_options(arguments))
