@@ -33,23 +33,20 @@ from detectron2.structures import Instances
 from torch import Tensor, nn
 
 from .data.prepare.demo import render_demo_image
+from .engine.exported_model import IDENTITY_FILE, load_exported
 from .engine.inference_model import read_input_image as read_model_input
 from .utils.atomic_write import atomic_write_bytes
 
 __all__ = [
     "FORMATS",
-    "IDENTITY_FILE",
     "MODULES",
     "DetectionDifference",
     "ExportedModel",
-    "check_model_identity",
     "compare_detections",
     "default_sample_image",
     "detect",
     "export_model",
-    "load_exported",
     "max_feature_difference",
-    "model_identity",
     "normalised_batch",
     "preprocess_image",
     "read_input_image",
@@ -63,40 +60,6 @@ MODULES = ("detector", "backbone")
 
 ONNX_OPSET = 17
 FILE_NAMES = {"torchscript": "model.ts", "onnx": "model.onnx"}
-IDENTITY_FILE = "sna_det_model.json"
-"""The extra file of a model.ts (``torch.jit.save(_extra_files=...)``) recording ``model_identity``."""
-
-
-def model_identity(cfg: CfgNode, class_names: Sequence[str]) -> dict:
-    """What a predictor must agree with to read the model's outputs right: the meta architecture,
-    NUM_CLASSES, the class names and the input format (channel order)."""
-    key = "RETINANET" if cfg.MODEL.META_ARCHITECTURE == "RetinaNet" else "ROI_HEADS"
-    return {
-        "meta_architecture": cfg.MODEL.META_ARCHITECTURE,
-        "num_classes": int(cfg.MODEL[key].NUM_CLASSES),
-        "class_names": list(class_names),
-        "input_format": cfg.INPUT.FORMAT,
-        "mask_on": bool(cfg.MODEL.MASK_ON),
-    }
-
-
-def check_model_identity(path: str | os.PathLike, recorded: str, cfg: CfgNode, class_names: Sequence[str]) -> None:
-    """``ValueError`` naming the file and the first field where the identity recorded in an exported
-    model (``recorded``: the JSON text of ``IDENTITY_FILE``; "" for an export that records none) differs
-    from the one of ``cfg`` and its ``class_names``."""
-    if not recorded:
-        return
-    try:
-        exported = json.loads(recorded)
-    except json.JSONDecodeError:
-        raise ValueError(f"{path}: its {IDENTITY_FILE} is not JSON") from None
-    expected = model_identity(cfg, class_names)
-    for field, value in expected.items():
-        if field in exported and exported[field] != value:
-            raise ValueError(
-                f"{path}: exported with {field} {exported[field]!r}, but the config has {value!r}: "
-                "give the config it was exported from"
-            )
 
 
 def read_input_image(path: str | os.PathLike, cfg: CfgNode) -> np.ndarray:
@@ -166,7 +129,7 @@ def export_model(
             images (B, 3, H, W) with H and W multiples of ``backbone.size_divisibility``.
         fmt: ``"torchscript"`` or ``"onnx"`` (TorchScript-based exporter, opset 17, dynamic H and W).
         module: ``"detector"`` or ``"backbone"``.
-        identity: ``model_identity``, recorded in a model.ts as its extra file ``IDENTITY_FILE``.
+        identity: ``exported_model.model_identity``, recorded in a model.ts as its extra file ``IDENTITY_FILE``.
 
     The file is written atomically (``atomic_write_bytes``): a full disk or a read-only folder raises
     ``OSError`` naming it and leaves no partial or temporary file. Returns the written file read back:
@@ -206,34 +169,6 @@ def _export_onnx(module: nn.Module, sample: Tensor, path, output_names: Optional
             module, (sample,), path, dynamo=False, opset_version=ONNX_OPSET,
             input_names=["image"], output_names=output_names, dynamic_axes=axes,
         )  # fmt: skip
-
-
-def load_exported(path: str | os.PathLike, outputs: object) -> Callable:
-    """A callable running the file at ``path`` (``model.ts`` or ``model.onnx``) on CPU.
-
-    ``outputs``: the ``TracingAdapter.outputs_schema`` of a detector export (the callable then
-    returns ``Instances``), or the list of a backbone's output names (it returns a dict of tensors).
-    """
-    path = Path(path)
-    if path.suffix == ".onnx":
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-
-        def flat(x: Tensor) -> Tuple[Tensor, ...]:
-            return tuple(torch.from_numpy(v) for v in session.run(None, {"image": x.numpy()}))
-
-    else:
-        script = torch.jit.load(str(path), map_location="cpu")
-
-        def flat(x: Tensor) -> Tuple[Tensor, ...]:
-            with torch.no_grad():
-                out = script(x)  # the detector: a tuple; the backbone: a dict name -> tensor
-            return tuple(out[name] for name in outputs) if isinstance(out, dict) else out
-
-    if isinstance(outputs, (list, tuple)):
-        return lambda x: dict(zip(outputs, flat(x)))
-    return lambda x: outputs(flat(x))[0]["instances"]
 
 
 @dataclass

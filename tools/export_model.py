@@ -89,12 +89,12 @@ def check(cfg, model, exported, module, paths) -> None:
 
 def main(args) -> int:
     from sna_det.engine import UnsafeCheckpointError, setup_cfg
+    from sna_det.engine.exported_model import model_identity
     from sna_det.engine.inference_model import build_inference_model
     from sna_det.engine.predictor import class_names
     from sna_det.export import (
         FILE_NAMES,
         export_model,
-        model_identity,
         normalised_batch,
         preprocess_image,
         read_input_image,

@@ -38,6 +38,7 @@ from ..data.datasets.catalog import dataset_class_names
 from ..data.images import find_image_files
 from ..modeling.test_time_augmentation import build_tta_model
 from ..utils.skip_report import SkipReport
+from .exported_model import IDENTITY_FILE, check_model_identity, load_exported
 from .inference_model import build_inference_model, read_input_image
 
 __all__ = [
@@ -151,13 +152,9 @@ class Predictor:
             raise ValueError(f"{exported}: --model: no such file")
         schema = _instances_schema(cfg)
         if self.exported.suffix == ".onnx":  # onnxruntime on the CPU
-            from ..export import load_exported
-
             run = load_exported(self.exported, schema)
             self._run_one = lambda image: run(image.cpu())
         else:
-            from ..export import IDENTITY_FILE, check_model_identity
-
             extra = {IDENTITY_FILE: ""}
             try:
                 script = torch.jit.load(str(self.exported), map_location=self.device, _extra_files=extra)

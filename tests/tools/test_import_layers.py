@@ -17,11 +17,7 @@ from helpers import ROOT
 LAYOUT = ROOT / "docs" / "layout.md"
 PACKAGE = ROOT / "sna_det"
 
-KNOWN_UP_EDGES = {
-    # engine/predictor.py runs an exported model.ts / model.onnx (export.load_exported) and checks its
-    # recorded identity (export.check_model_identity); moving those into engine removes this edge.
-    ("sna_det.engine.predictor", "sna_det.export"),
-}
+KNOWN_UP_EDGES: Set[Tuple[str, str]] = set()
 """(importer, imported) pairs allowed to run up a layer for now; the test fails when one of them is gone."""
 
 
