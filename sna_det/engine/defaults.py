@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import re
 from pathlib import Path
@@ -29,6 +28,7 @@ from ..modeling.backbone_compile import compile_backbone_from_cfg
 from ..modeling.test_time_augmentation import build_tta_model
 from ..solver import build_optimizer
 from ..utils import atomic_write_json
+from ..utils.metrics_json import nan_to_none
 from .autocast_trainer import AutocastTrainer, amp_dtype
 from .exact_resume import ExactResume, PositionedBatchSampler, build_resumable_train_loader
 from .power_iteration_diagnostics import PowerIterationDiagnostics, insert_before_writers
@@ -160,13 +160,6 @@ def choose_main_config(
     return str(main_config), None
 
 
-def _nan_to_none(metrics):
-    """Metrics with NaN (e.g. AP of a class without ground truth) as None, so they are valid JSON."""
-    if isinstance(metrics, dict):
-        return {k: _nan_to_none(v) for k, v in metrics.items()}
-    return None if isinstance(metrics, float) and math.isnan(metrics) else metrics
-
-
 class Trainer(DefaultTrainer):
     """DefaultTrainer whose evaluator follows the dataset's ``evaluator_type`` metadata, whose checkpoints
     load safely (and strictly when resuming) and save atomically, whose resumed runs are the
@@ -288,4 +281,4 @@ def _save_results(cfg, results, merge: bool = False) -> None:
         with open(path, encoding="utf-8") as file:
             saved = json.load(file)
         by_dataset = {**saved, **{name: {**saved.get(name, {}), **r} for name, r in by_dataset.items()}}
-    atomic_write_json(path, _nan_to_none(by_dataset))
+    atomic_write_json(path, nan_to_none(by_dataset))

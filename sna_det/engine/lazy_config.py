@@ -10,10 +10,12 @@ has detectron2's ``model``, ``dataloader.{train,test,evaluator}``, ``optimizer``
 
 from __future__ import annotations
 
+import ast
 import inspect
 import logging
 import os
-from typing import Any, Dict, List, Sequence
+import textwrap
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import torch
 from detectron2.config import CfgNode, LazyConfig, instantiate
@@ -29,9 +31,10 @@ from ..data.datasets import register_datasets_from_config
 from ..modeling.backbone_compile import compile_backbone
 from ..utils import atomic_write_json
 from ..utils.config_values import ConfigValue, closest_names
+from ..utils.metrics_json import nan_to_none
 from .autocast_trainer import AutocastTrainer, amp_dtype
 from .cpu_ddp import create_ddp_model
-from .defaults import CPU_FALLBACK_MESSAGE, _nan_to_none
+from .defaults import CPU_FALLBACK_MESSAGE
 from .safe_checkpointer import SafeCheckpointer
 
 __all__ = [
@@ -109,15 +112,78 @@ def setup_lazy_config(path: str | os.PathLike, opts: Sequence[str] = (), *, cpu_
     return cfg
 
 
-def _accepts(target: Any, name: str) -> tuple:
-    """(whether the LazyCall ``target`` takes keyword ``name``, its keywords)."""
-    try:
-        parameters = inspect.signature(locate(target) if isinstance(target, str) else target).parameters
-    except (TypeError, ValueError):  # no signature to read: let the call say
-        return True, []
+def _explicit_keywords(function: Any) -> Tuple[List[str], Optional[str]]:
+    """(the keyword parameters of ``function``, the name of its ``**kwargs`` or None); ``TypeError``,
+    ``ValueError`` where it has no signature."""
+    parameters = inspect.signature(function).parameters
     keywords = [p for p, v in parameters.items() if v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)]
-    takes_any = any(v.kind is v.VAR_KEYWORD for v in parameters.values())
-    return takes_any or name in keywords, keywords
+    var_keyword = next((p for p, v in parameters.items() if v.kind is v.VAR_KEYWORD), None)
+    return keywords, var_keyword
+
+
+def _kwargs_callees(function: Any, var_keyword: str) -> Optional[List[Any]]:
+    """The callables ``function``'s source passes its ``**var_keyword`` on to (``f(**kwargs)``,
+    ``mod.Class(**kwargs)``, resolved in its globals); None where that cannot be told."""
+    function = inspect.unwrap(function)  # detectron2's @configurable: the globals of the function itself
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    callees = []
+    for node in ast.walk(tree):
+        forwards = isinstance(node, ast.Call) and any(
+            k.arg is None and isinstance(k.value, ast.Name) and k.value.id == var_keyword for k in node.keywords
+        )
+        if not forwards:
+            continue
+        path = []
+        func = node.func
+        while isinstance(func, ast.Attribute):
+            path.insert(0, func.attr)
+            func = func.value
+        if not isinstance(func, ast.Name) or func.id not in getattr(function, "__globals__", {}):
+            return None
+        callee = function.__globals__[func.id]
+        for attribute in path:
+            callee = getattr(callee, attribute, None)
+        if not callable(callee):
+            return None
+        callees.append(callee)
+    return callees or None
+
+
+def accepted_keywords(target: Any, depth: int = 0) -> Optional[Set[str]]:
+    """The keywords a LazyCall ``target`` (a class, a function, or its dotted name) takes, its ``**kwargs``
+    followed to where they are used: a class's bases' ``__init__`` (``super().__init__(**kwargs)``), a
+    function's callees that receive them (detectron2's ``build_detection_train_loader`` -> ``DataLoader``).
+    None where that cannot be told (then any keyword is accepted, and the call itself says)."""
+    target = locate(target) if isinstance(target, str) else target
+    if depth > 4:
+        return None
+    names: Set[str] = set()
+    try:
+        if inspect.isclass(target):
+            for klass in target.__mro__:
+                if klass in (object, torch.nn.Module):
+                    return names
+                if "__init__" in klass.__dict__:
+                    keywords, var_keyword = _explicit_keywords(klass.__dict__["__init__"])
+                    names.update(k for k in keywords if k != "self")
+                    if var_keyword is None:
+                        return names
+            return names
+        keywords, var_keyword = _explicit_keywords(target)
+    except (TypeError, ValueError):  # no signature to read
+        return None
+    names.update(keywords)
+    if var_keyword is None:
+        return names
+    for callee in _kwargs_callees(target, var_keyword) or [None]:
+        more = accepted_keywords(callee, depth + 1) if callee is not None else None
+        if more is None:
+            return None
+        names |= more
+    return names
 
 
 def _check_override_key(cfg: DictConfig, key: str) -> None:
@@ -137,10 +203,10 @@ def _check_override_key(cfg: DictConfig, key: str) -> None:
             return  # a dataset name, or one of its keys (checked when it is registered)
         known: List[str] = list(node.keys()) if isinstance(node, DictConfig) else []
         if isinstance(node, DictConfig) and "_target_" in node and index == len(parts) - 1:
-            takes, keywords = _accepts(node._target_, part)
-            if takes:
+            keywords = accepted_keywords(node._target_)
+            if keywords is None or part in keywords:
                 return
-            known = sorted(set(known + keywords) - {"_target_"})
+            known = sorted((set(known) | keywords) - {"_target_"})
         raise ConfigError(
             f"config override {key}: {where or 'the config'} has no key {part!r}"
             + closest_names(key, [".".join([*parts[:index], name]) for name in known])
@@ -225,7 +291,7 @@ def lazy_test(cfg: DictConfig, model: torch.nn.Module) -> dict:
         print_csv_format(results)
         names = _names(cfg.dataloader.test.get("dataset"))
         path = os.path.join(cfg.train.output_dir, "inference", "results.json")
-        atomic_write_json(path, _nan_to_none({",".join(names): results}))
+        atomic_write_json(path, nan_to_none({",".join(names): results}))
     return results
 
 

@@ -10,13 +10,14 @@ checkpoint and would log those iterations twice (``trim_metrics_for_resume``).
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Any, Dict, Tuple
 
 from .json_lines import read_json_objects, trim_json_lines
 
-__all__ = ["read_metrics", "trim_metrics_for_resume"]
+__all__ = ["nan_to_none", "read_metrics", "trim_metrics_for_resume"]
 
 
 def read_metrics(path: str | os.PathLike) -> Dict[int, dict]:
@@ -45,3 +46,10 @@ def trim_metrics_for_resume(path: str | os.PathLike, start_iter: int) -> Tuple[i
     Returns ``(records kept, lines dropped)``; a missing file is ``(0, 0)``.
     """
     return trim_json_lines(path, lambda record: record.get("iteration", -1) < start_iter)
+
+
+def nan_to_none(metrics: Any) -> Any:
+    """Metrics (nested dicts) with NaN (the AP of a class without ground truth) as None: valid JSON."""
+    if isinstance(metrics, dict):
+        return {k: nan_to_none(v) for k, v in metrics.items()}
+    return None if isinstance(metrics, float) and math.isnan(metrics) else metrics

@@ -3,6 +3,7 @@ LazyConfigs: a value out of range, NaN, an unknown key (with the closest names),
 cannot share, MIN_SIZE > MAX_SIZE stop tools/train_net.py in one line, exit 1, before OUTPUT_DIR is
 touched. The two config systems train the same VinDr-CXR images and the same LR schedule."""
 
+import inspect
 import json
 
 import pytest
@@ -12,6 +13,7 @@ from detectron2.data import get_detection_dataset_dicts
 from detectron2.solver import build_lr_scheduler
 from helpers import ROOT, run_main
 from helpers.vindr_cxr_synthetic import prepared_vindr_cxr
+from omegaconf import OmegaConf
 
 from sna_det.engine import setup_cfg
 from sna_det.engine.lazy_config import setup_lazy_config
@@ -99,6 +101,38 @@ def test_a_keyword_of_a_lazy_call_not_written_in_the_file_is_accepted():
     mistyped = "box_head has no key 'conv_nrm' \\(did you mean 'model.roi_heads.box_head.conv_norm'"
     with pytest.raises(ValueError, match=mistyped):
         setup_lazy_config(ROOT / LAZY_DEMO, ["model.roi_heads.box_head.conv_nrm=BN"])
+
+
+@pytest.mark.parametrize(
+    "section, receiver, forwarded, value",
+    [
+        # StandardROIHeads(**kwargs) -> super().__init__: ROIHeads takes batch_size_per_image
+        ("model.roi_heads", "detectron2.modeling.roi_heads.ROIHeads.__init__", "batch_size_per_image", "16"),
+        # build_detection_train_loader(**kwargs) -> build_batch_data_loader(**kwargs) -> DataLoader
+        ("dataloader.train", "torch.utils.data.DataLoader.__init__", "persistent_workers", "False"),
+    ],
+)
+def test_a_lazy_calls_forwarded_keywords_are_accepted_and_a_mistyped_one_refused(section, receiver, forwarded, value):
+    """A ``**kwargs`` target's keywords, followed to the callee that receives them: what that callee's own
+    signature binds is accepted, a mistyped name (which it does not bind) is refused in one line."""
+    from detectron2.utils.registry import locate
+
+    from sna_det.engine.lazy_config import accepted_keywords
+
+    target = OmegaConf.select(setup_lazy_config(ROOT / LAZY_DEMO), f"{section}._target_")
+    parameters = inspect.signature(locate(target) if isinstance(target, str) else target).parameters
+    assert forwarded not in parameters and any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    mistyped = forwarded[:-1] + "_x"
+    bind = inspect.signature(locate(receiver)).bind_partial
+    bind(**{forwarded: None})
+    with pytest.raises(TypeError):
+        bind(**{mistyped: None})
+    keywords = accepted_keywords(target)
+    assert forwarded in keywords and mistyped not in keywords
+    cfg = setup_lazy_config(ROOT / LAZY_DEMO, [f"{section}.{forwarded}={value}"])
+    assert str(OmegaConf.select(cfg, f"{section}.{forwarded}")) == value
+    with pytest.raises(ValueError, match=f"{section} has no key '{mistyped}' \\(did you mean '{section}.{forwarded}'"):
+        setup_lazy_config(ROOT / LAZY_DEMO, [f"{section}.{mistyped}={value}"])
 
 
 @pytest.mark.parametrize("max_iter", [100, 200])
