@@ -74,7 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(args: argparse.Namespace) -> int:
     from sna_det.data.images import Intensity
     from sna_det.data.prepare.vindr_cxr import PrepareOptions, format_prepare_summary, prepare_vindr_cxr
-    from sna_det.utils.cli import CommandError
+    from sna_det.utils.cli import CommandError, option_values
     from sna_det.utils.paths import check_folder_not_inside
 
     if args.output_dir:  # a folder inside the input would be read as input
@@ -85,17 +85,13 @@ def main(args: argparse.Namespace) -> int:
         intensity = Intensity(args.intensity, tuple(window), tuple(percentiles), args.clahe)
     except ValueError as error:
         raise CommandError(f"--intensity: {error}") from None
-    given = {k: getattr(args, k) for k in ("fusion", "iou_thr", "max_size", "val_fraction", "seed")}
+    given = option_values(args, "fusion", "iou_thr", "max_size", "val_fraction", "seed")
+    flags = option_values(args, "upscale", "all_labels", "drop_no_finding", "stats_only", "strict", "rebuild")
     options = PrepareOptions(
         **{k: v for k, v in given.items() if v is not None},
-        upscale=args.upscale,
+        **flags,
         intensity=intensity,
-        all_labels=args.all_labels,
-        drop_no_finding=args.drop_no_finding,
-        stats_only=args.stats_only,
-        strict=args.strict,
         workers=args.workers,
-        rebuild=args.rebuild,
         progress=True,
         split_file=args.split_file,
         readers=None if args.readers is None else tuple(r.strip() for r in args.readers.split(",")),

@@ -55,7 +55,7 @@ def main(args) -> int:
     from sna_det.benchmarks.timing import machine_info
     from sna_det.layers import ATTENTION_TYPES
     from sna_det.utils import atomic_write_json
-    from sna_det.utils.cli import CommandError
+    from sna_det.utils.cli import CommandError, option_values
 
     types = args.types or list(ATTENTION_TYPES)
     unknown = [t for t in types if t not in ATTENTION_TYPES]
@@ -67,15 +67,9 @@ def main(args) -> int:
         result = benchmark_attention(
             args.config_file,
             types=types,
-            kind=args.kind,
             height=args.size[0],
             width=args.size[1],
-            device=args.device,
-            repeats=args.repeats,
-            warmup=args.warmup,
-            max_affinity_gib=args.max_affinity_gib,
-            placements=args.placements,
-            opts=args.opts,
+            **option_values(args, "kind", "device", "repeats", "warmup", "max_affinity_gib", "placements", "opts"),
         )
     except (ValueError, FileNotFoundError) as error:
         raise CommandError(str(error)) from None

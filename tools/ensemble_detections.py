@@ -32,6 +32,8 @@ the fusion are scored by the challenge's metric (tools/evaluate_detections.py --
 import argparse
 
 CONF_TYPES = ("avg", "max", "box_and_model_avg", "absent_model_aware_avg")  # sna_det.evaluation.ensemble's
+WBF_OPTIONS = ("weights", "iou_thr", "skip_box_thr", "conf_type")
+"""The options passed on to the fusion (``fuse_detections``, ``fuse_submissions``) under their names."""
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -92,15 +94,12 @@ def fuse_submissions(args) -> int:
         write_submission,
     )
     from sna_det.utils import atomic_write_json
-    from sna_det.utils.cli import CommandError
+    from sna_det.utils.cli import CommandError, option_values
 
     try:
         inputs = [read_submission(path) for path in args.dt]
         sizes = vinbigdata_image_sizes(args.sizes or args.gt)
-        fused = fuse_submissions(
-            inputs, sizes, names=args.dt, weights=args.weights, iou_thr=args.iou_thr,
-            skip_box_thr=args.skip_box_thr, conf_type=args.conf_type,
-        )  # fmt: skip
+        fused = fuse_submissions(inputs, sizes, names=args.dt, **option_values(args, *WBF_OPTIONS))
         write_submission(args.output, {image_id: prediction_string(d) for image_id, d in fused.items()})
         truth = vinbigdata_ground_truth(args.gt) if args.gt else None
     except (OSError, ValueError, KeyError) as error:
@@ -127,7 +126,7 @@ def main(args) -> int:
     from sna_det.evaluation import evaluate_detections, format_class_table, load_coco_gt
     from sna_det.evaluation.ensemble import align_detections, fuse_detections, read_detection_file, reference_from_gt
     from sna_det.utils import atomic_write_json
-    from sna_det.utils.cli import CommandError
+    from sna_det.utils.cli import CommandError, option_values
     from sna_det.utils.paths import check_outputs_not_inputs
 
     check_outputs_not_inputs(
@@ -139,14 +138,7 @@ def main(args) -> int:
         reference = reference_from_gt(args.gt) if args.gt else None
         aligned, reference, skipped = align_detections(inputs, reference)
         sizes = {i: (image["width"], image["height"]) for i, image in reference.images.items()}
-        fused = fuse_detections(
-            aligned,
-            sizes,
-            weights=args.weights,
-            iou_thr=args.iou_thr,
-            skip_box_thr=args.skip_box_thr,
-            conf_type=args.conf_type,
-        )
+        fused = fuse_detections(aligned, sizes, **option_values(args, *WBF_OPTIONS))
     except (OSError, ValueError) as error:
         raise CommandError(str(error)) from None
     if args.gt:

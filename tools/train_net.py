@@ -20,6 +20,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN_CONFIG = ROOT / "configs" / "vincxr_faster_sna.yaml"
@@ -95,8 +96,6 @@ def run(args) -> int:
     """Choose the config (``--main``), check it, its datasets, OUTPUT_DIR and the weights to load (one
     line each, before any process starts or anything is written in OUTPUT_DIR), make SEED concrete
     (a resumed run's from its checkpoint), then ``main`` through detectron2's ``launch``."""
-    from detectron2.engine import launch
-
     from sna_det import DatasetNotPreparedError, check_datasets_ready
     from sna_det.config import check_batch_per_process
     from sna_det.data.datasets import check_num_classes
@@ -133,21 +132,12 @@ def run(args) -> int:
         check_writable_dir(cfg.OUTPUT_DIR, "OUTPUT_DIR")
     recorded_seed = check_weights(cfg, resume=args.resume, eval_only=args.eval_only)
     cfg = with_concrete_seed(cfg, recorded_seed if args.resume else None)
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(cfg, args),
-    )
+    launch_processes(main, args, (cfg, args))
     return 0
 
 
 def run_lazy(args) -> int:
     """``run`` for a LazyConfig: checked and its datasets ready before ``lazy_main`` is launched."""
-    from detectron2.engine import launch
-
     from sna_det import DatasetNotPreparedError, check_datasets_ready
     from sna_det.engine.lazy_config import check_lazy_batch, lazy_dataset_names, lazy_main, setup_lazy_config
     from sna_det.utils.cli import CommandError, check_writable_dir
@@ -161,15 +151,24 @@ def run_lazy(args) -> int:
         raise CommandError(error.args[0]) from None
     if cfg.train.output_dir and args.machine_rank == 0:
         check_writable_dir(cfg.train.output_dir, "train.output_dir")
+    # each process loads the file again (a config may hold objects that do not pickle)
+    launch_processes(lazy_main, args, (args,))
+    return 0
+
+
+def launch_processes(function: Callable[..., Any], args: argparse.Namespace, function_args: tuple) -> None:
+    """``function(*function_args)`` in the processes of the command line's --num-gpus, --num-machines,
+    --machine-rank and --dist-url (detectron2's ``launch``)."""
+    from detectron2.engine import launch
+
     launch(
-        lazy_main,
+        function,
         args.num_gpus,
         num_machines=args.num_machines,
         machine_rank=args.machine_rank,
         dist_url=args.dist_url,
-        args=(args,),  # each process loads the file again (a config may hold objects that do not pickle)
+        args=function_args,
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def main(args) -> int:
     from sna_det.analysis.prediction_report import visualize_predictions
     from sna_det.evaluation import load_coco_gt
     from sna_det.evaluation.ensemble import align_detections, read_detection_file, reference_from_gt
-    from sna_det.utils.cli import CommandError, check_writable_dir
+    from sna_det.utils.cli import CommandError, check_writable_dir, option_values
     from sna_det.utils.paths import check_outputs_not_inputs
 
     try:
@@ -67,10 +67,8 @@ def main(args) -> int:
         image_root,
         iou=args.iou,
         score_threshold=args.score_thr,
-        classes=args.classes,
-        max_images=args.max_images,
-        max_size=args.max_size,
         progress=True,
+        **option_values(args, "classes", "max_images", "max_size"),
     )
     if not rows:
         raise CommandError(f"{image_root}: none of the ground truth's images could be read (give --image-root)")

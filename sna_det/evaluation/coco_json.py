@@ -12,17 +12,19 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Any, Sequence, Union
 
 from pycocotools.coco import COCO
 
 from ..utils.skip_report import SkipReport
 
 __all__ = [
+    "DETECTION_FIELDS",
     "GT_NAME",
     "SKIPPED_REASONS",
     "Json",
     "check_box",
+    "check_detection",
     "is_id",
     "is_number",
     "load_coco_gt",
@@ -36,6 +38,8 @@ Json = Union[str, Path, dict, list]
 SKIPPED_REASONS = ("unknown image_id", "unknown category_id")
 """Why a detection is left out of the evaluation (counted in the result's ``skipped``)."""
 GT_NAME = "ground truth"
+DETECTION_FIELDS = ("image_id", "category_id", "bbox", "score")
+"""The fields of a COCO result (one detection)."""
 
 
 def read_json(source: Json, default_name: str) -> tuple:
@@ -65,6 +69,22 @@ def is_id(value) -> bool:
 def check_box(bbox, where: str) -> None:
     if not (isinstance(bbox, list) and len(bbox) == 4 and all(is_number(v) for v in bbox)) or min(bbox[2:]) < 0:
         raise ValueError(f"{where}: field bbox {bbox!r} is not [x, y, width >= 0, height >= 0] of finite numbers")
+
+
+def check_detection(d: Any, where: str) -> None:
+    """ValueError naming ``where`` unless ``d`` is a COCO result: an object with ``DETECTION_FIELDS``, integer or
+    string ids, a ``check_box`` box and a finite score."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{where} is a {type(d).__name__}, not an object")
+    missing = sorted(set(DETECTION_FIELDS) - set(d))
+    if missing:
+        raise ValueError(f"{where} lacks field(s) {missing}")
+    for field in ("image_id", "category_id"):
+        if not is_id(d[field]):
+            raise ValueError(f"{where}: field {field} {d[field]!r} is not an integer or string")
+    check_box(d["bbox"], where)
+    if not is_number(d["score"]):
+        raise ValueError(f"{where}: field score {d['score']!r} is not a finite number")
 
 
 def _records(data: dict, key: str, fields: Sequence[str], name: str) -> list:
@@ -150,17 +170,7 @@ def usable_detections(gt: COCO, detections, name: str) -> tuple:
     usable, skipped = [], SkipReport(SKIPPED_REASONS)
     for i, d in enumerate(detections):
         where = f"{name}: detection {i}"
-        if not isinstance(d, dict):
-            raise ValueError(f"{where} is a {type(d).__name__}, not an object")
-        missing = {"image_id", "category_id", "bbox", "score"} - set(d)
-        if missing:
-            raise ValueError(f"{where} lacks field(s) {sorted(missing)}")
-        for field in ("image_id", "category_id"):
-            if not is_id(d[field]):
-                raise ValueError(f"{where}: field {field} {d[field]!r} is not an integer or string")
-        check_box(d["bbox"], where)
-        if not is_number(d["score"]):
-            raise ValueError(f"{where}: field score {d['score']!r} is not a finite number")
+        check_detection(d, where)
         reason = None
         if d["image_id"] not in images:
             reason, value = "unknown image_id", d["image_id"]

@@ -29,7 +29,7 @@ import numpy as np
 from ensemble_boxes import weighted_boxes_fusion
 
 from ..utils.skip_report import SkipReport
-from .coco_json import check_box, is_id, is_number, read_json
+from .coco_json import DETECTION_FIELDS, check_detection, is_id, is_number, read_json
 
 __all__ = [
     "CONF_TYPES",
@@ -74,18 +74,8 @@ class Reference:
 
 
 def _checked_detection(d, where: str) -> dict:
-    if not isinstance(d, dict):
-        raise ValueError(f"{where} is a {type(d).__name__}, not an object")
-    missing = sorted({"image_id", "category_id", "bbox", "score"} - set(d))
-    if missing:
-        raise ValueError(f"{where} lacks field(s) {missing}")
-    for key in ("image_id", "category_id"):
-        if not is_id(d[key]):
-            raise ValueError(f"{where}: field {key} {d[key]!r} is not an integer or string")
-    check_box(d["bbox"], where)
-    if not is_number(d["score"]):
-        raise ValueError(f"{where}: field score {d['score']!r} is not a finite number")
-    return {key: d[key] for key in ("image_id", "category_id", "bbox", "score")}
+    check_detection(d, where)
+    return {key: d[key] for key in DETECTION_FIELDS}
 
 
 def _image_table(records, name: str, key: str = "images") -> Dict[object, dict]:

@@ -19,11 +19,18 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple, Type
 
 from .errors import SnaDetError
 
-__all__ = ["CommandError", "check_writable_dir", "parse_args_with_overrides", "quiet_third_party_warnings", "run_tool"]
+__all__ = [
+    "CommandError",
+    "check_writable_dir",
+    "option_values",
+    "parse_args_with_overrides",
+    "quiet_third_party_warnings",
+    "run_tool",
+]
 
 KNOWN_HARMLESS_WARNINGS = (
     # torch deprecates torch.jit.script*; fvcore and detectron2 use it when imported
@@ -63,6 +70,11 @@ def check_writable_dir(path: str | os.PathLike, what: str = "output folder") -> 
     except OSError as error:
         raise CommandError(f"{what} {folder}: not writable ({error.strerror or error})") from None
     return folder
+
+
+def option_values(args: argparse.Namespace, *names: str) -> Dict[str, Any]:
+    """``{name: args.<name>}`` for the options ``names``: passed on as the keyword arguments of the same names."""
+    return {name: getattr(args, name) for name in names}
 
 
 def parse_args_with_overrides(
