@@ -18,7 +18,7 @@ from helpers.fuzz_corruption import corrupt_bytes, corrupted_copy
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from sna_det.data.prepare.annotated import ConversionInputError
+from sna_det.data.prepare.input_files import ConversionInputError
 from sna_det.data.prepare.labelme import convert_labelme
 from sna_det.data.prepare.masks import decode_segmentation
 from sna_det.data.prepare.via import convert_via

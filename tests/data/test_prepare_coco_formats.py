@@ -32,7 +32,7 @@ from helpers.format_exports import (
 from PIL import Image
 
 from sna_det.data.datasets import register_datasets_from_config
-from sna_det.data.prepare.annotated import ConversionInputError
+from sna_det.data.prepare.input_files import ConversionInputError
 from sna_det.data.prepare.labelme import convert_labelme
 from sna_det.data.prepare.masks import decode_segmentation
 from sna_det.data.prepare.via import convert_via

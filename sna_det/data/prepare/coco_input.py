@@ -19,8 +19,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from .annotated import AnnotatedImage, AnnotatedObject, ConversionInputError, finite_number, image_size, read_json
+from .annotated import AnnotatedImage, AnnotatedObject
 from .coco_writer import Layout, layout_converter
+from .input_files import ConversionInputError, finite_number, image_size, read_json
 from .masks import decode_segmentation
 
 __all__ = ["CocoReader", "coco_layout", "convert_coco", "read_coco_json"]

@@ -37,8 +37,9 @@ from tqdm import tqdm
 
 from ...utils.atomic_write import atomic_write_json
 from ...version import __version__
-from .annotated import ALL_CLASSES, AnnotatedImage, AnnotatedObject, ConversionInputError, Reader, read_class_file
+from .annotated import ALL_CLASSES, AnnotatedImage, AnnotatedObject, Reader
 from .conversion_report import SplitSummary, format_summary
+from .input_files import ConversionInputError, read_class_file
 from .masks import decode_segmentation, encode_mask
 from .output_folder import input_identity, open_prepared_folder
 from .splits import choose_splits

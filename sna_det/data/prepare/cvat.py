@@ -26,15 +26,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from .annotated import (
-    ALL_CLASSES,
-    AnnotatedImage,
-    AnnotatedObject,
-    ConversionInputError,
-    finite_number,
-    image_size,
-)
+from .annotated import ALL_CLASSES, AnnotatedImage, AnnotatedObject
 from .coco_writer import Layout, layout_converter
+from .input_files import ConversionInputError, finite_number, image_size
 from .splits import SPLITS
 
 __all__ = ["CvatReader", "convert_cvat", "cvat_layout", "cvat_xml_file"]

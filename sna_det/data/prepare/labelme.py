@@ -32,18 +32,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ...utils.atomic_write import atomic_write_bytes
-from .annotated import (
-    ALL_CLASSES,
-    IMAGE_SUFFIXES,
-    AnnotatedImage,
-    AnnotatedObject,
-    ConversionInputError,
-    finite_number,
-    image_size,
-    read_json,
-    read_text,
-)
+from .annotated import ALL_CLASSES, IMAGE_SUFFIXES, AnnotatedImage, AnnotatedObject
 from .coco_writer import Layout, layout_converter
+from .input_files import ConversionInputError, finite_number, image_size, read_json, read_text
 from .splits import SPLITS
 
 __all__ = ["LabelmeReader", "convert_labelme", "labelme_layout", "read_labelme_json"]

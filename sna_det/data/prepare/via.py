@@ -17,8 +17,9 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from .annotated import AnnotatedImage, AnnotatedObject, ConversionInputError, finite_number, image_size, read_json
+from .annotated import AnnotatedImage, AnnotatedObject
 from .coco_writer import Layout, layout_converter
+from .input_files import ConversionInputError, finite_number, image_size, read_json
 from .splits import SPLITS
 
 __all__ = ["ViaReader", "convert_via", "read_via_json", "via_json_file", "via_layout"]

@@ -43,8 +43,9 @@ from PIL import Image
 
 from ..classes import VOC_2012_COCO_SPLITS, VOC_CLASSES
 from ..images import PICTURE_SUFFIXES as IMAGE_SUFFIXES
-from .annotated import AnnotatedImage, AnnotatedObject, ConversionInputError, finite_number, image_size, read_class_file
+from .annotated import AnnotatedImage, AnnotatedObject
 from .coco_writer import DIFFICULT_POLICIES, SplitJob, convert_splits
+from .input_files import ConversionInputError, finite_number, image_size, read_class_file
 from .splits import SPLITS, check_val_fraction, choose_splits
 
 __all__ = [

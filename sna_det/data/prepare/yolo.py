@@ -22,17 +22,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from .annotated import (
-    IMAGE_SUFFIXES,
-    AnnotatedImage,
-    AnnotatedObject,
-    ConversionInputError,
-    finite_number,
-    image_size,
-    read_class_file,
-    read_text,
-)
+from .annotated import IMAGE_SUFFIXES, AnnotatedImage, AnnotatedObject
 from .coco_writer import Layout, layout_converter
+from .input_files import ConversionInputError, finite_number, image_size, read_class_file, read_text
 from .splits import SPLITS
 
 __all__ = ["YoloReader", "convert_yolo", "label_file", "parse_label_file", "read_data_yaml", "yolo_images"]
