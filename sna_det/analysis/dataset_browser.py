@@ -2,7 +2,7 @@
 augmentations: the report of ``tools/browse_dataset.py``, to check a preparation before training.
 
 As detectron2's ``tools/visualize_data.py``: the dataset's records (``DatasetCatalog``), drawn as they
-are, or each passed once through detectron2's ``DatasetMapper(cfg, is_train=True)`` (the train
+are, or each passed once through the training mapper ``IntensityDatasetMapper(cfg, is_train=True)`` (the train
 resize, flip and any other ``INPUT`` augmentation; crowd boxes dropped, as in training), drawn on the
 augmented image. Boxes in the class's colour with its name, by detectron2's Visualizer. Written:
 ``<NNNN>_<image>.png`` per image, ``index.html`` and ``summary.json`` (boxes per class and image).
@@ -17,11 +17,12 @@ from typing import List, Tuple
 
 import numpy as np
 from detectron2.config import CfgNode
-from detectron2.data import DatasetCatalog, DatasetMapper, MetadataCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.detection_utils import convert_image_to_rgb
 from detectron2.structures import BoxMode
 from detectron2.utils.visualizer import Visualizer
 
+from ..data.datasets.mapper import IntensityDatasetMapper
 from ..data.images import Intensity, read_model_image
 from ..utils.figure_io import save_png
 from .image_index import IndexRow, class_colors, slug, write_image_index
@@ -49,7 +50,7 @@ def browse_dataset(
 ) -> Tuple[List[IndexRow], dict]:
     """Draw the ground truth of ``dataset_name`` (registered) into ``output_dir`` (module docstring).
 
-    ``augment``: after ``DatasetMapper(cfg, is_train=True)``; ``max_images``: the first N records
+    ``augment``: after ``IntensityDatasetMapper(cfg, is_train=True)``; ``max_images``: the first N records
     (0: all); ``max_size``: the longer side of the PNGs (0: the image's). Returns (rows, totals).
     """
     output_dir = Path(output_dir)
@@ -57,7 +58,7 @@ def browse_dataset(
     records = records[:max_images] if max_images > 0 else records
     classes = list(MetadataCatalog.get(dataset_name).thing_classes)
     colors = class_colors(classes)
-    mapper = DatasetMapper(cfg, is_train=True) if augment else None
+    mapper = IntensityDatasetMapper(cfg, is_train=True) if augment else None
     intensity = Intensity.from_node(cfg.INPUT.get("INTENSITY"))
     rows: List[IndexRow] = []
     for number, record in enumerate(records):
@@ -79,7 +80,7 @@ def browse_dataset(
         png = output_dir / f"{number:04d}_{slug(Path(record['file_name']).stem)}.png"
         save_png(_drawn(np.ascontiguousarray(image), boxes, names, colors, max_size), png)
         rows.append(IndexRow(os.path.basename(record["file_name"]), str(png), counts))
-    how = "after the train augmentations (DatasetMapper, is_train=True)" if augment else "as prepared"
+    how = "after the train augmentations (the training mapper, is_train=True)" if augment else "as prepared"
     extra = {"dataset": dataset_name, "augmented": augment, "images_without_boxes": sum(not r.counts for r in rows)}
     title = f"{dataset_name}: ground truth {how}"
     totals = write_image_index(output_dir, title, rows, classes, ("boxes",), f"{len(rows):,} images", extra)

@@ -33,6 +33,7 @@ __all__ = [
     "INTENSITY_MODES",
     "PICTURE_SUFFIXES",
     "FILE_WINDOW",
+    "HIGH_DEPTH_MODES",
     "Intensity",
     "ModelImage",
     "find_image_files",

@@ -17,12 +17,14 @@ from typing import Optional, Sequence, Tuple
 import torch
 import yaml
 from detectron2.config import CfgNode, get_cfg
+from detectron2.data import build_detection_test_loader
 from detectron2.engine import DefaultTrainer
 from detectron2.engine.hooks import EvalHook
 from detectron2.utils import comm
 
 from ..config import ConfigError, add_sna_config, closest_config_keys, validate_config
 from ..data.datasets import DatasetNotPreparedError, check_datasets_ready, register_datasets_from_config
+from ..data.datasets.mapper import IntensityDatasetMapper
 from ..evaluation import build_evaluator
 from ..modeling.backbone_compile import compile_backbone_from_cfg
 from ..modeling.test_time_augmentation import build_tta_model
@@ -195,8 +197,14 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        """Batch ``k`` depends on SEED and ``k`` only, so that a resumed run reads what the uninterrupted one did."""
+        """Batch ``k`` depends on SEED and ``k`` only, so that a resumed run reads what the uninterrupted one did;
+        images read as predict reads them (``IntensityDatasetMapper``)."""
         return build_resumable_train_loader(cfg)
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        """detectron2's test loader, its images read as predict reads them (``IntensityDatasetMapper``)."""
+        return build_detection_test_loader(cfg, dataset_name, mapper=IntensityDatasetMapper(cfg, False))
 
     def build_hooks(self):
         # DefaultTrainer's checkpointer, made safe: no code from loaded files runs, saves are atomic,

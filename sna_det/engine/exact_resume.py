@@ -38,6 +38,8 @@ from detectron2.utils import comm
 from fvcore.common.history_buffer import HistoryBuffer
 from torch.utils.data import DataLoader, Dataset
 
+from ..data.datasets.mapper import IntensityDatasetMapper
+
 __all__ = [
     "ExactResume",
     "PositionedBatchSampler",
@@ -141,7 +143,7 @@ class SeededSamples(Dataset):
 
 
 def build_resumable_train_loader(cfg: CfgNode) -> DataLoader:
-    """detectron2's training data (``DATASETS.TRAIN``, ``DatasetMapper``, ``DATALOADER.*``) as a loader
+    """detectron2's training data (``DATASETS.TRAIN``, ``IntensityDatasetMapper``, ``DATALOADER.*``) as a loader
     whose batch ``k`` depends only on ``cfg.SEED`` and ``k``; ``loader.batch_sampler`` is the
     ``PositionedBatchSampler`` (set its ``start_batch`` to resume). ``cfg.SEED`` must be >= 0."""
     if cfg.SEED < 0:
@@ -155,7 +157,7 @@ def build_resumable_train_loader(cfg: CfgNode) -> DataLoader:
     sampler = None
     if cfg.DATALOADER.SAMPLER_TRAIN == "TrainingSampler":  # detectron2 would seed it from the global generator
         sampler = TrainingSampler(len(dicts), seed=derive_seed(cfg.SEED, STREAM) % 2**62)
-    options = _train_loader_from_config(cfg, dataset=dicts, sampler=sampler)
+    options = _train_loader_from_config(cfg, mapper=IntensityDatasetMapper(cfg, True), dataset=dicts, sampler=sampler)
     world_size = comm.get_world_size()
     sizes = None
     if options["aspect_ratio_grouping"]:

@@ -8,7 +8,7 @@ the test; run one image at a time). It runs on ``MODEL.DEVICE``.
 
 Inputs are image files (``sna_det.data.images``: the one image path; a DICOM rendered as the preparer
 renders it, ``INPUT.INTENSITY`` applied) or a registered dataset. A dataset's images go through detectron2's
-``DatasetMapper(cfg, is_train=False)``, the mapper of ``--eval-only``'s test loader, so the detections
+``IntensityDatasetMapper(cfg, is_train=False)``, the mapper of ``--eval-only``'s test loader, so the detections
 are those that evaluation writes. Every image is resized as for the test (``INPUT.MIN_SIZE_TEST`` /
 ``MAX_SIZE_TEST``); the detections are rescaled by detectron2's ``detector_postprocess`` to the image
 the model was given, then to the input's own pixels: a DICOM's, or for a dataset image with
@@ -27,7 +27,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from detectron2.config import CfgNode
-from detectron2.data import DatasetCatalog, DatasetMapper, MetadataCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.export.flatten import flatten_to_tuple
@@ -35,6 +35,7 @@ from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, BoxMode, Instances
 
 from ..data.datasets.catalog import dataset_class_names
+from ..data.datasets.mapper import IntensityDatasetMapper, read_dataset_image
 from ..data.images import find_image_files
 from ..modeling.test_time_augmentation import build_tta_model
 from ..utils.skip_report import SkipReport
@@ -222,7 +223,8 @@ class _ReadInputs(torch.utils.data.Dataset):
         self.inputs = list(inputs)
         self.format = cfg.INPUT.FORMAT
         self.augmentations = T.AugmentationList(utils.build_augmentation(cfg, is_train=False))
-        self.mapper = DatasetMapper(cfg, is_train=False)
+        self.mapper = IntensityDatasetMapper(cfg, is_train=False)
+        self.intensity = self.mapper.intensity
         self.keep_image = keep_image
         self.cfg = cfg
         self.dicom_options = dicom_options
@@ -236,7 +238,7 @@ class _ReadInputs(torch.utils.data.Dataset):
             if given.record is not None:  # a dataset image: exactly what the test loader gives
                 item = self.mapper(dict(given.record))
                 own = given.own_size
-                image = utils.read_image(given.file_name, format=self.format) if self.keep_image else None
+                image = read_dataset_image(given.file_name, self.format, self.intensity) if self.keep_image else None
             else:
                 read = read_input_image(self.cfg, given.file_name, **self.dicom_options)
                 image, own = read.image, read.own_size

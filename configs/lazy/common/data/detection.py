@@ -1,15 +1,12 @@
 # Train and test loaders of a YAML config's DATASETS and INPUT keys, evaluated by the project's evaluator
-# of each dataset's evaluator_type (sna_det/evaluation/evaluator.py), as tools/train_net.py does for YAML.
+# of each dataset's evaluator_type (sna_det/evaluation/evaluator.py), as tools/train_net.py does for YAML;
+# images read as tools/predict.py reads them (sna_det/data/datasets/mapper.py).
 import detectron2.data.transforms as T
 from detectron2.config import LazyCall as L
-from detectron2.data import (
-    DatasetMapper,
-    build_detection_test_loader,
-    build_detection_train_loader,
-    get_detection_dataset_dicts,
-)
+from detectron2.data import build_detection_test_loader, build_detection_train_loader, get_detection_dataset_dicts
 from omegaconf import OmegaConf
 
+from sna_det.data.datasets.mapper import IntensityDatasetMapper
 from sna_det.evaluation import build_dataset_evaluator
 
 
@@ -32,7 +29,7 @@ def detection_dataloader(
     dataloader = OmegaConf.create()
     dataloader.train = L(build_detection_train_loader)(
         dataset=L(get_detection_dataset_dicts)(names=train, filter_empty=filter_empty),
-        mapper=L(DatasetMapper)(
+        mapper=L(IntensityDatasetMapper)(
             is_train=True,
             augmentations=[
                 L(T.ResizeShortestEdge)(
@@ -47,7 +44,7 @@ def detection_dataloader(
     )
     dataloader.test = L(build_detection_test_loader)(
         dataset=L(get_detection_dataset_dicts)(names=test, filter_empty=False),
-        mapper=L(DatasetMapper)(
+        mapper=L(IntensityDatasetMapper)(
             is_train=False,
             augmentations=[L(T.ResizeShortestEdge)(short_edge_length=min_size_test, max_size=max_size_test)],
             image_format="${...train.mapper.image_format}",
