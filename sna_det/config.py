@@ -227,7 +227,7 @@ def _flat_keys(node: CN, prefix: str = "") -> Iterator[str]:
 
 
 def closest_config_keys(cfg: CN, key: str) -> str:
-    """" (did you mean 'SOLVER.BASE_LR'?)" for an unknown dotted ``key``: the closest keys of ``cfg`` (difflib)."""
+    """ " (did you mean 'SOLVER.BASE_LR'?)" for an unknown dotted ``key``: the closest keys of ``cfg`` (difflib)."""
     return closest_names(key, _flat_keys(cfg))
 
 

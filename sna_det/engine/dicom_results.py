@@ -349,7 +349,6 @@ def write_dicom(path: Path, dataset: Dataset) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-
 KINDS = {"dicom-sr": ("sr",), "dicom-gsps": ("pr",), "dicom": ("sr", "pr")}
 """``tools/predict.py --format`` -> the objects written (``sr``: the SR, ``pr``: the presentation state)."""
 

@@ -126,6 +126,7 @@ def _ignore_channels(block: type) -> Callable[..., nn.Module]:
     return lambda channels, **keywords: block(**keywords)
 
 
+# fmt: off
 ATTENTION_TABLE: Dict[str, AttentionType] = {
     "none": AttentionType(lambda channels: nn.Identity(), "no attention (the plain backbone)"),
     "sna": AttentionType(
@@ -215,6 +216,7 @@ ATTENTION_TABLE: Dict[str, AttentionType] = {
         (SpatialMap("context weights", "conv_attn", _context_weights),),
     ),
 }
+# fmt: on
 """Attention type -> its row; "none" builds nothing in a backbone."""
 
 ATTENTION_TYPES: Tuple[str, ...] = tuple(ATTENTION_TABLE)

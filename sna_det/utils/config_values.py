@@ -64,6 +64,6 @@ class ConfigValue:
 
 
 def closest_names(name: str, known: Iterable[str]) -> str:
-    """" (did you mean 'A' or 'B'?)" for the closest of ``known`` to ``name`` (difflib), else ""."""
+    """ " (did you mean 'A' or 'B'?)" for the closest of ``known`` to ``name`` (difflib), else ""."""
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
