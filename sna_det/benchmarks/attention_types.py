@@ -23,7 +23,7 @@ from detectron2.utils.events import EventStorage
 from tabulate import tabulate
 from torch import nn
 
-from ..engine.defaults import setup_cfg
+from ..engine.config_setup import setup_cfg
 from ..layers import ATTENTION_TYPES
 from .detectors import (
     count_parameters,

@@ -33,7 +33,7 @@ def build_detector(config_file: str | Path, device: str, seed: int = 0) -> nn.Mo
     """A detectron2 model from an sna_det config, randomly initialised from ``seed``, no weights loaded."""
     from detectron2.modeling import build_model
 
-    from ..engine.defaults import setup_cfg
+    from ..engine.config_setup import setup_cfg
 
     cfg = setup_cfg(config_file, ["MODEL.WEIGHTS", "", "MODEL.DEVICE", device], cpu_fallback=False)
     torch.manual_seed(seed)

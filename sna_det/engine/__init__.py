@@ -1,5 +1,6 @@
+from .config_setup import CPU_FALLBACK_MESSAGE, choose_main_config, setup_cfg
 from .cpu_ddp import create_ddp_model, enable_cpu_ddp
-from .defaults import CPU_FALLBACK_MESSAGE, Trainer, choose_main_config, setup_cfg
+from .defaults import Trainer
 from .exact_resume import ExactResume, build_resumable_train_loader
 from .inference_model import build_inference_model
 from .power_iteration_diagnostics import PowerIterationDiagnostics, insert_before_writers

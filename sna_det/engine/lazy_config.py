@@ -33,8 +33,8 @@ from ..utils import atomic_write_json
 from ..utils.config_values import ConfigValue, closest_names
 from ..utils.metrics_json import nan_to_none
 from .autocast_trainer import AutocastTrainer, amp_dtype
+from .config_setup import CPU_FALLBACK_MESSAGE
 from .cpu_ddp import create_ddp_model
-from .defaults import CPU_FALLBACK_MESSAGE
 from .safe_checkpointer import SafeCheckpointer
 
 __all__ = [
