@@ -244,7 +244,7 @@ def dicom_outputs(args, cfg, output, predictions, names) -> str:
     for line in done.corrected:
         print(f"left out of the SR / GSPS, invalid in the source: {line}")
     summary = f"dicom/ ({len(done.written):,} files; {done.without_detection:,} DICOMs without a detection >= "
-    summary += f"--score-thr {args.score_thr:g}, {done.not_dicom:,} inputs not DICOM: none for them)"
+    summary += f"--score-thr {args.score_thr:g}: an SR saying so; {done.not_dicom:,} inputs not DICOM: none for them)"
     if args.store:
         from sna_det.engine.dicomweb import DicomwebError, connect, store_instances
 

@@ -50,6 +50,7 @@ __all__ = [
     "AlgorithmInfo",
     "DicomOutputs",
     "KINDS",
+    "NO_DETECTION",
     "algorithm_of",
     "FINDING_CODES",
     "PROJECT_SCHEME",
@@ -202,18 +203,35 @@ def _coding_schemes() -> List[CodingSchemeIdentificationItem]:
     ]
 
 
+NO_DETECTION = Code("NO-DETECTION", PROJECT_SCHEME, "No detection at or above the score threshold")
+"""The finding of an image on which the model found nothing scoring at least the threshold (an SR says
+so, rather than no SR: "nothing found" is told apart from "not run")."""
+
+
+def _no_detection_group(
+    source: Dataset, algorithm: AlgorithmInfo, algorithm_id
+) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    """The image-level group (TID 1501) of an image without a detection: ``NO_DETECTION``, the image referenced."""
+    sop_uid = str(source.SOPInstanceUID)
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(
+            uid=algorithm.uid("roi", sop_uid, "none"), identifier="no detection"
+        ),
+        algorithm_id=algorithm_id,
+        source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(source)],
+        qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=NO_DETECTION)],
+    )
+
+
 def build_sr(source: Dataset, detections: Detections, algorithm: AlgorithmInfo) -> hd.sr.ComprehensiveSR:
     """The Comprehensive SR (TID 1500 Measurement Report) of ``detections`` on ``source`` (a header
-    cleaned by ``clean_source``): one planar ROI group per box, referencing the source image.
-
-    Raises ValueError without a detection (TID 1500 as highdicom builds it needs one measurement)."""
-    if len(detections.boxes) == 0:
-        raise ValueError(f"{source.SOPInstanceUID}: no detection to report")
+    cleaned by ``clean_source``): one planar ROI group per box, referencing the source image; without a
+    detection, one image-level group whose finding is ``NO_DETECTION``, referencing it."""
     algorithm_id = hd.sr.AlgorithmIdentification(
         name=algorithm.name, version=algorithm.version, parameters=algorithm.parameters(), manufacturer=MANUFACTURER
     )
     sop_uid = str(source.SOPInstanceUID)
-    groups = []
+    groups = [] if len(detections.boxes) else [_no_detection_group(source, algorithm, algorithm_id)]
     for i, (box, score, name) in enumerate(zip(detections.boxes, detections.scores, detections.class_names)):
         region = hd.sr.ImageRegion(
             graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
@@ -361,7 +379,7 @@ class DicomOutputs:
     by_study: Dict[str, List[Path]]
     """Study Instance UID -> the files written for its images."""
     without_detection: int
-    """DICOM inputs with no detection at or above the threshold: no SR / GSPS."""
+    """DICOM inputs with no detection at or above the threshold: an SR saying so (``NO_DETECTION``), no GSPS."""
     not_dicom: int
     """Inputs that are not DICOMs (PNG, JPEG): no SR / GSPS."""
     corrected: List[str]
@@ -372,8 +390,8 @@ def write_dicom_outputs(
     folder: Path, predictions, names: Sequence[str], algorithm: AlgorithmInfo, kinds: Sequence[str]
 ) -> DicomOutputs:
     """For every DICOM prediction (``predictor.ImagePrediction``: ``file_name``, ``boxes``, ``scores``,
-    ``classes``) with a detection scoring at least ``algorithm.score_threshold``:
-    ``folder/<SOPInstanceUID>_sr.dcm`` and / or ``_pr.dcm`` (``kinds``: ``sr``, ``pr``)."""
+    ``classes``): ``folder/<SOPInstanceUID>_sr.dcm`` and / or ``_pr.dcm`` (``kinds``: ``sr``, ``pr``) of its
+    detections scoring at least ``algorithm.score_threshold``; without one, the SR only (``NO_DETECTION``)."""
     from ..data.dicom import is_dicom_path
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -385,10 +403,9 @@ def write_dicom_outputs(
         source, problems = read_source(p.file_name)
         out.corrected += [f"{p.file_name}: {problem}" for problem in problems]
         found = detections_of(p.boxes, p.scores, p.classes, names, algorithm.score_threshold)
-        if len(found.boxes) == 0:
-            out.without_detection += 1
-            continue
-        for kind in kinds:
+        out.without_detection += len(found.boxes) == 0
+        drawn = kinds if len(found.boxes) else [kind for kind in kinds if kind == "sr"]  # no box to draw: no GSPS
+        for kind in drawn:
             path = sr_path(folder, source, kind)
             write_dicom(path, (build_sr if kind == "sr" else build_gsps)(source, found, algorithm))
             out.written.append(path)

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import highdicom as hd
 import numpy as np
@@ -18,7 +19,7 @@ from pydicom.sr.codedict import codes
 from test_predict import SMALL, real_dicom, run_predict, tiny  # noqa: F401  (tiny: the module's model fixture)
 
 from sna_det.data.classes import VINDR_CXR_CLASSES
-from sna_det.engine.dicom_results import FINDING_CODES, PROJECT_SCHEME, clean_source
+from sna_det.engine.dicom_results import FINDING_CODES, PROJECT_SCHEME, AlgorithmInfo, clean_source, write_dicom_outputs
 from sna_det.engine.dicomweb import AUTH_VARIABLES, _session
 from sna_det.utils.cli import CommandError
 
@@ -108,6 +109,25 @@ def test_invalid_source_values_are_left_out_and_valid_ones_kept():
     assert all(cleaned[k].is_empty for k in ("PatientAge", "PatientSex", "StudyDate"))  # present, empty
     assert cleaned.PatientID == source.PatientID == "11RG3" and cleaned.Rows == 1760
     assert "PixelData" not in cleaned and source.PatientAge == "48"  # the source itself is untouched
+
+
+def test_an_image_without_a_detection_gets_an_sr_saying_so_and_no_presentation_state(tmp_path):
+    """Nothing at or above --score-thr on a real CR: its SR (no GSPS: nothing to draw) passes dciodvfy and,
+    read with pydicom alone, says NO_DETECTION in one group referencing the image, and no ROI."""
+    image = real_dicom("RG1_UNCR.dcm")
+    prediction = SimpleNamespace(file_name=str(image), boxes=np.zeros((1, 4)) + 10, scores=np.array([0.2]),
+                                 classes=np.array([0]))  # fmt: skip
+    algorithm = AlgorithmInfo("c" * 64, "w" * 64, 0.5)
+    done = write_dicom_outputs(tmp_path, [prediction], VINDR_CXR_CLASSES, algorithm, ("sr", "pr"))
+    source = pydicom.dcmread(image, stop_before_pixels=True)
+    assert done.written == [tmp_path / f"{source.SOPInstanceUID}_sr.dcm"] and done.without_detection == 1
+    assert dciodvfy_errors(done.written[0]) == []
+    items = content_items(pydicom.dcmread(done.written[0]))
+    found = [i.ConceptCodeSequence[0] for i in items if i.ValueType == "CODE" and
+             i.ConceptNameCodeSequence[0].CodeMeaning == "Finding"]  # fmt: skip
+    assert [(c.CodeValue, c.CodingSchemeDesignator) for c in found] == [("NO-DETECTION", PROJECT_SCHEME)]
+    images = [i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for i in items if i.ValueType == "IMAGE"]
+    assert images == [source.SOPInstanceUID] and not [i for i in items if i.ValueType == "SCOORD"]
 
 
 def test_pacs_loop_stores_one_sr_and_gsps_per_image_that_equal_the_predictions(pacs_run):
