@@ -54,6 +54,11 @@ extras = {
         "onnx",
         "onnxruntime",
         "onnxscript",
+        # labelme's own loader and rasterizer for the labelme tests (labelme itself: tools/setup_env.sh, no deps)
+        "pyqt5",
+        "loguru",
+        "tifffile",
+        "natsort",
     ],
     # tools/export_model.py --format onnx; tools/onnx_upstream_repro.py (onnxscript: torch's dynamo exporter)
     "export": [

@@ -66,6 +66,11 @@ fi
 if ! "$py" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("torchxrayvision") is None)'; then
   "${pip[@]}" --no-deps "torchxrayvision==1.5.7"
 fi
+# labelme's LabelFile and shape_to_mask, the reference of the labelme tests: without its dependencies
+# (osam, scikit-image are for its GUI's AI tools); its Qt binding and the rest come with [test].
+if ! "$py" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("labelme") is None)'; then
+  "${pip[@]}" --no-deps "labelme==6.3.1"
+fi
 
 # The tests' PACS and DICOM validator (tests/helpers/orthanc.py): Debian's Orthanc, its DICOMweb plugin
 # and dicom3tools (dciodvfy), installed when missing on a machine with apt where this runs as root;

