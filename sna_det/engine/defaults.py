@@ -26,7 +26,13 @@ from ..solver import build_optimizer
 from ..utils import atomic_write_json
 from ..utils.metrics_json import nan_to_none
 from .autocast_trainer import AutocastTrainer, amp_dtype
-from .exact_resume import ExactResume, PositionedBatchSampler, build_resumable_train_loader
+from .exact_resume import (
+    AppendingJSONWriter,
+    ExactResume,
+    PositionedBatchSampler,
+    build_resumable_train_loader,
+    default_resumable_writers,
+)
 from .power_iteration_diagnostics import PowerIterationDiagnostics, insert_before_writers
 from .safe_checkpointer import SafeCheckpointer
 
@@ -79,6 +85,13 @@ class Trainer(DefaultTrainer):
         """detectron2's test loader, its images read as predict reads them (``IntensityDatasetMapper``)."""
         return build_detection_test_loader(cfg, dataset_name, mapper=IntensityDatasetMapper(cfg, False))
 
+    def build_writers(self):
+        """detectron2's writers; metrics.json's continues an interrupted run's file on resume without
+        writing an iteration twice (``AppendingJSONWriter``)."""
+        writers = default_resumable_writers(self.cfg.OUTPUT_DIR, self.max_iter)
+        self._metrics_writers = [w for w in writers if isinstance(w, AppendingJSONWriter)]
+        return writers
+
     def build_hooks(self):
         # DefaultTrainer's checkpointer, made safe: no code from loaded files runs, saves are atomic,
         # a resume is strict and weights of another shape are refused unless allowed
@@ -99,13 +112,16 @@ class Trainer(DefaultTrainer):
 
     def resume_or_load(self, resume: bool = True) -> None:
         """As detectron2's; besides, removes the temporary files of a save a kill interrupted, continues
-        the data stream after the batches already used, and when the checkpoint is the last iteration's
-        (a kill while writing model_final), writes model_final.pth from it."""
+        the data stream after the batches already used and metrics.json where it ends, and when the
+        checkpoint is the last iteration's (a kill while writing model_final), writes model_final.pth from it."""
         if resume and comm.is_main_process():
             removed = self.checkpointer.remove_stale_temporary_files()
             if removed:
                 logger.info(f"removed {', '.join(removed)}: left by a save that was interrupted")
         super().resume_or_load(resume=resume)
+        if resume:  # metrics.json's writer (the main process's) continues the interrupted run's file
+            for writer in getattr(self, "_metrics_writers", []):
+                writer.continue_file()
         batches = getattr(self._trainer.data_loader, "batch_sampler", None)
         if isinstance(batches, PositionedBatchSampler):  # (a subclass may build another loader)
             batches.start_batch = self.start_iter

@@ -15,6 +15,9 @@ Nothing random carries over from one iteration to the next except through the ch
   from ``SEED``, the iteration and the rank before every iteration (``ExactResume.before_step``).
 - **Smoothed metrics**: the recent history of detectron2's ``EventStorage`` (what metrics.json's
   medians are taken over) is saved in the checkpoint and restored (``ExactResume.state_dict``).
+- **A kill after the last checkpoint**: the run resumed from the last iteration's checkpoint trains
+  nothing; it writes the last iteration's metrics record the kill may have cut, from the restored
+  history, and no record after it (``ExactResume.before_train``, ``AppendingJSONWriter``).
 
 The model, optimizer and LR scheduler are in detectron2's checkpoint already. On CUDA the same holds
 for everything here; what is not exact there is the arithmetic of non-deterministic kernels
@@ -24,6 +27,7 @@ for everything here; what is not exact there is the arithmetic of non-determinis
 from __future__ import annotations
 
 import logging
+import os
 import random
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -35,16 +39,20 @@ from detectron2.data.build import _train_loader_from_config, trivial_batch_colla
 from detectron2.data.samplers import TrainingSampler
 from detectron2.engine import HookBase
 from detectron2.utils import comm
+from detectron2.utils.events import CommonMetricPrinter, EventWriter, JSONWriter, TensorboardXWriter
 from fvcore.common.history_buffer import HistoryBuffer
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.datasets.mapper import IntensityDatasetMapper
+from ..utils.metrics_json import read_metrics
 
 __all__ = [
+    "AppendingJSONWriter",
     "ExactResume",
     "PositionedBatchSampler",
     "SeededSamples",
     "build_resumable_train_loader",
+    "default_resumable_writers",
     "derive_seed",
     "seed_everything",
 ]
@@ -202,14 +210,29 @@ class ExactResume(HookBase):
         self._loaded_history: Optional[Dict[str, Any]] = None
 
     def before_train(self) -> None:
-        if self._loaded_history:
-            storage = self.trainer.storage
-            for name, saved in self._loaded_history.items():
-                buffer = HistoryBuffer()
-                buffer._data = [tuple(pair) for pair in saved["data"]]
-                buffer._count, buffer._global_avg = saved["count"], saved["global_avg"]
-                storage._history[name] = buffer
-                storage._smoothing_hints[name] = saved["smoothing_hint"]
+        storage = self.trainer.storage
+        for name, saved in (self._loaded_history or {}).items():
+            buffer = HistoryBuffer()
+            buffer._data = [tuple(pair) for pair in saved["data"]]
+            buffer._count, buffer._global_avg = saved["count"], saved["global_avg"]
+            storage._history[name] = buffer
+            storage._smoothing_hints[name] = saved["smoothing_hint"]
+        if self.trainer.start_iter >= self.trainer.max_iter:
+            self._resume_after_the_last_step()
+
+    def _resume_after_the_last_step(self) -> None:
+        """Resumed from the checkpoint of the last iteration (a kill between its save and the end): no step
+        runs. The scalars of that iteration become the storage's latest again, so the writers' last write
+        gives the record the uninterrupted run wrote (``AppendingJSONWriter`` skips it if the file has it),
+        and the trainer stands at that iteration, so that detectron2's loop ends at ``max_iter`` as the
+        uninterrupted run's did (from ``start_iter == max_iter`` it would end at ``max_iter + 1`` and log
+        an ETA record there)."""
+        last = self.trainer.max_iter - 1
+        storage = self.trainer.storage
+        for name, saved in (self._loaded_history or {}).items():
+            if saved["data"] and int(saved["data"][-1][1]) == last:
+                storage._latest_scalars[name] = (float(saved["data"][-1][0]), last)
+        self.trainer.iter = last
 
     def before_step(self) -> None:
         seed_everything(derive_seed(self.seed, STEP, self.trainer.iter, comm.get_rank()))
@@ -226,3 +249,35 @@ class ExactResume(HookBase):
                 "the resumed run continues with a different data order and random state"
             )
         self._loaded_history = state.get("history")
+
+
+class AppendingJSONWriter(JSONWriter):
+    """detectron2's ``JSONWriter`` of metrics.json that, continuing the file of an interrupted run
+    (``continue_file``, on ``--resume``), never writes an iteration the file already holds: its last
+    iteration is read at the first write, after ``trim_metrics_for_resume`` cut it back to the checkpoint."""
+
+    def __init__(self, json_file: str, window_size: int = 20) -> None:
+        super().__init__(json_file, window_size)
+        self._json_file, self._continues = json_file, False
+
+    def continue_file(self) -> None:
+        """Skip, at the first write, the iterations the file holds then."""
+        self._continues = True
+
+    def write(self) -> None:
+        if self._continues:
+            self._continues = False
+            written = read_metrics(self._json_file) if os.path.getsize(self._json_file) else {}
+            self._last_write = max(self._last_write, max(written, default=-1))
+        super().write()
+
+
+def default_resumable_writers(output_dir: str, max_iter: int) -> List[EventWriter]:
+    """detectron2's ``default_writers`` (console, metrics.json, TensorBoard), metrics.json by
+    ``AppendingJSONWriter``."""
+    os.makedirs(output_dir, exist_ok=True)
+    return [
+        CommonMetricPrinter(max_iter),
+        AppendingJSONWriter(os.path.join(output_dir, "metrics.json")),
+        TensorboardXWriter(output_dir),
+    ]
