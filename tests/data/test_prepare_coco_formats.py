@@ -236,6 +236,18 @@ def test_roboflow_data_yaml_and_list_files(tmp_path):
     assert summary["splits"]["val"]["images_written"] == 1 and load(tmp_path / "out2", "val")["annotations"] == []
 
 
+def test_a_layout_declaring_some_splits_needs_a_val_fraction(tmp_path):
+    """A data.yaml naming train: only (both photos) is refused in one line naming the missing split, before
+    anything is written; with a val fraction of 0.5 the two images are pooled and one drawn for val."""
+    root = tmp_path / "yolo"
+    write_yolo(root, OBJECTS, polygons=False, yaml_text=f"train: [images/train, images/val]\nnames: {NAMES}\n")
+    with pytest.raises(ConversionInputError, match=r"no val split in data.yaml train:/val: \(declare it, or draw"):
+        convert_yolo(root, tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    summary = convert_yolo(root, tmp_path / "out", val_fraction=0.5, seed=0)
+    assert {split: summary["splits"][split]["images_written"] for split in ("train", "val")} == {"train": 1, "val": 1}
+
+
 # --- bad input: the image is skipped and counted by reason; --strict stops naming the file and line --------
 
 

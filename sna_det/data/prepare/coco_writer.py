@@ -42,7 +42,7 @@ from .conversion_report import SplitSummary, format_summary
 from .input_files import ConversionInputError, read_class_file
 from .masks import decode_segmentation, encode_mask
 from .output_folder import input_identity, open_prepared_folder
-from .splits import choose_splits
+from .splits import SPLITS, choose_splits
 
 __all__ = [
     "DIFFICULT_POLICIES",
@@ -376,15 +376,11 @@ class Layout:
     """Splits written as they are, never drawn from (Roboflow's ``test/``)."""
     reader_for: Optional[Callable[[Tuple[str, ...]], Reader]] = None
     """The reader of the chosen class names, for a format whose labels are class indices (YOLO)."""
-    missing_split: Optional[Tuple[Path, str]] = None
-    """(file, why) where the layout declares only some splits: refused unless ``val_fraction`` draws them."""
     settings: Dict[str, object] = field(default_factory=dict)
     """The format's own options, recorded with the output (VIA's ``class_attribute``)."""
 
 
-def layout_converter(
-    fmt: str, label: str, root_hint: str, read_layout: Callable[..., Layout], options: Sequence[str] = ()
-) -> Callable[..., dict]:
+def layout_converter(fmt: str, label: str, root_hint: str, read_layout: Callable[..., Layout]) -> Callable[..., dict]:
     """A format's converter from its ``read_layout(root, output_dir, **options) -> Layout``::
 
         convert(root, output_dir, *, classes="auto", val_fraction=None, seed=0,
@@ -392,8 +388,10 @@ def layout_converter(
 
     The same for every format: splits by ``splits.choose_splits``, ``classes`` ``"auto"`` (the layout's
     names) or a file (one a line), then ``convert_splits`` into ``output_dir/annotations/<split>.json``
-    (+ an ``images`` link to the images' common folder, ``summary.json``). ``options``: the keyword
-    arguments of the format's own that ``read_layout`` takes (YOLO's ``data_yaml``)."""
+    (+ an ``images`` link to the images' common folder, ``summary.json``). ``options``: the format's own
+    keyword arguments, passed to ``read_layout`` (YOLO's ``data_yaml``; one it does not take is its
+    ``TypeError``). A layout that declares some splits but not all is refused unless ``val_fraction``
+    draws them."""
 
     def convert(
         root: str | os.PathLike,
@@ -408,16 +406,14 @@ def layout_converter(
         progress: bool = False,
         **format_options: object,
     ) -> dict:
-        unknown = sorted(set(format_options) - set(options))
-        if unknown:
-            raise TypeError(f"convert_{fmt}() got unexpected keyword arguments {unknown} (it takes {list(options)})")
         root, output_dir = Path(root), Path(output_dir)
         if not root.is_dir():
             raise ConversionInputError(root, "missing folder", f"is not a folder (--root: {root_hint})")
         layout = read_layout(root, output_dir, **format_options)
-        if layout.missing_split is not None and val_fraction is None:
-            where, why = layout.missing_split
-            raise ConversionInputError(where, "missing split", why)
+        missing = [split for split in SPLITS if layout.declared is not None and split not in layout.declared]
+        if missing and val_fraction is None:
+            detail = f"no {' or '.join(missing)} split in {layout.origin} (declare it, or draw it with --val-fraction)"
+            raise ConversionInputError(root, "missing split", detail)
         items, origin = choose_splits(
             layout.declared, layout.origin, val_fraction=val_fraction, seed=seed, pool=layout.pool
         )

@@ -171,9 +171,7 @@ def via_layout(
     return Layout(reader, found, origin, class_names, pool=pool, settings=settings)
 
 
-convert_via = layout_converter(
-    "via", "VIA", "train/ and val/ VIA folders", via_layout, options=("class_attribute", "class_name")
-)
+convert_via = layout_converter("via", "VIA", "train/ and val/ VIA folders", via_layout)
 """``convert_via(root, output_dir, *, classes="auto", class_attribute=None, class_name=None,
 val_fraction=None, seed=0, strict, rebuild, log, progress) -> summary``: ``classes`` (with
 ``class_attribute``) ``"auto"`` or a file; ``val_fraction``: pool the entries and draw this share for

@@ -169,10 +169,7 @@ def yolo_layout(root: Path, output_dir: Path, *, data_yaml: Optional[str | os.Pa
                 hint = f"no {yaml_file.name} with train:/val:, and no images/train, images/val folders"
                 raise ConversionInputError(folder, "missing split", f"folder does not exist ({hint})")
         splits, origin = {split: _image_list(folder) for split, folder in folders.items()}, "images/{train,val}"
-    missing = None
-    if set(splits) != set(SPLITS):
-        missing = (yaml_file, f"names {sorted(splits)} only (add val:, or --val-fraction)")
-    declared: Dict[str, List[str]] = {split: [str(p) for p in splits.get(split, [])] for split in SPLITS}
+    declared: Dict[str, List[str]] = {split: [str(p) for p in images] for split, images in splits.items()}
 
     def class_names(_: Dict[str, List[str]]) -> Tuple[str, ...]:
         if names is not None:
@@ -182,10 +179,10 @@ def yolo_layout(root: Path, output_dir: Path, *, data_yaml: Optional[str | os.Pa
             raise ConversionInputError(root / "classes.txt", "missing class list", detail)
         return read_class_file(root / "classes.txt")
 
-    return Layout(None, declared, origin, class_names, reader_for=YoloReader, missing_split=missing)
+    return Layout(None, declared, origin, class_names, reader_for=YoloReader)
 
 
-convert_yolo = layout_converter("yolo", "YOLO", "the YOLO export", yolo_layout, options=("data_yaml",))
+convert_yolo = layout_converter("yolo", "YOLO", "the YOLO export", yolo_layout)
 """``convert_yolo(root, output_dir, *, classes="auto", data_yaml=None, val_fraction=None, seed=0, strict,
 rebuild, log, progress) -> summary``: ``classes`` ``"auto"`` (``data.yaml``'s names, else
 ``classes.txt``) or a file, one name a line, in index order; ``val_fraction``: pool the splits' images
