@@ -152,38 +152,43 @@ def _kwargs_callees(function: Any, var_keyword: str) -> Optional[List[Any]]:
     return callees or None
 
 
+def _class_keywords(klass: type) -> Set[str]:
+    """The keywords of a class's ``__init__``, and of its bases' while each passes ``**kwargs`` on
+    (``super().__init__(**kwargs)``), down to ``nn.Module`` / ``object``, which take none."""
+    names: Set[str] = set()
+    for base in klass.__mro__:
+        if base in (object, torch.nn.Module):
+            break
+        if "__init__" in base.__dict__:
+            keywords, var_keyword = _explicit_keywords(base.__dict__["__init__"])
+            names.update(k for k in keywords if k != "self")
+            if var_keyword is None:
+                break
+    return names
+
+
 def accepted_keywords(target: Any, depth: int = 0) -> Optional[Set[str]]:
     """The keywords a LazyCall ``target`` (a class, a function, or its dotted name) takes, its ``**kwargs``
     followed to where they are used: a class's bases' ``__init__`` (``super().__init__(**kwargs)``), a
     function's callees that receive them (detectron2's ``build_detection_train_loader`` -> ``DataLoader``).
     None where that cannot be told (then any keyword is accepted, and the call itself says)."""
     target = locate(target) if isinstance(target, str) else target
-    if depth > 4:
-        return None
-    names: Set[str] = set()
     try:
         if inspect.isclass(target):
-            for klass in target.__mro__:
-                if klass in (object, torch.nn.Module):
-                    return names
-                if "__init__" in klass.__dict__:
-                    keywords, var_keyword = _explicit_keywords(klass.__dict__["__init__"])
-                    names.update(k for k in keywords if k != "self")
-                    if var_keyword is None:
-                        return names
-            return names
+            return _class_keywords(target)
         keywords, var_keyword = _explicit_keywords(target)
     except (TypeError, ValueError):  # no signature to read
         return None
-    names.update(keywords)
+    names = set(keywords)
     if var_keyword is None:
         return names
-    for callee in _kwargs_callees(target, var_keyword) or [None]:
-        more = accepted_keywords(callee, depth + 1) if callee is not None else None
+    callees = _kwargs_callees(target, var_keyword) if depth < 4 else None
+    for callee in callees or ():
+        more = accepted_keywords(callee, depth + 1)
         if more is None:
             return None
         names |= more
-    return names
+    return names if callees else None
 
 
 def _check_override_key(cfg: DictConfig, key: str) -> None:

@@ -224,7 +224,6 @@ class _ReadInputs(torch.utils.data.Dataset):
         self.format = cfg.INPUT.FORMAT
         self.augmentations = T.AugmentationList(utils.build_augmentation(cfg, is_train=False))
         self.mapper = IntensityDatasetMapper(cfg, is_train=False)
-        self.intensity = self.mapper.intensity
         self.keep_image = keep_image
         self.cfg = cfg
         self.dicom_options = dicom_options
@@ -238,7 +237,9 @@ class _ReadInputs(torch.utils.data.Dataset):
             if given.record is not None:  # a dataset image: exactly what the test loader gives
                 item = self.mapper(dict(given.record))
                 own = given.own_size
-                image = read_dataset_image(given.file_name, self.format, self.intensity) if self.keep_image else None
+                image = None
+                if self.keep_image:  # the image as read, before the test resize, for drawing
+                    image = read_dataset_image(given.file_name, self.format, self.mapper.intensity)
             else:
                 read = read_input_image(self.cfg, given.file_name, **self.dicom_options)
                 image, own = read.image, read.own_size
