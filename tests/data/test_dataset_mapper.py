@@ -16,7 +16,7 @@ from PIL import Image
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
-from sna_det.data.datasets.mapper import IntensityDatasetMapper, read_dataset_image
+from sna_det.data.datasets.mapper import IntensityDatasetMapper
 from sna_det.data.images import read_model_image
 from sna_det.engine import Trainer, setup_cfg
 from sna_det.engine.inference_model import read_input_image
@@ -92,18 +92,26 @@ def test_the_trainers_loaders_read_16_bit_images_as_predict(deep_dataset):
         assert item["image"].float().std() > 20 and len(item["instances"]) == 1
 
 
-def test_the_lazy_configs_mappers_are_the_same(deep_dataset):
+def test_the_lazy_configs_mappers_read_16_bit_images_as_predict(deep_dataset):
+    """The LazyConfigs' loaders map with ``IntensityDatasetMapper``: the test mapper's image is the stretched
+    16-bit image after its resize, the train mapper's is never one clipped grey."""
     cfg = setup_lazy_config(LAZY_DEMO)
-    for loader in ("train", "test"):
-        mapper = instantiate(cfg.dataloader[loader].mapper)
-        assert isinstance(mapper, IntensityDatasetMapper)
-        image = read_dataset_image(deep_dataset[1]["file_name"], mapper.image_format, mapper.intensity)
-        np.testing.assert_array_equal(image[:, :, 0], _stretched(deep_dataset[1]["file_name"]))
+    record = deep_dataset[1]
+    test_mapper, train_mapper = (instantiate(cfg.dataloader[loader].mapper) for loader in ("test", "train"))
+    expected = T.AugInput(np.repeat(_stretched(record["file_name"])[:, :, None], 3, axis=2))
+    test_mapper.augmentations(expected)
+    np.testing.assert_array_equal(test_mapper(dict(record))["image"].permute(1, 2, 0).numpy(), expected.image)
+    trained = train_mapper(dict(record))
+    assert trained["image"].float().std() > 20 and len(trained["instances"]) == 1
 
 
 def test_a_dicom_dataset_image_is_read_at_its_own_size():
-    path = get_testdata_file("CT_small.dcm")
-    rows, columns = dcmread(path).Rows, dcmread(path).Columns
+    """A real CR of 1760 x 1760 (pydicom-data's RG3): mapped at its own pixels, the frame of its boxes, where
+    predict renders a DICOM file to a long side of 1024; the pixels are predict's reading at that size."""
+    path = get_testdata_file("RG3_UNCR.dcm", download=False)
+    header = dcmread(path, stop_before_pixels=True)
+    rows, columns = header.Rows, header.Columns
+    assert max(rows, columns) > 1024
     mapped = IntensityDatasetMapper(is_train=False, augmentations=[], image_format="RGB")(
         _record(Path(path), columns, rows)
     )
